@@ -1,0 +1,83 @@
+//! Where a state server listens or a client connects: `tcp://host:port`, `unix:/path`, or
+//! (Linux) `unix:@name` for an abstract socket that leaves no file behind.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A state server address.
+///
+/// ```
+/// use strato_proto::Address;
+/// let a: Address = "tcp://127.0.0.1:7000".parse().unwrap();
+/// assert_eq!(a.to_string(), "tcp://127.0.0.1:7000");
+/// let b: Address = "127.0.0.1:0".parse().unwrap();
+/// assert_eq!(b, Address::Tcp("127.0.0.1:0".into()));
+/// let c: Address = "unix:@strato-test".parse().unwrap();
+/// assert!(c.is_local());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// `host:port` over TCP.
+    Tcp(String),
+    /// A Unix socket at this path.
+    Unix(String),
+    /// A Linux abstract Unix socket of this name.
+    Abstract(String),
+}
+
+/// An address that could not be parsed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("invalid address `{0}`: expected tcp://HOST:PORT, HOST:PORT, unix:/PATH or unix:@NAME")]
+pub struct AddressError(pub String);
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || AddressError(text.to_string());
+        if let Some(name) = text.strip_prefix("unix:@") {
+            return non_empty(name).map(Address::Abstract).ok_or_else(bad);
+        }
+        if let Some(path) = text.strip_prefix("unix://").or(text.strip_prefix("unix:")) {
+            return non_empty(path).map(Address::Unix).ok_or_else(bad);
+        }
+        let hostport = text.strip_prefix("tcp://").unwrap_or(text);
+        match hostport.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(Address::Tcp(hostport.to_string()))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(hostport) => write!(f, "tcp://{hostport}"),
+            Address::Unix(path) => write!(f, "unix:{path}"),
+            Address::Abstract(name) => write!(f, "unix:@{name}"),
+        }
+    }
+}
+
+impl Address {
+    /// Whether only this machine can reach it (a Unix socket or a loopback TCP address).
+    pub fn is_local(&self) -> bool {
+        match self {
+            Address::Tcp(hostport) => {
+                let host = hostport.rsplit_once(':').map_or("", |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                host == "localhost"
+                    || host
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            Address::Unix(_) | Address::Abstract(_) => true,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Length-prefixed framing: `u32` big-endian length, then the payload.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Bytes in a frame header (the big-endian `u32` payload length).
+pub const HEADER_LEN: usize = 4;
+
+/// The default largest payload a peer accepts: 256 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 256 << 20;
+
+/// Why a frame could not be encoded or decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    /// The announced or actual payload length exceeds the limit.
+    #[error("frame of {size} bytes exceeds the maximum frame size of {max} bytes")]
+    TooLarge {
+        /// Payload length in bytes.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The payload is not a valid message.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Encodes `message` as one complete frame (header and payload).
+///
+/// ```
+/// let frame = strato_proto::encode_frame(&42u32).unwrap();
+/// assert_eq!(&frame[..4], &[0, 0, 0, 1]);
+/// ```
+pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    let mut frame = vec![0; HEADER_LEN];
+    let mut frame = postcard::to_extend(message, std::mem::take(&mut frame))
+        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let len = frame.len() - HEADER_LEN;
+    let len32 = u32::try_from(len).map_err(|_| FrameError::TooLarge {
+        size: len,
+        max: u32::MAX as usize,
+    })?;
+    frame[..HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
+    Ok(frame)
+}
+
+/// Decodes one payload into a message.
+///
+/// ```
+/// let frame = strato_proto::encode_frame(&"hi").unwrap();
+/// let text: String = strato_proto::decode(&frame[4..]).unwrap();
+/// assert_eq!(text, "hi");
+/// ```
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
+    postcard::from_bytes(payload).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// A streaming frame decoder: feed it bytes as they arrive, take whole payloads out.
+///
+/// It never allocates for a frame larger than its maximum: the header alone is enough to
+/// refuse it.
+///
+/// ```
+/// use strato_proto::FrameDecoder;
+/// let mut decoder = FrameDecoder::new(16);
+/// decoder.extend(&[0, 0, 0, 2, b'o']);
+/// assert_eq!(decoder.next_frame(), Ok(None));
+/// decoder.extend(&[b'k']);
+/// assert_eq!(decoder.next_frame(), Ok(Some(b"ok".to_vec())));
+/// ```
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    start: usize,
+    max: usize,
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses payloads longer than `max` bytes.
+    pub fn new(max: usize) -> Self {
+        FrameDecoder {
+            buf: Vec::with_capacity(64 << 10),
+            start: 0,
+            max,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// A writable tail of at least `min` bytes for a reader to fill; commit with
+    /// [`FrameDecoder::commit`].
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        self.compact();
+        let len = self.buf.len();
+        let wanted = self.wanted().max(min);
+        self.buf.resize(len + wanted, 0);
+        &mut self.buf[len..]
+    }
+
+    /// Keeps `filled` bytes of the last [`FrameDecoder::spare`] and drops the rest.
+    pub fn commit(&mut self, spare_len: usize, filled: usize) {
+        let new_len = self.buf.len() - spare_len + filled;
+        self.buf.truncate(new_len);
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The next complete payload, `Ok(None)` if more bytes are needed, or an error if the
+    /// announced length is over the limit (the stream cannot be resynchronised after that).
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+        let Some(len) = self.announced_len() else {
+            return Ok(None);
+        };
+        if len > self.max {
+            return Err(FrameError::TooLarge {
+                size: len,
+                max: self.max,
+            });
+        }
+        let begin = self.start + HEADER_LEN;
+        if self.buf.len() < begin + len {
+            return Ok(None);
+        }
+        let payload = self.buf[begin..begin + len].to_vec();
+        self.start = begin + len;
+        Ok(Some(payload))
+    }
+
+    fn announced_len(&self) -> Option<usize> {
+        let header = self.buf.get(self.start..self.start + HEADER_LEN)?;
+        Some(u32::from_be_bytes(header.try_into().ok()?) as usize)
+    }
+
+    /// How many more bytes the current frame needs (a read-size hint).
+    fn wanted(&self) -> usize {
+        match self.announced_len() {
+            Some(len) if len <= self.max => (HEADER_LEN + len).saturating_sub(self.buffered()),
+            _ => HEADER_LEN,
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! The messages: handshake, requests (calls on objects) and replies.
+
+use serde::{Deserialize, Serialize};
+pub use serde_bytes::ByteBuf;
+
+/// An opaque serialized value (a user's `T`, encoded by the client).
+pub type Blob = ByteBuf;
+
+/// The first frame from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always [`crate::MAGIC`].
+    pub magic: [u8; 4],
+    /// The client's [`crate::PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The shared secret, when the server demands one.
+    pub token: Option<String>,
+    /// A free-form description of the client, for logs.
+    pub client: String,
+}
+
+/// The server's answer to a [`Hello`]: welcome or refusal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The connection is accepted.
+    Welcome(Welcome),
+    /// The connection is refused; the server closes it after this frame.
+    Refusal(Refusal),
+}
+
+/// Sent by the server when it accepts a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The server's protocol version.
+    pub version: u32,
+    /// This connection's id on the server.
+    pub connection: u64,
+    /// The largest frame the server accepts.
+    pub max_frame: u64,
+}
+
+/// Sent by the server when it refuses a connection or a frame, before closing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Why, in words meant for the user.
+    pub reason: String,
+}
+
+/// A call from a client. `id` 0 asks for no reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Chosen by the client, unique among its in-flight calls; echoed in the [`Reply`].
+    pub id: u64,
+    /// What to do.
+    pub call: Call,
+}
+
+/// The server's answer to the [`Request`] with the same `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The request's id.
+    pub id: u64,
+    /// The outcome.
+    pub answer: Answer,
+}
+
+/// The role a reference plays; channels count senders and receivers apart from plain handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// A plain handle.
+    Handle,
+    /// The sending half of a channel.
+    Sender,
+    /// The receiving half of a channel.
+    Receiver,
+}
+
+/// Everything a client can ask of the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Call {
+    /// Answered with [`Answer::Pong`].
+    Ping,
+    /// Creates the object if absent (from `init`), checks its kind, and registers a reference
+    /// of this connection in `role`.
+    Open {
+        /// The object's name.
+        name: String,
+        /// How to create it, which also fixes its kind.
+        init: Init,
+        /// Whether it outlives its references (no reference counting, no TTL).
+        persistent: bool,
+        /// The role of the reference taken.
+        role: Role,
+    },
+    /// Drops this connection's reference in `role`.
+    Release {
+        /// The object's name.
+        name: String,
+        /// The role released.
+        role: Role,
+    },
+    /// Counts a reference in flight (a serialized handle not yet received).
+    Lend {
+        /// The object's name.
+        name: String,
+        /// The role lent.
+        role: Role,
+    },
+    /// Receives a reference lent earlier: this connection takes a reference and one
+    /// in-flight reference is retired.
+    Adopt {
+        /// The object's name.
+        name: String,
+        /// The role adopted.
+        role: Role,
+    },
+    /// Deletes the object now; parked callers get [`ErrorKind::Deleted`].
+    Delete {
+        /// The object's name.
+        name: String,
+    },
+    /// Whether an object of that name exists: answered with [`Answer::Bool`].
+    Exists {
+        /// The object's name.
+        name: String,
+    },
+    /// Server counters: answered with [`Answer::Stats`].
+    Stats,
+    /// An operation on an existing object.
+    Op {
+        /// The object's name.
+        name: String,
+        /// The operation.
+        op: Op,
+    },
+}
+
+/// How a blocking operation waits when it cannot proceed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wait {
+    /// Do not wait: answer [`Answer::WouldBlock`].
+    Never,
+    /// Park until it can proceed.
+    Forever,
+    /// Park at most this many microseconds, then answer [`Answer::TimedOut`].
+    Micros(u64),
+}
+
+/// A number held by an atomic object.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Scalar {
+    /// `AtomicI64`.
+    I64(i64),
+    /// `AtomicU64`.
+    U64(u64),
+    /// `AtomicBool`.
+    Bool(bool),
+    /// `AtomicF64`.
+    F64(f64),
+}
+
+/// Read-modify-write operations of atomics (std's `fetch_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FetchOp {
+    /// Wrapping addition.
+    Add,
+    /// Wrapping subtraction.
+    Sub,
+    /// Bitwise (or logical) and.
+    And,
+    /// Bitwise (or logical) or.
+    Or,
+    /// Bitwise (or logical) xor.
+    Xor,
+    /// Not-and.
+    Nand,
+    /// Maximum.
+    Max,
+    /// Minimum.
+    Min,
+}
+
+/// An associative operation a [`Op::MapMerge`] applies to a new and an existing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MergeOp {
+    /// Integer (i64) addition; values are postcard-encoded `i64`.
+    AddI64,
+    /// Integer (u64) addition, wrapping; values are postcard-encoded `u64`.
+    AddU64,
+    /// Float (f64) addition; values are postcard-encoded `f64`.
+    AddF64,
+    /// Keep the larger i64.
+    MaxI64,
+    /// Keep the smaller i64.
+    MinI64,
+    /// Keep the new value.
+    Replace,
+    /// Keep the existing value.
+    KeepFirst,
+}
+
+/// How to create an object; also fixes its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Init {
+    /// An atomic holding this value.
+    Atomic(Scalar),
+    /// A serde value.
+    Value(Blob),
+    /// A fixed-length array of serde values.
+    Array(Vec<Blob>),
+    /// A map from serde keys to serde values.
+    Map,
+    /// A growable list of serde values.
+    List,
+    /// A mutex protecting this value.
+    Mutex(Blob),
+    /// A readers-writer lock protecting this value.
+    RwLock(Blob),
+    /// A re-entrant lock protecting this value.
+    ReentrantLock(Blob),
+    /// A counting semaphore; `bound` caps releases (a bounded semaphore).
+    Semaphore {
+        /// Initial permits.
+        permits: u64,
+        /// The most permits it may hold, if bounded.
+        bound: Option<u64>,
+    },
+    /// A condition variable.
+    Condvar,
+    /// An event flag.
+    Event,
+    /// A cyclic barrier of this many parties.
+    Barrier(u64),
+    /// A write-once future.
+    Future,
+    /// A count-down latch starting at this count.
+    Latch(u64),
+    /// An mpsc channel; `bound` is the capacity of a sync channel.
+    Channel {
+        /// Capacity, if bounded (0 is a rendezvous channel).
+        bound: Option<u64>,
+    },
+    /// A multi-producer multi-consumer queue.
+    Queue {
+        /// Capacity, if bounded.
+        bound: Option<u64>,
+    },
+}
+
+/// The kind of an object, as named in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// See [`Init::Atomic`]; the flavour matters as well.
+    Atomic,
+    /// See [`Init::Value`].
+    Value,
+    /// See [`Init::Array`].
+    Array,
+    /// See [`Init::Map`].
+    Map,
+    /// See [`Init::List`].
+    List,
+    /// See [`Init::Mutex`].
+    Mutex,
+    /// See [`Init::RwLock`].
+    RwLock,
+    /// See [`Init::ReentrantLock`].
+    ReentrantLock,
+    /// See [`Init::Semaphore`].
+    Semaphore,
+    /// See [`Init::Condvar`].
+    Condvar,
+    /// See [`Init::Event`].
+    Event,
+    /// See [`Init::Barrier`].
+    Barrier,
+    /// See [`Init::Future`].
+    Future,
+    /// See [`Init::Latch`].
+    Latch,
+    /// See [`Init::Channel`].
+    Channel,
+    /// See [`Init::Queue`].
+    Queue,
+}
+
+impl Init {
+    /// The kind of object this creates.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Init::Atomic(_) => Kind::Atomic,
+            Init::Value(_) => Kind::Value,
+            Init::Array(_) => Kind::Array,
+            Init::Map => Kind::Map,
+            Init::List => Kind::List,
+            Init::Mutex(_) => Kind::Mutex,
+            Init::RwLock(_) => Kind::RwLock,
+            Init::ReentrantLock(_) => Kind::ReentrantLock,
+            Init::Semaphore { .. } => Kind::Semaphore,
+            Init::Condvar => Kind::Condvar,
+            Init::Event => Kind::Event,
+            Init::Barrier(_) => Kind::Barrier,
+            Init::Future => Kind::Future,
+            Init::Latch(_) => Kind::Latch,
+            Init::Channel { .. } => Kind::Channel,
+            Init::Queue { .. } => Kind::Queue,
+        }
+    }
+}
+
+/// An operation on one object. Each names the kind it applies to in its prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Atomic: the value.
+    Load,
+    /// Atomic: replace the value.
+    Store(Scalar),
+    /// Atomic: replace, answering the previous value.
+    Swap(Scalar),
+    /// Atomic: read-modify-write, answering the previous value.
+    Fetch(FetchOp, Scalar),
+    /// Atomic: replace if equal to `current`; answers [`Answer::Exchanged`].
+    CompareExchange {
+        /// The expected value.
+        current: Scalar,
+        /// The value stored on success.
+        new: Scalar,
+    },
+    /// Value: answers [`Answer::Versioned`].
+    ValueGet,
+    /// Value: replace.
+    ValueSet(Blob),
+    /// Value: replace if the version is still `version`; answers [`Answer::Exchanged`]-like
+    /// [`Answer::Versioned`] with the current state on conflict, [`Answer::Done`] on success.
+    ValueCompareSet {
+        /// The version read.
+        version: u64,
+        /// The new value.
+        value: Blob,
+    },
+    /// Array: its length.
+    ArrayLen,
+    /// Array: one element.
+    ArrayGet(u64),
+    /// Array: replace one element.
+    ArraySet(u64, Blob),
+    /// Array: elements `start..end`.
+    ArrayGetRange(u64, u64),
+    /// Array: replace elements from `start`.
+    ArraySetRange(u64, Vec<Blob>),
+    /// Map: the value of a key.
+    MapGet(Blob),
+    /// Map: insert, answering the previous value.
+    MapInsert(Blob, Blob),
+    /// Map: remove, answering the previous value.
+    MapRemove(Blob),
+    /// Map: whether a key is present.
+    MapContains(Blob),
+    /// Map: number of entries.
+    MapLen,
+    /// Map: all keys, in key-byte order.
+    MapKeys,
+    /// Map: all entries, in key-byte order.
+    MapEntries,
+    /// Map: fold entries into existing ones with an associative op.
+    MapMerge(Vec<(Blob, Blob)>, MergeOp),
+    /// Map: remove everything.
+    MapClear,
+    /// List: append.
+    ListPush(Blob),
+    /// List: append many.
+    ListExtend(Vec<Blob>),
+    /// List: remove the last element.
+    ListPop,
+    /// List: one element.
+    ListGet(u64),
+    /// List: replace one element.
+    ListSet(u64, Blob),
+    /// List: its length.
+    ListLen,
+    /// List: elements `start..end` (clamped).
+    ListRange(u64, u64),
+    /// Mutex: acquire; answers [`Answer::Locked`].
+    Lock(Wait),
+    /// Mutex: release the lease, storing `value` if given, poisoning if asked.
+    Unlock {
+        /// The lease from [`Answer::Locked`].
+        lease: u64,
+        /// The new protected value, if it changed.
+        value: Option<Blob>,
+        /// Whether the holder panicked.
+        poison: bool,
+    },
+    /// RwLock: acquire shared; answers [`Answer::Locked`].
+    ReadLock(Wait),
+    /// RwLock: release a shared lease.
+    ReadUnlock {
+        /// The lease.
+        lease: u64,
+    },
+    /// RwLock: acquire exclusive; answers [`Answer::Locked`].
+    WriteLock(Wait),
+    /// RwLock: release the exclusive lease.
+    WriteUnlock {
+        /// The lease.
+        lease: u64,
+        /// The new protected value, if it changed.
+        value: Option<Blob>,
+        /// Whether the holder panicked.
+        poison: bool,
+    },
+    /// Re-entrant lock: acquire for `owner` (a thread of this connection).
+    ReentrantLock {
+        /// The owning thread, as the client numbers them.
+        owner: u64,
+        /// How to wait.
+        wait: Wait,
+    },
+    /// Re-entrant lock: release one level for `owner`.
+    ReentrantUnlock {
+        /// The owning thread.
+        owner: u64,
+    },
+    /// Semaphore: take `n` permits.
+    Acquire(u64, Wait),
+    /// Semaphore: give back `n` permits.
+    Release(u64),
+    /// Semaphore: permits available now.
+    Available,
+    /// Condvar: release the mutex lease and wait for a notification, then re-acquire;
+    /// answers [`Answer::Woken`].
+    CondWait {
+        /// The mutex's name.
+        mutex: String,
+        /// The caller's lease on it.
+        lease: u64,
+        /// The protected value to store on release.
+        value: Option<Blob>,
+        /// How long to wait for a notification.
+        wait: Wait,
+    },
+    /// Condvar: wake one waiter.
+    NotifyOne,
+    /// Condvar: wake all waiters.
+    NotifyAll,
+    /// Event: set the flag, waking every waiter.
+    EventSet,
+    /// Event: clear the flag.
+    EventClear,
+    /// Event: whether the flag is set.
+    EventIsSet,
+    /// Event: wait for the flag.
+    EventWait(Wait),
+    /// Barrier: wait for all parties; answers [`Answer::Passed`].
+    BarrierWait(Wait),
+    /// Future: set the value once.
+    FutureSet(Blob),
+    /// Future: the value, waiting for it.
+    FutureGet(Wait),
+    /// Future: whether the value is set.
+    FutureIsSet,
+    /// Latch: count down by one.
+    CountDown,
+    /// Latch: the current count.
+    LatchCount,
+    /// Latch: wait for zero.
+    LatchWait(Wait),
+    /// Channel: send; answers [`Answer::Disconnected`] if no receiver is left.
+    Send(Blob, Wait),
+    /// Channel: receive; answers [`Answer::Disconnected`] once empty with no sender left.
+    Recv(Wait),
+    /// Queue: put.
+    Put(Blob, Wait),
+    /// Queue: get.
+    Get(Wait),
+    /// Channel or queue: messages waiting.
+    Len,
+    /// Queue: one put item was processed.
+    TaskDone,
+    /// Queue: wait until every put item was processed.
+    Join(Wait),
+}
+
+/// Kinds of error the server reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// No object of that name.
+    NotFound,
+    /// The object was deleted while the call was parked.
+    Deleted,
+    /// The object is of another kind than the call expects.
+    WrongType,
+    /// An index past the end.
+    OutOfBounds,
+    /// The request is not valid for the object's state (e.g. unlock without the lease).
+    Invalid,
+    /// A future was set twice.
+    AlreadySet,
+    /// A bounded semaphore was released above its bound.
+    Overflow,
+    /// The value cannot be interpreted by a server-side operation.
+    BadValue,
+}
+
+/// The server's answer to one [`Call`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Success with nothing to say.
+    Done,
+    /// Answer to [`Call::Ping`].
+    Pong,
+    /// An atomic's (previous) value.
+    Scalar(Scalar),
+    /// Result of a compare-exchange: `Ok(previous)` on success, `Err(actual)` on failure.
+    Exchanged(Result<Scalar, Scalar>),
+    /// A yes/no answer.
+    Bool(bool),
+    /// A count.
+    Count(u64),
+    /// A value.
+    Blob(Blob),
+    /// A value that may be absent.
+    MaybeBlob(Option<Blob>),
+    /// Several values.
+    Blobs(Vec<Blob>),
+    /// Key-value pairs.
+    Pairs(Vec<(Blob, Blob)>),
+    /// A value with its version.
+    Versioned {
+        /// Incremented on every write.
+        version: u64,
+        /// The value.
+        value: Blob,
+    },
+    /// A lock was acquired.
+    Locked {
+        /// Identifies this hold in the matching unlock.
+        lease: u64,
+        /// The protected value.
+        value: Blob,
+        /// Whether a previous holder panicked or died.
+        poisoned: bool,
+    },
+    /// A condvar waiter holds the mutex again.
+    Woken {
+        /// The new lease on the mutex.
+        lease: u64,
+        /// The protected value.
+        value: Blob,
+        /// Whether the mutex is poisoned.
+        poisoned: bool,
+        /// Whether it returned because the wait timed out.
+        timed_out: bool,
+    },
+    /// A barrier generation completed.
+    Passed {
+        /// Exactly one party per generation is the leader.
+        leader: bool,
+    },
+    /// Counters of the server.
+    Stats(ServerStats),
+    /// The call could not proceed without waiting ([`Wait::Never`]).
+    WouldBlock,
+    /// The wait ran out.
+    TimedOut,
+    /// The other side of the channel is gone.
+    Disconnected,
+    /// The barrier is broken (a party timed out or died).
+    Broken,
+    /// An error.
+    Error {
+        /// What kind.
+        kind: ErrorKind,
+        /// Details for the user.
+        message: String,
+    },
+}
+
+/// What the server sends after the handshake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// The answer to one request.
+    Reply(Reply),
+    /// The server closes the connection for this reason (a malformed or oversized frame).
+    Fatal(Refusal),
+}
+
+/// Counters the server reports for [`Call::Stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStats {
+    /// Objects alive.
+    pub objects: u64,
+    /// Connections open.
+    pub connections: u64,
+    /// Calls parked.
+    pub parked: u64,
+}

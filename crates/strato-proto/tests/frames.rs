@@ -1,0 +1,96 @@
+//! Property tests of the frame decoder: any split of valid frames decodes to the same
+//! messages, and arbitrary bytes never panic.
+
+use proptest::prelude::*;
+use strato_proto::{
+    decode, encode_frame, Call, FrameDecoder, FrameError, Op, Request, Wait, HEADER_LEN,
+};
+
+fn request(id: u64, payload: Vec<u8>) -> Request {
+    Request {
+        id,
+        call: Call::Op {
+            name: format!("q{id}"),
+            op: Op::Put(payload.into(), Wait::Micros(id)),
+        },
+    }
+}
+
+proptest! {
+    #[test]
+    fn frames_survive_any_split(
+        payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..8),
+        cuts in prop::collection::vec(1usize..64, 1..40),
+    ) {
+        let sent: Vec<Request> = payloads.into_iter().enumerate()
+            .map(|(i, p)| request(i as u64, p)).collect();
+        let stream: Vec<u8> = sent.iter().flat_map(|r| encode_frame(r).unwrap()).collect();
+        let mut decoder = FrameDecoder::new(1 << 20);
+        let mut received = Vec::new();
+        let mut rest = &stream[..];
+        for cut in cuts.iter().cycle() {
+            if rest.is_empty() { break; }
+            let (head, tail) = rest.split_at((*cut).min(rest.len()));
+            decoder.extend(head);
+            rest = tail;
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                received.push(decode::<Request>(&frame).unwrap());
+            }
+        }
+        prop_assert_eq!(received, sent);
+        prop_assert_eq!(decoder.buffered(), 0);
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let mut decoder = FrameDecoder::new(512);
+        decoder.extend(&bytes);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => { let _ = decode::<Request>(&frame); }
+                Ok(None) => break,
+                Err(FrameError::TooLarge { size, max }) => { prop_assert!(size > max); break; }
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn spare_and_commit_match_extend(
+        payload in prop::collection::vec(any::<u8>(), 0..5000),
+        chunk in 1usize..700,
+    ) {
+        let frame = encode_frame(&request(1, payload)).unwrap();
+        let mut decoder = FrameDecoder::new(1 << 20);
+        let mut got = None;
+        for piece in frame.chunks(chunk) {
+            let spare = decoder.spare(piece.len());
+            let spare_len = spare.len();
+            spare[..piece.len()].copy_from_slice(piece);
+            decoder.commit(spare_len, piece.len());
+            if let Some(f) = decoder.next_frame().unwrap() { got = Some(f); }
+        }
+        prop_assert_eq!(got.map(|f| f.len()), Some(frame.len() - HEADER_LEN));
+    }
+}
+
+#[test]
+fn oversized_header_is_refused_before_the_payload_arrives() {
+    let mut decoder = FrameDecoder::new(1024);
+    decoder.extend(&(1u32 << 30).to_be_bytes());
+    assert_eq!(
+        decoder.next_frame(),
+        Err(FrameError::TooLarge {
+            size: 1 << 30,
+            max: 1024
+        })
+    );
+}
+
+#[test]
+fn truncated_payload_is_not_a_frame() {
+    let frame = encode_frame(&request(3, vec![1; 100])).unwrap();
+    let mut decoder = FrameDecoder::new(1024);
+    decoder.extend(&frame[..frame.len() - 1]);
+    assert_eq!(decoder.next_frame(), Ok(None));
+}

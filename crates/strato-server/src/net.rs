@@ -1,0 +1,445 @@
+//! Listening, the handshake, and each connection's read and write loops.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strato_proto::{
+    decode, encode_frame, Address, FrameDecoder, Hello, HelloReply, Refusal, Request,
+    ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::table::{ConnId, State};
+
+/// How a server listens and what it allows.
+///
+/// ```
+/// let config = strato_server::Config {
+///     listen: vec!["tcp://127.0.0.1:0".parse().unwrap()],
+///     ..Default::default()
+/// };
+/// assert_eq!(config.max_frame, 256 << 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to listen on; port 0 picks a free port.
+    pub listen: Vec<Address>,
+    /// The shared secret every client must present; required beyond loopback.
+    pub token: Option<String>,
+    /// The largest frame accepted, in bytes.
+    pub max_frame: usize,
+    /// How long an object no live connection references survives unused.
+    pub ttl: Duration,
+    /// How long a new connection may take to say hello.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![Address::Tcp("127.0.0.1:0".into())],
+            token: None,
+            max_frame: DEFAULT_MAX_FRAME,
+            ttl: Duration::from_secs(3600),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Binding an address failed.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: Address,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A non-loopback address without a token.
+    #[error("refusing to listen on {0} without a token: pass --token (or listen on loopback)")]
+    Insecure(Address),
+    /// The runtime could not start.
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+struct Shared {
+    state: Mutex<State>,
+    config: Config,
+}
+
+impl Shared {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A server running on its own thread; dropping it stops the server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addresses: Vec<Address>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The first address it listens on, with the actual port.
+    pub fn address(&self) -> &Address {
+        &self.addresses[0]
+    }
+
+    /// Every address it listens on.
+    pub fn addresses(&self) -> &[Address] {
+        &self.addresses
+    }
+
+    /// Stops the server and waits for its thread; every connection closes.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Starts a server on a thread of this process (the embedded mode) and returns once it
+/// listens.
+///
+/// ```
+/// let server = strato_server::start(Default::default()).unwrap();
+/// assert!(server.address().to_string().starts_with("tcp://127.0.0.1:"));
+/// ```
+pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("strato-server")
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("strato-server".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let on_ready = |addrs: Vec<Address>| drop(ready_tx.send(Ok(addrs)));
+                let served = tokio::select! {
+                    result = run(config, on_ready) => result,
+                    _ = stop_rx => Ok(()),
+                };
+                if let Err(e) = served {
+                    tracing::error!("state server stopped: {e}");
+                }
+            });
+            runtime.shutdown_background();
+        })
+        .map_err(ServerError::Runtime)?;
+    let addresses = match ready_rx.recv() {
+        Ok(Ok(addresses)) => addresses,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(start_failure(thread)),
+    };
+    Ok(ServerHandle {
+        addresses,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+/// The error of a server thread that ended before it listened.
+fn start_failure(thread: std::thread::JoinHandle<()>) -> ServerError {
+    let _ = thread.join();
+    ServerError::Runtime(std::io::Error::other(
+        "the server stopped before it listened (see the log)",
+    ))
+}
+
+/// Serves until the future is dropped; calls `on_ready` with the bound addresses once it
+/// listens.
+pub async fn run(
+    config: Config,
+    on_ready: impl FnOnce(Vec<Address>),
+) -> Result<(), ServerError> {
+    if config.token.is_none() {
+        if let Some(open) = config.listen.iter().find(|a| !a.is_local()) {
+            return Err(ServerError::Insecure(open.clone()));
+        }
+    }
+    let mut listeners = Vec::new();
+    for address in &config.listen {
+        listeners.push(Listener::bind(address).await?);
+    }
+    let bound = listeners.iter().map(|l| l.address.clone()).collect();
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        config,
+    });
+    tokio::spawn(sweep_loop(shared.clone()));
+    let mut accepts = tokio::task::JoinSet::new();
+    for listener in listeners {
+        accepts.spawn(listener.accept_loop(shared.clone()));
+    }
+    on_ready(bound);
+    while accepts.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn sweep_loop(shared: Arc<Shared>) {
+    let period = (shared.config.ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        shared.state().sweep(shared.config.ttl);
+    }
+}
+
+enum Socket {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+struct Listener {
+    socket: Socket,
+    address: Address,
+}
+
+impl Listener {
+    async fn bind(address: &Address) -> Result<Listener, ServerError> {
+        let fail = |source| ServerError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let (socket, address) = match address {
+            Address::Tcp(hostport) => {
+                let listener = tokio::net::TcpListener::bind(hostport).await.map_err(fail)?;
+                let actual = listener.local_addr().map_err(fail)?;
+                (Socket::Tcp(listener), Address::Tcp(actual.to_string()))
+            }
+            Address::Unix(path) => {
+                let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+                (Socket::Unix(listener), address.clone())
+            }
+            Address::Abstract(name) => (Socket::Unix(bind_abstract(name).map_err(fail)?), address.clone()),
+        };
+        Ok(Listener { socket, address })
+    }
+
+    async fn accept_loop(self, shared: Arc<Shared>) {
+        loop {
+            let accepted = match &self.socket {
+                Socket::Tcp(l) => l.accept().await.map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    tokio::spawn(serve_connection(shared.clone(), s))
+                }),
+                Socket::Unix(l) => l
+                    .accept()
+                    .await
+                    .map(|(s, _)| tokio::spawn(serve_connection(shared.clone(), s))),
+            };
+            if let Err(e) = accepted {
+                tracing::warn!("accept on {} failed: {e}", self.address);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn bind_abstract(name: &str) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(listener)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_abstract(_name: &str) -> std::io::Result<tokio::net::UnixListener> {
+    Err(std::io::Error::other("abstract sockets exist only on Linux"))
+}
+
+/// One connection from hello to close.
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut decoder = FrameDecoder::new(shared.config.max_frame);
+    let welcome = match handshake(&shared, &mut reader, &mut decoder).await {
+        Ok(()) => None,
+        Err(reason) => Some(reason),
+    };
+    if let Some(reason) = welcome {
+        tracing::info!("refused a connection: {reason}");
+        let _ = write_message(&mut writer, &HelloReply::Refusal(Refusal { reason })).await;
+        return;
+    }
+    let (out, outgoing) = mpsc::unbounded_channel();
+    let fatal = out.clone();
+    let conn = shared.state().connect(out);
+    let hello = HelloReply::Welcome(Welcome {
+        version: PROTOCOL_VERSION,
+        connection: conn,
+        max_frame: shared.config.max_frame as u64,
+    });
+    if write_message(&mut writer, &hello).await.is_err() {
+        shared.state().disconnect(conn);
+        return;
+    }
+    let writing = tokio::spawn(write_loop(writer, outgoing));
+    if let Err(reason) = read_loop(&shared, conn, &mut reader, &mut decoder).await {
+        tracing::info!(conn, "closing a connection: {reason}");
+        if let Ok(frame) = encode_frame(&ServerMessage::Fatal(Refusal { reason })) {
+            let _ = fatal.send(frame);
+        }
+    }
+    drop(fatal);
+    shared.state().disconnect(conn);
+    let _ = writing.await;
+}
+
+async fn handshake<R: AsyncRead + Unpin>(
+    shared: &Shared,
+    reader: &mut R,
+    decoder: &mut FrameDecoder,
+) -> Result<(), String> {
+    let limit = shared.config.handshake_timeout;
+    let frame = match tokio::time::timeout(limit, read_frame(reader, decoder)).await {
+        Ok(Ok(Some(frame))) => frame,
+        Ok(Ok(None)) => return Err("closed before the handshake".into()),
+        Ok(Err(e)) => return Err(format!("bad handshake: {e}")),
+        Err(_) => return Err(format!("no handshake within {limit:?}")),
+    };
+    let hello: Hello = decode(&frame).map_err(|e| format!("malformed handshake: {e}"))?;
+    check_hello(&hello, shared.config.token.as_deref())
+}
+
+fn check_hello(hello: &Hello, token: Option<&str>) -> Result<(), String> {
+    if hello.magic != MAGIC {
+        return Err("not a strato client (bad magic bytes)".into());
+    }
+    if hello.version != PROTOCOL_VERSION {
+        return Err(format!(
+            "protocol version mismatch: client speaks version {}, this server speaks version \
+             {PROTOCOL_VERSION}; use a client and server of the same strato release",
+            hello.version
+        ));
+    }
+    match (token, hello.token.as_deref()) {
+        (Some(_), None) => Err("this server requires a token".into()),
+        (Some(want), Some(got)) if !same_secret(want, got) => Err("invalid token".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads until one whole frame is decoded; `None` on a clean end of stream.
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut FrameDecoder,
+) -> Result<Option<Vec<u8>>, String> {
+    loop {
+        if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
+            return Ok(Some(frame));
+        }
+        if fill(reader, decoder).await? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+async fn fill<R: AsyncRead + Unpin>(reader: &mut R, decoder: &mut FrameDecoder) -> Result<usize, String> {
+    let spare = decoder.spare(64 << 10);
+    let spare_len = spare.len();
+    let read = reader.read(spare).await;
+    let n = *read.as_ref().unwrap_or(&0);
+    decoder.commit(spare_len, n);
+    read.map_err(|e| e.to_string())
+}
+
+/// Handles requests until the peer closes (Ok) or sends something invalid (Err: the reason).
+async fn read_loop<R: AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    conn: ConnId,
+    reader: &mut R,
+    decoder: &mut FrameDecoder,
+) -> Result<(), String> {
+    loop {
+        while let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
+            let request: Request = decode(&frame).map_err(|e| e.to_string())?;
+            dispatch(shared, conn, request);
+        }
+        if fill(reader, decoder).await? == 0 {
+            return match decoder.buffered() {
+                0 => Ok(()),
+                n => Err(format!("connection closed inside a frame ({n} bytes pending)")),
+            };
+        }
+    }
+}
+
+fn dispatch(shared: &Arc<Shared>, conn: ConnId, request: Request) {
+    let timers = {
+        let mut state = shared.state();
+        state.handle(conn, request);
+        state.take_timers()
+    };
+    for (waiter, after) in timers {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            shared.state().expire(waiter);
+        });
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>) {
+    let mut batch = Vec::new();
+    while let Some(frame) = outgoing.recv().await {
+        let mut frame = frame;
+        while batch.len() + frame.len() < 256 << 10 {
+            match outgoing.try_recv() {
+                Ok(next) => {
+                    batch.extend_from_slice(&frame);
+                    frame = next;
+                }
+                Err(_) => break,
+            }
+        }
+        let written = if batch.is_empty() {
+            writer.write_all(&frame).await
+        } else {
+            batch.extend_from_slice(&frame);
+            writer.write_all(&batch).await
+        };
+        batch.clear();
+        if written.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn write_message<W: AsyncWrite + Unpin, T: serde::Serialize>(writer: &mut W, message: &T) -> std::io::Result<()> {
+    let frame = encode_frame(message).map_err(std::io::Error::other)?;
+    writer.write_all(&frame).await
+}

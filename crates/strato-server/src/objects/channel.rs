@@ -1,0 +1,104 @@
+//! Message passing: mpsc `Channel` (counts senders and receivers) and the MPMC `Queue`
+//! (with `task_done`/`join` as in Python's `JoinableQueue`).
+
+use std::collections::VecDeque;
+
+use strato_proto::{Answer, Blob, ErrorKind, Kind, Op};
+
+use super::{done_if, error, wrong_op, Ctx, Step};
+
+/// An mpsc channel, bounded (sync) or not.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    items: VecDeque<Blob>,
+    bound: Option<u64>,
+}
+
+impl Channel {
+    pub fn new(bound: Option<u64>) -> Self {
+        Channel {
+            items: VecDeque::new(),
+            bound,
+        }
+    }
+
+    pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
+        match op {
+            Op::Send(..) if ctx.refs.receivers == 0 => Step::Done(Answer::Disconnected),
+            Op::Send(value, _) => {
+                let room = self.has_room(ctx);
+                if room {
+                    self.items.push_back(value.clone());
+                }
+                done_if(room, || Answer::Done)
+            }
+            Op::Recv(_) => match self.items.pop_front() {
+                Some(value) => Step::Done(Answer::Blob(value)),
+                None if ctx.refs.senders == 0 => Step::Done(Answer::Disconnected),
+                None => Step::Blocked,
+            },
+            Op::Len => Step::Done(Answer::Count(self.items.len() as u64)),
+            other => wrong_op(Kind::Channel, other),
+        }
+    }
+
+    /// Bounded channels hold at most `bound` messages; a rendezvous channel (bound 0) takes a
+    /// message only for a receiver already waiting.
+    fn has_room(&self, ctx: &Ctx<'_>) -> bool {
+        let waiting_receivers = ctx
+            .parked
+            .iter()
+            .filter(|w| w.is_retry_of(|op| matches!(op, Op::Recv(_))))
+            .count() as u64;
+        match self.bound {
+            None => true,
+            Some(bound) => (self.items.len() as u64) < bound + waiting_receivers,
+        }
+    }
+}
+
+/// A multi-producer multi-consumer FIFO queue, bounded or not.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    items: VecDeque<Blob>,
+    bound: Option<u64>,
+    unfinished: u64,
+}
+
+impl Queue {
+    pub fn new(bound: Option<u64>) -> Self {
+        Queue {
+            items: VecDeque::new(),
+            bound,
+            unfinished: 0,
+        }
+    }
+
+    pub fn apply(&mut self, op: &Op) -> Step {
+        match op {
+            Op::Put(value, _) => {
+                let room = self.bound.is_none_or(|b| (self.items.len() as u64) < b);
+                if room {
+                    self.items.push_back(value.clone());
+                    self.unfinished += 1;
+                }
+                done_if(room, || Answer::Done)
+            }
+            Op::Get(_) => match self.items.pop_front() {
+                Some(value) => Step::Done(Answer::Blob(value)),
+                None => Step::Blocked,
+            },
+            Op::Len => Step::Done(Answer::Count(self.items.len() as u64)),
+            Op::TaskDone if self.unfinished == 0 => Step::Done(error(
+                ErrorKind::Invalid,
+                "task_done() called more times than there were items put",
+            )),
+            Op::TaskDone => {
+                self.unfinished -= 1;
+                Step::Done(Answer::Done)
+            }
+            Op::Join(_) => done_if(self.unfinished == 0, || Answer::Done),
+            other => wrong_op(Kind::Queue, other),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The built-in object kinds and the operations each accepts.
+//!
+//! An operation either completes ([`Step::Done`]) or cannot proceed yet ([`Step::Blocked`]);
+//! a blocked call is parked and retried, in arrival order, whenever its object changes.
+
+mod atomic;
+mod channel;
+mod data;
+mod locks;
+mod signals;
+
+pub(crate) use channel::{Channel, Queue};
+pub(crate) use data::{Array, List, Map, ValueCell};
+pub(crate) use locks::{wait_of, Mutex, ReentrantLock, RwLock, Semaphore};
+pub(crate) use signals::{Barrier, Condvar, Event, Future, Latch};
+
+use strato_proto::{Answer, ErrorKind, Init, Kind, Op, Scalar};
+
+use crate::table::WaiterId;
+
+/// The outcome of one attempt at an operation.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Finished with this answer.
+    Done(Answer),
+    /// Cannot proceed now; park and retry on change.
+    Blocked,
+}
+
+/// What an operation may know of its surroundings.
+pub(crate) struct Ctx<'a> {
+    /// Who asks: also the lease id of a lock it takes.
+    pub caller: WaiterId,
+    /// References alive per role: handles, senders, receivers.
+    pub refs: RoleCounts,
+    /// The calls parked on this object, oldest first.
+    pub parked: &'a [crate::table::Waiter],
+}
+
+/// References alive in each role.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RoleCounts {
+    pub senders: u64,
+    pub receivers: u64,
+}
+
+/// One object's state.
+#[derive(Debug)]
+pub(crate) enum Object {
+    Atomic(Scalar),
+    Value(ValueCell),
+    Array(Array),
+    Map(Map),
+    List(List),
+    Mutex(Mutex),
+    RwLock(RwLock),
+    ReentrantLock(ReentrantLock),
+    Semaphore(Semaphore),
+    Condvar(Condvar),
+    Event(Event),
+    Barrier(Barrier),
+    Future(Future),
+    Latch(Latch),
+    Channel(Channel),
+    Queue(Queue),
+}
+
+impl Object {
+    /// A new object built from `init`.
+    pub fn new(init: Init) -> Object {
+        match init {
+            Init::Atomic(v) => Object::Atomic(v),
+            Init::Value(v) => Object::Value(ValueCell::new(v)),
+            Init::Array(items) => Object::Array(Array::new(items)),
+            Init::Map => Object::Map(Map::default()),
+            Init::List => Object::List(List::default()),
+            Init::Mutex(v) => Object::Mutex(Mutex::new(v)),
+            Init::RwLock(v) => Object::RwLock(RwLock::new(v)),
+            Init::ReentrantLock(v) => Object::ReentrantLock(ReentrantLock::new(v)),
+            Init::Semaphore { permits, bound } => {
+                Object::Semaphore(Semaphore::new(permits, bound))
+            }
+            Init::Condvar => Object::Condvar(Condvar::default()),
+            Init::Event => Object::Event(Event::default()),
+            Init::Barrier(parties) => Object::Barrier(Barrier::new(parties)),
+            Init::Future => Object::Future(Future::default()),
+            Init::Latch(count) => Object::Latch(Latch::new(count)),
+            Init::Channel { bound } => Object::Channel(Channel::new(bound)),
+            Init::Queue { bound } => Object::Queue(Queue::new(bound)),
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Atomic(_) => Kind::Atomic,
+            Object::Value(_) => Kind::Value,
+            Object::Array(_) => Kind::Array,
+            Object::Map(_) => Kind::Map,
+            Object::List(_) => Kind::List,
+            Object::Mutex(_) => Kind::Mutex,
+            Object::RwLock(_) => Kind::RwLock,
+            Object::ReentrantLock(_) => Kind::ReentrantLock,
+            Object::Semaphore(_) => Kind::Semaphore,
+            Object::Condvar(_) => Kind::Condvar,
+            Object::Event(_) => Kind::Event,
+            Object::Barrier(_) => Kind::Barrier,
+            Object::Future(_) => Kind::Future,
+            Object::Latch(_) => Kind::Latch,
+            Object::Channel(_) => Kind::Channel,
+            Object::Queue(_) => Kind::Queue,
+        }
+    }
+
+    /// Whether an `Open` with `init` may attach to this object.
+    pub fn matches(&self, init: &Init) -> bool {
+        match (self, init) {
+            (Object::Atomic(have), Init::Atomic(want)) => {
+                std::mem::discriminant(have) == std::mem::discriminant(want)
+            }
+            _ => self.kind() == init.kind(),
+        }
+    }
+
+    /// Applies a retriable operation.
+    pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
+        match self {
+            Object::Atomic(v) => atomic::apply(v, op),
+            Object::Value(v) => v.apply(op),
+            Object::Array(v) => v.apply(op),
+            Object::Map(v) => v.apply(op),
+            Object::List(v) => v.apply(op),
+            Object::Mutex(v) => v.apply(op, ctx),
+            Object::RwLock(v) => v.apply(op, ctx),
+            Object::ReentrantLock(v) => v.apply(op, ctx),
+            Object::Semaphore(v) => v.apply(op),
+            Object::Event(v) => v.apply(op),
+            Object::Future(v) => v.apply(op),
+            Object::Latch(v) => v.apply(op),
+            Object::Channel(v) => v.apply(op, ctx),
+            Object::Queue(v) => v.apply(op),
+            Object::Condvar(_) | Object::Barrier(_) => wrong_op(self.kind(), op),
+        }
+    }
+}
+
+/// The answer to an operation the object's kind does not support.
+pub(crate) fn wrong_op(kind: Kind, op: &Op) -> Step {
+    Step::Done(error(
+        ErrorKind::WrongType,
+        format!("{} is not an operation of a {kind:?}", op_name(op)),
+    ))
+}
+
+/// An error answer.
+pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> Answer {
+    Answer::Error {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// The operation's name, for messages.
+pub(crate) fn op_name(op: &Op) -> String {
+    let text = format!("{op:?}");
+    let end = text.find(['(', ' ', '{']).unwrap_or(text.len());
+    text[..end].to_string()
+}
+
+/// `Done(answer)` if `ready`, else `Blocked`.
+pub(crate) fn done_if(ready: bool, answer: impl FnOnce() -> Answer) -> Step {
+    if ready {
+        Step::Done(answer())
+    } else {
+        Step::Blocked
+    }
+}

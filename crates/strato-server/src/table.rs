@@ -1,0 +1,568 @@
+//! The object table: every object, connection, reference and parked call of one server.
+//!
+//! All state sits behind one lock; each call runs to completion under it, which makes every
+//! object linearizable. Calls that cannot proceed are parked as [`Waiter`]s on their object
+//! and answered by whichever later call lets them proceed (never by polling).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use strato_proto::{
+    encode_frame, Answer, Blob, Call, ErrorKind, Init, Op, Reply, Request, Role, ServerMessage,
+    ServerStats, Wait,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::objects::{error, Ctx, Object, RoleCounts, Step};
+use crate::refs::Refs;
+
+/// A connection's id.
+pub(crate) type ConnId = u64;
+
+/// A call: the connection and the request id (unique per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct WaiterId {
+    pub conn: ConnId,
+    pub req: u64,
+}
+
+/// Why a call is parked.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// Retry this operation when the object changes.
+    Retry(Op),
+    /// On a condvar, until notified (or timed out); then it re-acquires `mutex`.
+    Notified { mutex: String },
+    /// On a mutex, re-acquiring it after a condvar wait.
+    Reacquire { timed_out: bool },
+    /// On a barrier, until the generation completes.
+    Barrier,
+}
+
+/// A parked call.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    pub id: WaiterId,
+    pub pending: Pending,
+}
+
+impl Waiter {
+    /// Whether it waits to retry an operation matching `pred`.
+    pub fn is_retry_of(&self, pred: impl Fn(&Op) -> bool) -> bool {
+        matches!(&self.pending, Pending::Retry(op) if pred(op))
+    }
+}
+
+/// One object with its bookkeeping.
+#[derive(Debug)]
+struct Entry {
+    object: Object,
+    persistent: bool,
+    last_used: Instant,
+    refs: Refs,
+    waiters: Vec<Waiter>,
+}
+
+/// One open connection.
+#[derive(Debug)]
+struct Conn {
+    out: UnboundedSender<Vec<u8>>,
+    /// Objects it referenced, held or parked on: what to clean up when it dies.
+    touched: HashSet<String>,
+}
+
+/// The whole state of a server.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    objects: HashMap<String, Entry>,
+    conns: HashMap<ConnId, Conn>,
+    parked: HashMap<WaiterId, String>,
+    timers: Vec<(WaiterId, Duration)>,
+    next_conn: ConnId,
+}
+
+fn not_found(name: &str) -> Answer {
+    error(ErrorKind::NotFound, format!("no object named `{name}`"))
+}
+
+impl State {
+    /// Registers a connection whose replies go to `out`.
+    pub fn connect(&mut self, out: UnboundedSender<Vec<u8>>) -> ConnId {
+        self.next_conn += 1;
+        let conn = Conn {
+            out,
+            touched: HashSet::new(),
+        };
+        self.conns.insert(self.next_conn, conn);
+        self.next_conn
+    }
+
+    /// Timers the last calls asked for: expire each waiter after its duration.
+    pub fn take_timers(&mut self) -> Vec<(WaiterId, Duration)> {
+        std::mem::take(&mut self.timers)
+    }
+
+    /// Handles one request of `conn`; replies (to it and to woken waiters) are sent here.
+    pub fn handle(&mut self, conn: ConnId, request: Request) {
+        let caller = WaiterId {
+            conn,
+            req: request.id,
+        };
+        let answer = match request.call {
+            Call::Ping => Some(Answer::Pong),
+            Call::Stats => Some(Answer::Stats(self.stats())),
+            Call::Exists { name } => Some(Answer::Bool(self.objects.contains_key(&name))),
+            Call::Open {
+                name,
+                init,
+                persistent,
+                role,
+            } => Some(self.open(conn, name, init, persistent, role)),
+            Call::Release { name, role } => Some(self.release(conn, &name, role)),
+            Call::Lend { name, role } => Some(self.lend(&name, role)),
+            Call::Adopt { name, role } => Some(self.adopt(conn, name, role)),
+            Call::Delete { name } => Some(match self.delete(&name) {
+                true => Answer::Done,
+                false => not_found(&name),
+            }),
+            Call::Op { name, op } => self.op(caller, name, op),
+        };
+        if let Some(answer) = answer {
+            self.reply(caller, answer);
+        }
+    }
+
+    fn stats(&self) -> ServerStats {
+        ServerStats {
+            objects: self.objects.len() as u64,
+            connections: self.conns.len() as u64,
+            parked: self.parked.len() as u64,
+        }
+    }
+
+    fn reply(&mut self, to: WaiterId, answer: Answer) {
+        if to.req == 0 {
+            return;
+        }
+        let Some(conn) = self.conns.get(&to.conn) else {
+            return;
+        };
+        let message = ServerMessage::Reply(Reply { id: to.req, answer });
+        match encode_frame(&message) {
+            Ok(frame) => drop(conn.out.send(frame)),
+            Err(e) => tracing::error!("cannot encode a reply: {e}"),
+        }
+    }
+
+    fn touch(&mut self, conn: ConnId, name: &str) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if !c.touched.contains(name) {
+                c.touched.insert(name.to_string());
+            }
+        }
+    }
+
+    fn open(&mut self, conn: ConnId, name: String, init: Init, persistent: bool, role: Role) -> Answer {
+        let entry = self.objects.entry(name.clone()).or_insert_with(|| Entry {
+            object: Object::new(init.clone()),
+            persistent,
+            last_used: Instant::now(),
+            refs: Refs::default(),
+            waiters: Vec::new(),
+        });
+        if !entry.object.matches(&init) {
+            return error(
+                ErrorKind::WrongType,
+                format!(
+                    "object `{name}` is a {:?}, not a {:?}",
+                    entry.object.kind(),
+                    init.kind()
+                ),
+            );
+        }
+        entry.refs.take(conn, role);
+        entry.last_used = Instant::now();
+        self.touch(conn, &name);
+        self.wake(&name);
+        Answer::Done
+    }
+
+    fn release(&mut self, conn: ConnId, name: &str, role: Role) -> Answer {
+        if let Some(entry) = self.objects.get_mut(name) {
+            entry.refs.drop_one(conn, role);
+            self.wake(name);
+            self.collect_if_unreferenced(name);
+        }
+        Answer::Done
+    }
+
+    fn lend(&mut self, name: &str, role: Role) -> Answer {
+        match self.objects.get_mut(name) {
+            Some(entry) => {
+                entry.refs.lend(role);
+                Answer::Done
+            }
+            None => not_found(name),
+        }
+    }
+
+    fn adopt(&mut self, conn: ConnId, name: String, role: Role) -> Answer {
+        let Some(entry) = self.objects.get_mut(&name) else {
+            return not_found(&name);
+        };
+        entry.refs.adopt(conn, role);
+        self.touch(conn, &name);
+        Answer::Done
+    }
+
+    /// Deletes an object; its parked calls get [`ErrorKind::Deleted`].
+    fn delete(&mut self, name: &str) -> bool {
+        let Some(entry) = self.objects.remove(name) else {
+            return false;
+        };
+        for waiter in entry.waiters {
+            self.parked.remove(&waiter.id);
+            let message = format!("object `{name}` was deleted while the call waited");
+            self.reply(waiter.id, error(ErrorKind::Deleted, message));
+        }
+        true
+    }
+
+    fn collect_if_unreferenced(&mut self, name: &str) {
+        let unreferenced = self
+            .objects
+            .get(name)
+            .is_some_and(|e| !e.persistent && e.refs.is_empty());
+        if unreferenced {
+            self.delete(name);
+        }
+    }
+
+    fn op(&mut self, caller: WaiterId, name: String, op: Op) -> Option<Answer> {
+        let Some(entry) = self.objects.get_mut(&name) else {
+            return Some(not_found(&name));
+        };
+        entry.last_used = Instant::now();
+        match op {
+            Op::CondWait {
+                mutex,
+                lease,
+                value,
+                wait,
+            } => self.cond_wait(caller, name, mutex, lease, value, wait),
+            Op::NotifyOne => Some(self.notify(&name, false)),
+            Op::NotifyAll => Some(self.notify(&name, true)),
+            Op::BarrierWait(wait) => self.barrier_wait(caller, name, wait),
+            op => self.apply(caller, name, op),
+        }
+    }
+
+    /// Runs a retriable operation: answers it, or parks it according to its wait mode.
+    fn apply(&mut self, caller: WaiterId, name: String, op: Op) -> Option<Answer> {
+        let entry = self.objects.get_mut(&name)?;
+        let ctx = Ctx {
+            caller,
+            refs: role_counts(&entry.refs),
+            parked: &entry.waiters,
+        };
+        match entry.object.apply(&op, &ctx) {
+            Step::Done(answer) => {
+                if !entry.waiters.is_empty() {
+                    self.wake(&name);
+                }
+                self.note_grant(caller.conn, &name, &answer);
+                Some(answer)
+            }
+            Step::Blocked => match crate::objects::wait_of(&op).unwrap_or(Wait::Never) {
+                Wait::Never => Some(Answer::WouldBlock),
+                wait => {
+                    self.park(caller, &name, Pending::Retry(op), wait);
+                    None
+                }
+            },
+        }
+    }
+
+    fn note_grant(&mut self, conn: ConnId, name: &str, answer: &Answer) {
+        if matches!(answer, Answer::Locked { .. } | Answer::Woken { .. }) {
+            self.touch(conn, name);
+        }
+    }
+
+    fn park(&mut self, id: WaiterId, name: &str, pending: Pending, wait: Wait) {
+        let Some(entry) = self.objects.get_mut(name) else {
+            return;
+        };
+        entry.waiters.push(Waiter { id, pending });
+        self.parked.insert(id, name.to_string());
+        self.touch(id.conn, name);
+        if let Wait::Micros(us) = wait {
+            self.timers.push((id, Duration::from_micros(us)));
+        }
+    }
+
+    /// Retries the parked calls of `name` in arrival order until none can proceed.
+    fn wake(&mut self, name: &str) {
+        loop {
+            let Some(entry) = self.objects.get_mut(name) else {
+                return;
+            };
+            let Some((index, answer)) = first_ready(entry) else {
+                return;
+            };
+            let waiter = entry.waiters.remove(index);
+            self.parked.remove(&waiter.id);
+            self.note_grant(waiter.id.conn, name, &answer);
+            self.reply(waiter.id, answer);
+        }
+    }
+
+    fn cond_wait(
+        &mut self,
+        caller: WaiterId,
+        condvar: String,
+        mutex: String,
+        lease: u64,
+        value: Option<Blob>,
+        wait: Wait,
+    ) -> Option<Answer> {
+        if let Err(answer) = self.release_for_wait(caller, &condvar, &mutex, lease, value) {
+            return Some(answer);
+        }
+        match wait {
+            Wait::Never => self.park(caller, &mutex, Pending::Reacquire { timed_out: true }, wait),
+            wait => self.park(caller, &condvar, Pending::Notified { mutex: mutex.clone() }, wait),
+        }
+        self.wake(&mutex);
+        None
+    }
+
+    /// Binds the condvar to the mutex and releases the caller's hold on it.
+    fn release_for_wait(
+        &mut self,
+        caller: WaiterId,
+        condvar: &str,
+        mutex: &str,
+        lease: u64,
+        value: Option<Blob>,
+    ) -> Result<(), Answer> {
+        match self.objects.get_mut(condvar).map(|e| &mut e.object) {
+            Some(Object::Condvar(cv)) => cv.bind(mutex)?,
+            _ => return Err(error(ErrorKind::WrongType, format!("`{condvar}` is not a condvar"))),
+        }
+        let Some(Object::Mutex(m)) = self.objects.get_mut(mutex).map(|e| &mut e.object) else {
+            return Err(error(ErrorKind::WrongType, format!("`{mutex}` is not a mutex")));
+        };
+        match m.release(caller.conn, lease, value, false) {
+            true => Ok(()),
+            false => Err(error(
+                ErrorKind::Invalid,
+                format!("condvar wait: the caller does not hold mutex `{mutex}`"),
+            )),
+        }
+    }
+
+    fn notify(&mut self, condvar: &str, all: bool) -> Answer {
+        let Some(entry) = self.objects.get_mut(condvar) else {
+            return not_found(condvar);
+        };
+        if !matches!(entry.object, Object::Condvar(_)) {
+            return error(ErrorKind::WrongType, format!("`{condvar}` is not a condvar"));
+        }
+        let count = if all { entry.waiters.len() } else { 1 };
+        let woken: Vec<Waiter> = entry.waiters.drain(..count.min(entry.waiters.len())).collect();
+        let mut mutexes = Vec::new();
+        for waiter in woken {
+            if let Pending::Notified { mutex } = waiter.pending {
+                self.move_to_mutex(waiter.id, &mutex, false);
+                mutexes.push(mutex);
+            }
+        }
+        mutexes.dedup();
+        for mutex in mutexes {
+            self.wake(&mutex);
+        }
+        Answer::Done
+    }
+
+    /// Parks a notified (or timed-out) condvar waiter on its mutex to re-acquire it.
+    fn move_to_mutex(&mut self, id: WaiterId, mutex: &str, timed_out: bool) {
+        self.parked.remove(&id);
+        if self.objects.contains_key(mutex) {
+            self.park(id, mutex, Pending::Reacquire { timed_out }, Wait::Forever);
+        } else {
+            let message = format!("mutex `{mutex}` was deleted while a condvar waited");
+            self.reply(id, error(ErrorKind::Deleted, message));
+        }
+    }
+
+    fn barrier_wait(&mut self, caller: WaiterId, name: String, wait: Wait) -> Option<Answer> {
+        let entry = self.objects.get_mut(&name)?;
+        let Object::Barrier(barrier) = &mut entry.object else {
+            return Some(error(ErrorKind::WrongType, format!("`{name}` is not a barrier")));
+        };
+        if barrier.broken {
+            return Some(Answer::Broken);
+        }
+        if barrier.arrive() {
+            let others: Vec<Waiter> = entry.waiters.drain(..).collect();
+            for waiter in others {
+                self.parked.remove(&waiter.id);
+                self.reply(waiter.id, Answer::Passed { leader: false });
+            }
+            return Some(Answer::Passed { leader: true });
+        }
+        if wait == Wait::Never {
+            barrier.arrived -= 1;
+            return Some(Answer::WouldBlock);
+        }
+        self.park(caller, &name, Pending::Barrier, wait);
+        None
+    }
+
+    fn break_barrier(&mut self, name: &str) {
+        let Some(entry) = self.objects.get_mut(name) else {
+            return;
+        };
+        if let Object::Barrier(barrier) = &mut entry.object {
+            barrier.broken = true;
+        }
+        let waiters: Vec<Waiter> = entry.waiters.drain(..).collect();
+        for waiter in waiters {
+            self.parked.remove(&waiter.id);
+            self.reply(waiter.id, Answer::Broken);
+        }
+    }
+
+    /// Removes a parked call from wherever it waits.
+    fn unpark(&mut self, id: WaiterId) -> Option<(String, Waiter)> {
+        let name = self.parked.remove(&id)?;
+        let entry = self.objects.get_mut(&name)?;
+        let index = entry.waiters.iter().position(|w| w.id == id)?;
+        Some((name, entry.waiters.remove(index)))
+    }
+
+    /// A parked call's timeout ran out.
+    pub fn expire(&mut self, id: WaiterId) {
+        let still_reacquiring = self.parked.get(&id).is_some_and(|name| {
+            self.objects.get(name).is_some_and(|e| {
+                e.waiters
+                    .iter()
+                    .any(|w| w.id == id && matches!(w.pending, Pending::Reacquire { .. }))
+            })
+        });
+        if still_reacquiring {
+            return;
+        }
+        let Some((name, waiter)) = self.unpark(id) else {
+            return;
+        };
+        match waiter.pending {
+            Pending::Retry(_) => self.reply(id, Answer::TimedOut),
+            Pending::Notified { mutex } => {
+                self.move_to_mutex(id, &mutex, true);
+                self.wake(&mutex);
+            }
+            Pending::Reacquire { .. } => {}
+            Pending::Barrier => {
+                self.reply(id, Answer::TimedOut);
+                self.break_barrier(&name);
+            }
+        }
+    }
+
+    /// A connection closed: its parked calls go, its holds are released (mutexes and write
+    /// locks poisoned), barriers it waited on break, and its references are dropped.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        let Some(record) = self.conns.remove(&conn) else {
+            return;
+        };
+        let mine: Vec<WaiterId> = self.parked.keys().filter(|id| id.conn == conn).copied().collect();
+        for id in mine {
+            if let Some((name, waiter)) = self.unpark(id) {
+                if matches!(waiter.pending, Pending::Barrier) {
+                    self.break_barrier(&name);
+                }
+            }
+        }
+        for name in record.touched {
+            self.forget_conn(conn, &name);
+        }
+    }
+
+    fn forget_conn(&mut self, conn: ConnId, name: &str) {
+        let Some(entry) = self.objects.get_mut(name) else {
+            return;
+        };
+        entry.refs.drop_conn(conn);
+        match &mut entry.object {
+            Object::Mutex(m) => drop(m.release_dead(conn)),
+            Object::RwLock(l) => drop(l.release_dead(conn)),
+            Object::ReentrantLock(l) => drop(l.release_dead(conn)),
+            _ => {}
+        }
+        self.wake(name);
+        self.collect_if_unreferenced(name);
+    }
+
+    /// Deletes objects unused for `ttl` that no live connection references.
+    pub fn sweep(&mut self, ttl: Duration) {
+        let now = Instant::now();
+        let stale: Vec<String> = self
+            .objects
+            .iter()
+            .filter(|(_, e)| !e.persistent && !e.refs.held() && now - e.last_used >= ttl)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            tracing::debug!(object = %name, "collected by TTL");
+            self.delete(&name);
+        }
+    }
+}
+
+fn role_counts(refs: &Refs) -> RoleCounts {
+    RoleCounts {
+        senders: refs.count(Role::Sender),
+        receivers: refs.count(Role::Receiver),
+    }
+}
+
+/// The first parked call of `entry` that can proceed now, with its answer.
+fn first_ready(entry: &mut Entry) -> Option<(usize, Answer)> {
+    let refs = role_counts(&entry.refs);
+    for (index, waiter) in entry.waiters.iter().enumerate() {
+        let answer = match &waiter.pending {
+            Pending::Retry(op) => {
+                let ctx = Ctx {
+                    caller: waiter.id,
+                    refs,
+                    parked: &entry.waiters,
+                };
+                match entry.object.apply(op, &ctx) {
+                    Step::Done(answer) => Some(answer),
+                    Step::Blocked => None,
+                }
+            }
+            Pending::Reacquire { timed_out } => reacquire(&mut entry.object, waiter.id, *timed_out),
+            Pending::Notified { .. } | Pending::Barrier => None,
+        };
+        if let Some(answer) = answer {
+            return Some((index, answer));
+        }
+    }
+    None
+}
+
+fn reacquire(object: &mut Object, id: WaiterId, timed_out: bool) -> Option<Answer> {
+    let Object::Mutex(mutex) = object else {
+        return None;
+    };
+    let grant = mutex.try_acquire(id)?;
+    Some(Answer::Woken {
+        lease: grant.lease,
+        value: grant.value,
+        poisoned: grant.poisoned,
+        timed_out,
+    })
+}

@@ -1,0 +1,64 @@
+//! # strato: the cloud as one multicore machine
+//!
+//! Parallel Rust written with `std::sync` — mutexes, condition variables, barriers,
+//! channels, atomics — runs unchanged across many processes and machines: change the
+//! `use` lines, keep the program. The shared state lives in a **state server** whose
+//! objects are linearizable and whose blocking calls wait on the server.
+//!
+//! ```
+//! // was: use std::sync::{Arc, Mutex, atomic::{AtomicU64, Ordering}};
+//! use strato::sync::{Arc, Mutex, atomic::{AtomicU64, Ordering}};
+//!
+//! let counter = Arc::new(AtomicU64::new(0));
+//! let names = Arc::new(Mutex::new(Vec::<String>::new()));
+//! let handles: Vec<_> = (0..4)
+//!     .map(|i| {
+//!         let (counter, names) = (counter.clone(), names.clone());
+//!         std::thread::spawn(move || {
+//!             counter.fetch_add(1, Ordering::SeqCst);
+//!             names.lock().unwrap().push(format!("t{i}"));
+//!         })
+//!     })
+//!     .collect();
+//! handles.into_iter().for_each(|h| h.join().unwrap());
+//! assert_eq!(counter.load(Ordering::SeqCst), 4);
+//! assert_eq!(names.lock().unwrap().len(), 4);
+//! ```
+//!
+//! ## Where the state lives
+//!
+//! With no configuration, the first object a process creates starts an **embedded** state
+//! server on a thread of that process; child processes reach it through
+//! [`state_address`]. Set `STRATO_STATE=tcp://host:port` (a `strato serve` elsewhere) to
+//! share objects between machines; [`Client::connect`] and each type's `open` take an
+//! explicit connection.
+//!
+//! ## Contents
+//!
+//! | module | what |
+//! |---|---|
+//! | [`sync`] | `Mutex`, `RwLock`, `ReentrantLock`, `Condvar`, `Barrier`, `Semaphore`, `Event`, `Promise`, `CountDownLatch`, `Queue`, `pipe`, `Value`, `Array`, `Map`, `List` |
+//! | [`sync::atomic`] | `AtomicU64`, `AtomicI64`, `AtomicBool`, `AtomicF64` |
+//! | [`sync::mpsc`] | `channel`, `sync_channel`, `Sender`, `SyncSender`, `Receiver` |
+//!
+//! ## Differences from `std`
+//!
+//! | std | strato | why |
+//! |---|---|---|
+//! | values of any type | values must be `Serialize + DeserializeOwned` | they live on the server |
+//! | `MutexGuard` gives a reference into the mutex | the guard holds a copy, written back on release if it was borrowed mutably | the value is remote |
+//! | `Mutex::get_mut`, `is_poisoned`, `clear_poison` | absent | exclusive access cannot be proven across processes; poisoning is reported by `lock` |
+//! | `Ordering` arguments | accepted, all behave as `SeqCst` | every operation is linearizable |
+//! | `Barrier::wait` cannot fail | a party that times out or dies **breaks** the barrier; `wait` then panics, `wait_timeout` returns `BarrierError::Broken` | a remote party can vanish |
+//! | infallible operations | a lost connection to the state server panics with the cause | as fatal as a lost memory bus |
+//! | a `Mutex` held by a thread that exits without unlocking stays locked | the holder's death (its connection closing) releases and poisons it | a crashed process must not wedge the others |
+//! | objects live while referenced | the same, counted per process; a serialized handle counts until received; unused objects with no live reference are collected after a TTL (1 h) | handles cross process boundaries |
+//! | `Map` iteration order by `K: Ord` | by the keys' serialized bytes | the server sees bytes |
+
+mod context;
+mod handle;
+pub mod sync;
+
+pub use context::{client, set_client, state_address, STATE_ENV};
+pub use handle::ObjectName;
+pub use strato_client::{Client, ConnectOptions, Error, ErrorKind};

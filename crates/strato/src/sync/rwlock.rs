@@ -1,0 +1,300 @@
+//! `RwLock<T>` (std's readers-writer lock) and `ReentrantLock<T>`.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use strato_client::{Client, Error};
+use strato_proto::{Answer, Init, Op, Role, Wait};
+
+use crate::handle::{decode, default_client, encode, expect, unexpected, within, Handle};
+use crate::ObjectName;
+
+/// A readers-writer lock protecting a `T` on the server: many readers or one writer.
+/// Readers arriving after a waiting writer queue behind it, so writers do not starve.
+///
+/// ```
+/// use strato::sync::RwLock;
+/// let config = RwLock::new(vec![1, 2]);
+/// {
+///     let r1 = config.read().unwrap();
+///     let r2 = config.read().unwrap();
+///     assert_eq!(r1.len() + r2.len(), 4);
+/// }
+/// config.write().unwrap().push(3);
+/// assert_eq!(*config.read().unwrap(), vec![1, 2, 3]);
+/// ```
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct RwLock<T> {
+    handle: Handle,
+    #[serde(skip)]
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RwLock").field("name", &self.handle.name()).finish()
+    }
+}
+
+/// Shared access; released on drop.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T> {
+    lock: &'a RwLock<T>,
+    lease: u64,
+    value: T,
+}
+
+/// Exclusive access; writes the value back and releases on drop.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: Serialize> {
+    lock: &'a RwLock<T>,
+    lease: u64,
+    value: T,
+    dirty: bool,
+}
+
+impl<T: Serialize + DeserializeOwned> RwLock<T> {
+    /// A new anonymous lock on the default state server.
+    pub fn new(value: T) -> Self {
+        let client = default_client("RwLock::new");
+        expect(Self::open(&client, ObjectName::anonymous(), value), "RwLock::new")
+    }
+
+    /// Opens the lock `name` on `client`, creating it with `value` if absent.
+    pub fn open(client: &Client, name: impl Into<ObjectName>, value: T) -> Result<Self, Error> {
+        let handle = Handle::open(client, name.into(), Init::RwLock(encode(&value)?), Role::Handle)?;
+        Ok(RwLock {
+            handle,
+            _value: PhantomData,
+        })
+    }
+
+    /// Blocks until shared access is granted.
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        unwrap_blocking(expect(self.read_with(Wait::Forever), "RwLock::read"))
+    }
+
+    /// Shared access if available now.
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        into_try(expect(self.read_with(Wait::Never), "RwLock::try_read"))
+    }
+
+    /// Shared access within `timeout` (`WouldBlock` when it runs out).
+    pub fn read_timeout(&self, timeout: Duration) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        into_try(expect(self.read_with(within(timeout)), "RwLock::read_timeout"))
+    }
+
+    /// Blocks until exclusive access is granted.
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        unwrap_blocking(expect(self.write_with(Wait::Forever), "RwLock::write"))
+    }
+
+    /// Exclusive access if available now.
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        into_try(expect(self.write_with(Wait::Never), "RwLock::try_write"))
+    }
+
+    /// Exclusive access within `timeout` (`WouldBlock` when it runs out).
+    pub fn write_timeout(&self, timeout: Duration) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        into_try(expect(self.write_with(within(timeout)), "RwLock::write_timeout"))
+    }
+
+    fn read_with(&self, wait: Wait) -> Result<Option<LockResult<RwLockReadGuard<'_, T>>>, Error> {
+        let Some((lease, value, poisoned)) = grant(self.handle.op(Op::ReadLock(wait))?)? else {
+            return Ok(None);
+        };
+        let guard = RwLockReadGuard {
+            lock: self,
+            lease,
+            value: decode(&value)?,
+        };
+        Ok(Some(poison_if(guard, poisoned)))
+    }
+
+    fn write_with(&self, wait: Wait) -> Result<Option<LockResult<RwLockWriteGuard<'_, T>>>, Error> {
+        let Some((lease, value, poisoned)) = grant(self.handle.op(Op::WriteLock(wait))?)? else {
+            return Ok(None);
+        };
+        let guard = RwLockWriteGuard {
+            lock: self,
+            lease,
+            value: decode(&value)?,
+            dirty: false,
+        };
+        Ok(Some(poison_if(guard, poisoned)))
+    }
+}
+
+/// The lease, value and poison flag of a granted lock; `None` if it would block.
+pub(crate) fn grant(answer: Answer) -> Result<Option<(u64, strato_proto::Blob, bool)>, Error> {
+    match answer {
+        Answer::Locked {
+            lease,
+            value,
+            poisoned,
+        } => Ok(Some((lease, value, poisoned))),
+        Answer::WouldBlock | Answer::TimedOut => Ok(None),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn poison_if<G>(guard: G, poisoned: bool) -> LockResult<G> {
+    if poisoned {
+        Err(PoisonError::new(guard))
+    } else {
+        Ok(guard)
+    }
+}
+
+fn unwrap_blocking<G>(acquired: Option<LockResult<G>>) -> LockResult<G> {
+    acquired.expect("strato: a blocking lock returned without the lock")
+}
+
+fn into_try<G>(acquired: Option<LockResult<G>>) -> TryLockResult<G> {
+    match acquired {
+        Some(Ok(guard)) => Ok(guard),
+        Some(Err(poisoned)) => Err(TryLockError::Poisoned(poisoned)),
+        None => Err(TryLockError::WouldBlock),
+    }
+}
+
+impl<T> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        let _ = self.lock.handle.cast(Op::ReadUnlock { lease: self.lease });
+    }
+}
+
+impl<T: Serialize> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Serialize> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.dirty = true;
+        &mut self.value
+    }
+}
+
+impl<T: Serialize> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        let unlock = Op::WriteUnlock {
+            lease: self.lease,
+            value: self.dirty.then(|| encode(&self.value).ok()).flatten(),
+            poison: std::thread::panicking(),
+        };
+        let _ = self.lock.handle.cast(unlock);
+    }
+}
+
+/// A lock that the thread holding it may take again (Python's `RLock`); the value is
+/// read-only through the guard, as with std's `ReentrantLock`.
+///
+/// ```
+/// use strato::sync::ReentrantLock;
+/// let lock = ReentrantLock::new(7);
+/// let outer = lock.lock();
+/// let inner = lock.lock(); // same thread: does not deadlock
+/// assert_eq!(*outer + *inner, 14);
+/// ```
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ReentrantLock<T> {
+    handle: Handle,
+    #[serde(skip)]
+    _value: PhantomData<fn() -> T>,
+}
+
+/// One level of a held [`ReentrantLock`]; releases that level on drop.
+#[must_use = "if unused the ReentrantLock will immediately unlock"]
+pub struct ReentrantLockGuard<'a, T> {
+    lock: &'a ReentrantLock<T>,
+    value: T,
+}
+
+/// This thread's owner id for re-entrant locks (unique within the process).
+fn thread_owner() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static OWNER: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    OWNER.with(|id| *id)
+}
+
+impl<T: Serialize + DeserializeOwned> ReentrantLock<T> {
+    /// A new anonymous lock on the default state server.
+    pub fn new(value: T) -> Self {
+        let client = default_client("ReentrantLock::new");
+        expect(Self::open(&client, ObjectName::anonymous(), value), "ReentrantLock::new")
+    }
+
+    /// Opens the lock `name` on `client`, creating it with `value` if absent.
+    pub fn open(client: &Client, name: impl Into<ObjectName>, value: T) -> Result<Self, Error> {
+        let init = Init::ReentrantLock(encode(&value)?);
+        let handle = Handle::open(client, name.into(), init, Role::Handle)?;
+        Ok(ReentrantLock {
+            handle,
+            _value: PhantomData,
+        })
+    }
+
+    /// Blocks until this thread holds the lock (at once if it already does).
+    pub fn lock(&self) -> ReentrantLockGuard<'_, T> {
+        let guard = expect(self.lock_with(Wait::Forever), "ReentrantLock::lock");
+        guard.expect("strato: a blocking lock returned without the lock")
+    }
+
+    /// The lock if this thread can hold it now.
+    pub fn try_lock(&self) -> Option<ReentrantLockGuard<'_, T>> {
+        expect(self.lock_with(Wait::Never), "ReentrantLock::try_lock")
+    }
+
+    /// The lock within `timeout`.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<ReentrantLockGuard<'_, T>> {
+        expect(self.lock_with(within(timeout)), "ReentrantLock::lock_timeout")
+    }
+
+    fn lock_with(&self, wait: Wait) -> Result<Option<ReentrantLockGuard<'_, T>>, Error> {
+        let op = Op::ReentrantLock {
+            owner: thread_owner(),
+            wait,
+        };
+        let Some((_, value, _)) = grant(self.handle.op(op)?)? else {
+            return Ok(None);
+        };
+        Ok(Some(ReentrantLockGuard {
+            lock: self,
+            value: decode(&value)?,
+        }))
+    }
+}
+
+impl<T> Deref for ReentrantLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> Drop for ReentrantLockGuard<'_, T> {
+    fn drop(&mut self) {
+        let unlock = Op::ReentrantUnlock {
+            owner: thread_owner(),
+        };
+        let _ = self.lock.handle.cast(unlock);
+    }
+}
