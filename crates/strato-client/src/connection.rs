@@ -127,10 +127,13 @@ impl Client {
 
     /// Connects with explicit options.
     pub fn connect_with(address: &str, options: ConnectOptions) -> Result<Client, Error> {
-        let parsed: Address = address.parse().map_err(|e: strato_proto::AddressError| Error::Connect {
-            address: address.into(),
-            reason: e.to_string(),
-        })?;
+        let parsed: Address =
+            address
+                .parse()
+                .map_err(|e: strato_proto::AddressError| Error::Connect {
+                    address: address.into(),
+                    reason: e.to_string(),
+                })?;
         let fail = |reason: String| Error::Connect {
             address: address.into(),
             reason,
@@ -215,7 +218,11 @@ impl Client {
     }
 }
 
-fn handshake(stream: &mut Stream, options: &ConnectOptions, address: &str) -> Result<strato_proto::Welcome, Error> {
+fn handshake(
+    stream: &mut Stream,
+    options: &ConnectOptions,
+    address: &str,
+) -> Result<strato_proto::Welcome, Error> {
     let fail = |reason: String| Error::Connect {
         address: address.into(),
         reason,
@@ -228,10 +235,14 @@ fn handshake(stream: &mut Stream, options: &ConnectOptions, address: &str) -> Re
     };
     let frame = encode_frame(&hello).map_err(|e| fail(e.to_string()))?;
     stream.write_all(&frame).map_err(|e| fail(e.to_string()))?;
-    stream.set_read_timeout(Some(options.timeout)).map_err(|e| fail(e.to_string()))?;
+    stream
+        .set_read_timeout(Some(options.timeout))
+        .map_err(|e| fail(e.to_string()))?;
     let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
     let payload = read_frame(stream, &mut decoder).map_err(fail)?;
-    stream.set_read_timeout(None).map_err(|e| fail(e.to_string()))?;
+    stream
+        .set_read_timeout(None)
+        .map_err(|e| fail(e.to_string()))?;
     match decode::<HelloReply>(&payload).map_err(|e| fail(e.to_string()))? {
         HelloReply::Welcome(welcome) => Ok(welcome),
         HelloReply::Refusal(refusal) => Err(Error::Refused {
@@ -270,7 +281,9 @@ fn read_replies(mut stream: Stream, calls: Arc<Calls>, max_frame: usize) {
         };
         match decode::<ServerMessage>(&frame) {
             Ok(ServerMessage::Reply(reply)) => deliver(&calls, reply.id, Ok(reply.answer)),
-            Ok(ServerMessage::Fatal(refusal)) => break format!("the server closed it: {}", refusal.reason),
+            Ok(ServerMessage::Fatal(refusal)) => {
+                break format!("the server closed it: {}", refusal.reason)
+            }
             Err(e) => break format!("malformed reply: {e}"),
         }
     };

@@ -171,10 +171,7 @@ fn start_failure(thread: std::thread::JoinHandle<()>) -> ServerError {
 
 /// Serves until the future is dropped; calls `on_ready` with the bound addresses once it
 /// listens.
-pub async fn run(
-    config: Config,
-    on_ready: impl FnOnce(Vec<Address>),
-) -> Result<(), ServerError> {
+pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<(), ServerError> {
     if config.token.is_none() {
         if let Some(open) = config.listen.iter().find(|a| !a.is_local()) {
             return Err(ServerError::Insecure(open.clone()));
@@ -226,7 +223,9 @@ impl Listener {
         };
         let (socket, address) = match address {
             Address::Tcp(hostport) => {
-                let listener = tokio::net::TcpListener::bind(hostport).await.map_err(fail)?;
+                let listener = tokio::net::TcpListener::bind(hostport)
+                    .await
+                    .map_err(fail)?;
                 let actual = listener.local_addr().map_err(fail)?;
                 (Socket::Tcp(listener), Address::Tcp(actual.to_string()))
             }
@@ -234,7 +233,10 @@ impl Listener {
                 let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
                 (Socket::Unix(listener), address.clone())
             }
-            Address::Abstract(name) => (Socket::Unix(bind_abstract(name).map_err(fail)?), address.clone()),
+            Address::Abstract(name) => (
+                Socket::Unix(bind_abstract(name).map_err(fail)?),
+                address.clone(),
+            ),
         };
         Ok(Listener { socket, address })
     }
@@ -270,7 +272,9 @@ fn bind_abstract(name: &str) -> std::io::Result<tokio::net::UnixListener> {
 
 #[cfg(not(target_os = "linux"))]
 fn bind_abstract(_name: &str) -> std::io::Result<tokio::net::UnixListener> {
-    Err(std::io::Error::other("abstract sockets exist only on Linux"))
+    Err(std::io::Error::other(
+        "abstract sockets exist only on Linux",
+    ))
 }
 
 /// One connection from hello to close.
@@ -349,7 +353,11 @@ fn check_hello(hello: &Hello, token: Option<&str>) -> Result<(), String> {
 
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Reads until one whole frame is decoded; `None` on a clean end of stream.
@@ -367,7 +375,10 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }
 }
 
-async fn fill<R: AsyncRead + Unpin>(reader: &mut R, decoder: &mut FrameDecoder) -> Result<usize, String> {
+async fn fill<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut FrameDecoder,
+) -> Result<usize, String> {
     let spare = decoder.spare(64 << 10);
     let spare_len = spare.len();
     let read = reader.read(spare).await;
@@ -391,7 +402,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
         if fill(reader, decoder).await? == 0 {
             return match decoder.buffered() {
                 0 => Ok(()),
-                n => Err(format!("connection closed inside a frame ({n} bytes pending)")),
+                n => Err(format!(
+                    "connection closed inside a frame ({n} bytes pending)"
+                )),
             };
         }
     }
@@ -412,7 +425,10 @@ fn dispatch(shared: &Arc<Shared>, conn: ConnId, request: Request) {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
     let mut batch = Vec::new();
     while let Some(frame) = outgoing.recv().await {
         let mut frame = frame;
@@ -439,7 +455,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, mut outgoing: mpsc::Un
     let _ = writer.shutdown().await;
 }
 
-async fn write_message<W: AsyncWrite + Unpin, T: serde::Serialize>(writer: &mut W, message: &T) -> std::io::Result<()> {
+async fn write_message<W: AsyncWrite + Unpin, T: serde::Serialize>(
+    writer: &mut W,
+    message: &T,
+) -> std::io::Result<()> {
     let frame = encode_frame(message).map_err(std::io::Error::other)?;
     writer.write_all(&frame).await
 }

@@ -162,7 +162,14 @@ impl State {
         }
     }
 
-    fn open(&mut self, conn: ConnId, name: String, init: Init, persistent: bool, role: Role) -> Answer {
+    fn open(
+        &mut self,
+        conn: ConnId,
+        name: String,
+        init: Init,
+        persistent: bool,
+        role: Role,
+    ) -> Answer {
         let entry = self.objects.entry(name.clone()).or_insert_with(|| Entry {
             object: Object::new(init.clone()),
             persistent,
@@ -276,7 +283,12 @@ impl State {
             Step::Blocked => match crate::objects::wait_of(&op).unwrap_or(Wait::Never) {
                 Wait::Never => Some(Answer::WouldBlock),
                 wait => {
+                    // A parked receiver is what lets a rendezvous sender proceed.
+                    let may_unblock_others = matches!(op, Op::Recv(_));
                     self.park(caller, &name, Pending::Retry(op), wait);
+                    if may_unblock_others {
+                        self.wake(&name);
+                    }
                     None
                 }
             },
@@ -331,7 +343,14 @@ impl State {
         }
         match wait {
             Wait::Never => self.park(caller, &mutex, Pending::Reacquire { timed_out: true }, wait),
-            wait => self.park(caller, &condvar, Pending::Notified { mutex: mutex.clone() }, wait),
+            wait => self.park(
+                caller,
+                &condvar,
+                Pending::Notified {
+                    mutex: mutex.clone(),
+                },
+                wait,
+            ),
         }
         self.wake(&mutex);
         None
@@ -348,10 +367,18 @@ impl State {
     ) -> Result<(), Answer> {
         match self.objects.get_mut(condvar).map(|e| &mut e.object) {
             Some(Object::Condvar(cv)) => cv.bind(mutex)?,
-            _ => return Err(error(ErrorKind::WrongType, format!("`{condvar}` is not a condvar"))),
+            _ => {
+                return Err(error(
+                    ErrorKind::WrongType,
+                    format!("`{condvar}` is not a condvar"),
+                ))
+            }
         }
         let Some(Object::Mutex(m)) = self.objects.get_mut(mutex).map(|e| &mut e.object) else {
-            return Err(error(ErrorKind::WrongType, format!("`{mutex}` is not a mutex")));
+            return Err(error(
+                ErrorKind::WrongType,
+                format!("`{mutex}` is not a mutex"),
+            ));
         };
         match m.release(caller.conn, lease, value, false) {
             true => Ok(()),
@@ -367,10 +394,16 @@ impl State {
             return not_found(condvar);
         };
         if !matches!(entry.object, Object::Condvar(_)) {
-            return error(ErrorKind::WrongType, format!("`{condvar}` is not a condvar"));
+            return error(
+                ErrorKind::WrongType,
+                format!("`{condvar}` is not a condvar"),
+            );
         }
         let count = if all { entry.waiters.len() } else { 1 };
-        let woken: Vec<Waiter> = entry.waiters.drain(..count.min(entry.waiters.len())).collect();
+        let woken: Vec<Waiter> = entry
+            .waiters
+            .drain(..count.min(entry.waiters.len()))
+            .collect();
         let mut mutexes = Vec::new();
         for waiter in woken {
             if let Pending::Notified { mutex } = waiter.pending {
@@ -399,7 +432,10 @@ impl State {
     fn barrier_wait(&mut self, caller: WaiterId, name: String, wait: Wait) -> Option<Answer> {
         let entry = self.objects.get_mut(&name)?;
         let Object::Barrier(barrier) = &mut entry.object else {
-            return Some(error(ErrorKind::WrongType, format!("`{name}` is not a barrier")));
+            return Some(error(
+                ErrorKind::WrongType,
+                format!("`{name}` is not a barrier"),
+            ));
         };
         if barrier.broken {
             return Some(Answer::Broken);
@@ -477,7 +513,12 @@ impl State {
         let Some(record) = self.conns.remove(&conn) else {
             return;
         };
-        let mine: Vec<WaiterId> = self.parked.keys().filter(|id| id.conn == conn).copied().collect();
+        let mine: Vec<WaiterId> = self
+            .parked
+            .keys()
+            .filter(|id| id.conn == conn)
+            .copied()
+            .collect();
         for id in mine {
             if let Some((name, waiter)) = self.unpark(id) {
                 if matches!(waiter.pending, Pending::Barrier) {

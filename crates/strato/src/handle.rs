@@ -100,7 +100,12 @@ impl std::fmt::Debug for Handle {
 
 impl Handle {
     /// Opens (creating if absent) `name`, taking a reference in `role`.
-    pub fn open(client: &Client, name: ObjectName, init: Init, role: Role) -> Result<Handle, Error> {
+    pub fn open(
+        client: &Client,
+        name: ObjectName,
+        init: Init,
+        role: Role,
+    ) -> Result<Handle, Error> {
         client.call(Call::Open {
             name: name.name.clone(),
             init,

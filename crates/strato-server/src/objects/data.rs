@@ -222,13 +222,17 @@ fn numeric<T>(old: &Blob, new: &Blob, f: impl Fn(T, T) -> T) -> Result<Blob, Str
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
-    let read = |b: &Blob| {
-        postcard::from_bytes::<T>(b).map_err(|e| {
-            format!(
-                "merge expects {} values: {e}",
-                std::any::type_name::<T>()
-            )
-        })
+    let read = |b: &Blob| match postcard::take_from_bytes::<T>(b) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(format!(
+            "merge expects {} values, found {} bytes more",
+            std::any::type_name::<T>(),
+            rest.len()
+        )),
+        Err(e) => Err(format!(
+            "merge expects {} values: {e}",
+            std::any::type_name::<T>()
+        )),
     };
     let value = f(read(old)?, read(new)?);
     postcard::to_stdvec(&value)

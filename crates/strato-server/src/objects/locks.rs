@@ -172,7 +172,13 @@ impl RwLock {
         }
     }
 
-    fn write_unlock(&mut self, conn: ConnId, lease: u64, value: &Option<Blob>, poison: bool) -> Step {
+    fn write_unlock(
+        &mut self,
+        conn: ConnId,
+        lease: u64,
+        value: &Option<Blob>,
+        poison: bool,
+    ) -> Step {
         if self.writer != Some(WaiterId { conn, req: lease }) {
             return not_holder("write unlock");
         }

@@ -77,9 +77,7 @@ impl Object {
             Init::Mutex(v) => Object::Mutex(Mutex::new(v)),
             Init::RwLock(v) => Object::RwLock(RwLock::new(v)),
             Init::ReentrantLock(v) => Object::ReentrantLock(ReentrantLock::new(v)),
-            Init::Semaphore { permits, bound } => {
-                Object::Semaphore(Semaphore::new(permits, bound))
-            }
+            Init::Semaphore { permits, bound } => Object::Semaphore(Semaphore::new(permits, bound)),
             Init::Condvar => Object::Condvar(Condvar::default()),
             Init::Event => Object::Event(Event::default()),
             Init::Barrier(parties) => Object::Barrier(Barrier::new(parties)),

@@ -47,6 +47,14 @@ impl Cell {
         expect(self.0.op(op).and_then(scalar_of), what)
     }
 
+    fn store(&self, value: Scalar) {
+        let answer = self.0.op(Op::Store(value)).and_then(|answer| match answer {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(other)),
+        });
+        expect(answer, "store")
+    }
+
     fn cas(&self, current: Scalar, new: Scalar) -> Result<Scalar, Scalar> {
         let answer = self.0.op(Op::CompareExchange { current, new });
         expect(answer.and_then(exchanged), "compare_exchange")
@@ -85,7 +93,7 @@ macro_rules! atomic {
 
             /// Stores a value.
             pub fn store(&self, value: $t, _order: Ordering) {
-                self.0.call(Op::Store(Scalar::$variant(value)), "store");
+                self.0.store(Scalar::$variant(value));
             }
 
             /// Stores a value, returning the previous one.

@@ -64,7 +64,10 @@ impl Barrier {
     /// A new anonymous barrier of `n` parties on the default state server.
     pub fn new(n: usize) -> Self {
         let client = default_client("Barrier::new");
-        expect(Self::open(&client, ObjectName::anonymous(), n), "Barrier::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), n),
+            "Barrier::new",
+        )
     }
 
     /// Opens the barrier `name` on `client`, creating it for `n` parties if absent.

@@ -64,12 +64,19 @@ impl Condvar {
     }
 
     /// Releases the guard's mutex, waits for a notification, re-acquires the mutex.
-    pub fn wait<'a, T: Serialize + DeserializeOwned>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+    pub fn wait<'a, T: Serialize + DeserializeOwned>(
+        &self,
+        guard: MutexGuard<'a, T>,
+    ) -> LockResult<MutexGuard<'a, T>> {
         expect(self.park(guard, Wait::Forever), "Condvar::wait").0
     }
 
     /// Waits until `condition` is false, re-checking after every wake-up.
-    pub fn wait_while<'a, T, F>(&self, mut guard: MutexGuard<'a, T>, mut condition: F) -> LockResult<MutexGuard<'a, T>>
+    pub fn wait_while<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: F,
+    ) -> LockResult<MutexGuard<'a, T>>
     where
         T: Serialize + DeserializeOwned,
         F: FnMut(&mut T) -> bool,
@@ -86,7 +93,8 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        let (result, timed_out) = expect(self.park(guard, within(timeout)), "Condvar::wait_timeout");
+        let (result, timed_out) =
+            expect(self.park(guard, within(timeout)), "Condvar::wait_timeout");
         with_timeout(result, timed_out)
     }
 
@@ -122,7 +130,11 @@ impl Condvar {
         expect(self.handle.op(Op::NotifyAll), "Condvar::notify_all");
     }
 
-    fn park<'a, T: Serialize + DeserializeOwned>(&self, mut guard: MutexGuard<'a, T>, wait: Wait) -> Result<Woken<'a, T>, Error> {
+    fn park<'a, T: Serialize + DeserializeOwned>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        wait: Wait,
+    ) -> Result<Woken<'a, T>, Error> {
         guard.released = true;
         let mutex: &'a Mutex<T> = guard.mutex;
         let op = Op::CondWait {

@@ -102,7 +102,10 @@ impl<T: Serialize + DeserializeOwned> Value<T> {
     /// A new anonymous value.
     pub fn new(value: T) -> Self {
         let client = default_client("Value::new");
-        expect(Self::open(&client, ObjectName::anonymous(), value), "Value::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), value),
+            "Value::new",
+        )
     }
 
     /// Opens the value `name` on `client`, creating it with `value` if absent.
@@ -144,7 +147,10 @@ impl<T: Serialize + DeserializeOwned> Value<T> {
             };
             match self.handle.op(op)? {
                 Answer::Done => return Ok(value),
-                Answer::Versioned { version: v, value: current } => {
+                Answer::Versioned {
+                    version: v,
+                    value: current,
+                } => {
                     version = v;
                     value = decode(&current)?;
                 }
@@ -172,11 +178,18 @@ impl<T: Serialize + DeserializeOwned> Array<T> {
     /// A new anonymous array holding `items`.
     pub fn new(items: Vec<T>) -> Self {
         let client = default_client("Array::new");
-        expect(Self::open(&client, ObjectName::anonymous(), items), "Array::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), items),
+            "Array::new",
+        )
     }
 
     /// Opens the array `name` on `client`, creating it from `items` if absent.
-    pub fn open(client: &Client, name: impl Into<ObjectName>, items: Vec<T>) -> Result<Self, Error> {
+    pub fn open(
+        client: &Client,
+        name: impl Into<ObjectName>,
+        items: Vec<T>,
+    ) -> Result<Self, Error> {
         let init = Init::Array(encode_all(items)?);
         Handle::open(client, name.into(), init, Role::Handle).map(Self::from_handle)
     }
@@ -206,7 +219,10 @@ impl<T: Serialize + DeserializeOwned> Array<T> {
     /// If `index` is out of bounds, like slice indexing.
     pub fn set(&self, index: usize, value: T) {
         let blob = expect(encode(&value), "Array::set");
-        expect(self.handle.op(Op::ArraySet(index as u64, blob)), "Array::set");
+        expect(
+            self.handle.op(Op::ArraySet(index as u64, blob)),
+            "Array::set",
+        );
     }
 
     /// Elements in `range`.
@@ -224,7 +240,10 @@ impl<T: Serialize + DeserializeOwned> Array<T> {
     /// If they do not fit.
     pub fn set_range(&self, start: usize, values: &[T]) {
         let op = expect(encode_all(values), "Array::set_range");
-        expect(self.handle.op(Op::ArraySetRange(start as u64, op)), "Array::set_range");
+        expect(
+            self.handle.op(Op::ArraySetRange(start as u64, op)),
+            "Array::set_range",
+        );
     }
 
     /// All elements.
@@ -466,12 +485,19 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Map<K, V>
 
     /// Folds `entries` into the map on the server in one atomic step: an absent key takes
     /// the new value, a present one combines both with `merge`.
-    pub fn merge(&self, entries: impl IntoIterator<Item = (K, V)>, merge: Merge) -> Result<(), Error>
+    pub fn merge(
+        &self,
+        entries: impl IntoIterator<Item = (K, V)>,
+        merge: Merge,
+    ) -> Result<(), Error>
     where
         V: MergeValue,
     {
         let op = V::merge_op(merge).ok_or_else(|| {
-            Error::Codec(format!("{merge:?} is not defined for {}", std::any::type_name::<V>()))
+            Error::Codec(format!(
+                "{merge:?} is not defined for {}",
+                std::any::type_name::<V>()
+            ))
         })?;
         let pairs = entries
             .into_iter()

@@ -87,7 +87,9 @@ clone_and_debug!(Sender, SyncSender);
 
 impl<T> std::fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Receiver").field("channel", &self.handle.name()).finish()
+        f.debug_struct("Receiver")
+            .field("channel", &self.handle.name())
+            .finish()
     }
 }
 
@@ -106,13 +108,28 @@ pub fn sync_channel<T: Serialize + DeserializeOwned>(bound: usize) -> (SyncSende
 /// An unbounded channel on `client`.
 pub fn channel_in<T>(client: &Client) -> Result<(Sender<T>, Receiver<T>), Error> {
     let (tx, rx) = open_pair(client, None)?;
-    Ok((Sender { handle: tx, _message: PhantomData }, receiver(rx)))
+    Ok((
+        Sender {
+            handle: tx,
+            _message: PhantomData,
+        },
+        receiver(rx),
+    ))
 }
 
 /// A bounded channel on `client`.
-pub fn sync_channel_in<T>(client: &Client, bound: usize) -> Result<(SyncSender<T>, Receiver<T>), Error> {
+pub fn sync_channel_in<T>(
+    client: &Client,
+    bound: usize,
+) -> Result<(SyncSender<T>, Receiver<T>), Error> {
     let (tx, rx) = open_pair(client, Some(bound as u64))?;
-    Ok((SyncSender { handle: tx, _message: PhantomData }, receiver(rx)))
+    Ok((
+        SyncSender {
+            handle: tx,
+            _message: PhantomData,
+        },
+        receiver(rx),
+    ))
 }
 
 fn receiver<T>(handle: Handle) -> Receiver<T> {
@@ -124,16 +141,27 @@ fn receiver<T>(handle: Handle) -> Receiver<T> {
 
 fn open_pair(client: &Client, bound: Option<u64>) -> Result<(Handle, Handle), Error> {
     let init = Init::Channel { bound };
-    let rx = Handle::open(client, ObjectName::anonymous(), init.clone(), Role::Receiver)?;
+    let rx = Handle::open(
+        client,
+        ObjectName::anonymous(),
+        init.clone(),
+        Role::Receiver,
+    )?;
     let tx = rx.open_role(init, Role::Sender)?;
     Ok((tx, rx))
 }
 
 /// Sends `message` with `wait`: `Ok(None)` when sent, `Ok(Some(answer))` when not.
-fn send_with<T: Serialize>(handle: &Handle, message: &T, wait: Wait) -> Result<Option<Answer>, Error> {
+fn send_with<T: Serialize>(
+    handle: &Handle,
+    message: &T,
+    wait: Wait,
+) -> Result<Option<Answer>, Error> {
     match handle.op(Op::Send(encode(message)?, wait))? {
         Answer::Done => Ok(None),
-        refused @ (Answer::Disconnected | Answer::WouldBlock | Answer::TimedOut) => Ok(Some(refused)),
+        refused @ (Answer::Disconnected | Answer::WouldBlock | Answer::TimedOut) => {
+            Ok(Some(refused))
+        }
         other => Err(unexpected(other)),
     }
 }
@@ -141,7 +169,10 @@ fn send_with<T: Serialize>(handle: &Handle, message: &T, wait: Wait) -> Result<O
 impl<T: Serialize> Sender<T> {
     /// Sends a message; `Err` returns it if the receiver is gone. Never blocks.
     pub fn send(&self, message: T) -> Result<(), SendError<T>> {
-        match expect(send_with(&self.handle, &message, Wait::Forever), "Sender::send") {
+        match expect(
+            send_with(&self.handle, &message, Wait::Forever),
+            "Sender::send",
+        ) {
             None => Ok(()),
             Some(_) => Err(SendError(message)),
         }
@@ -151,7 +182,10 @@ impl<T: Serialize> Sender<T> {
 impl<T: Serialize> SyncSender<T> {
     /// Sends, waiting while the channel is full.
     pub fn send(&self, message: T) -> Result<(), SendError<T>> {
-        match expect(send_with(&self.handle, &message, Wait::Forever), "SyncSender::send") {
+        match expect(
+            send_with(&self.handle, &message, Wait::Forever),
+            "SyncSender::send",
+        ) {
             None => Ok(()),
             Some(_) => Err(SendError(message)),
         }
@@ -159,7 +193,10 @@ impl<T: Serialize> SyncSender<T> {
 
     /// Sends only if there is room now.
     pub fn try_send(&self, message: T) -> Result<(), TrySendError<T>> {
-        match expect(send_with(&self.handle, &message, Wait::Never), "SyncSender::try_send") {
+        match expect(
+            send_with(&self.handle, &message, Wait::Never),
+            "SyncSender::try_send",
+        ) {
             None => Ok(()),
             Some(Answer::Disconnected) => Err(TrySendError::Disconnected(message)),
             Some(_) => Err(TrySendError::Full(message)),
@@ -185,12 +222,15 @@ enum Received<T> {
 
 impl<T: DeserializeOwned> Receiver<T> {
     fn recv_with(&self, wait: Wait, what: &str) -> Received<T> {
-        let answer = self.handle.op(Op::Recv(wait)).and_then(|answer| match answer {
-            Answer::Blob(blob) => decode(&blob).map(Received::Message),
-            Answer::Disconnected => Ok(Received::Disconnected),
-            Answer::WouldBlock | Answer::TimedOut => Ok(Received::Empty),
-            other => Err(unexpected(other)),
-        });
+        let answer = self
+            .handle
+            .op(Op::Recv(wait))
+            .and_then(|answer| match answer {
+                Answer::Blob(blob) => decode(&blob).map(Received::Message),
+                Answer::Disconnected => Ok(Received::Disconnected),
+                Answer::WouldBlock | Answer::TimedOut => Ok(Received::Empty),
+                other => Err(unexpected(other)),
+            });
         expect(answer, what)
     }
 

@@ -51,7 +51,9 @@ impl<T> Clone for Mutex<T> {
 
 impl<T> std::fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mutex").field("name", &self.handle.name()).finish()
+        f.debug_struct("Mutex")
+            .field("name", &self.handle.name())
+            .finish()
     }
 }
 
@@ -69,7 +71,10 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
     /// A new anonymous mutex on the default state server.
     pub fn new(value: T) -> Self {
         let client = default_client("Mutex::new");
-        expect(Self::open(&client, ObjectName::anonymous(), value), "Mutex::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), value),
+            "Mutex::new",
+        )
     }
 
     /// Opens the mutex `name` on `client`, creating it with `value` if absent.
@@ -145,7 +150,12 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
         }
     }
 
-    pub(crate) fn guard(&self, lease: u64, value: &[u8], poisoned: bool) -> Result<LockResult<MutexGuard<'_, T>>, Error> {
+    pub(crate) fn guard(
+        &self,
+        lease: u64,
+        value: &[u8],
+        poisoned: bool,
+    ) -> Result<LockResult<MutexGuard<'_, T>>, Error> {
         let guard = MutexGuard {
             mutex: self,
             lease,

@@ -45,7 +45,9 @@ impl<T> Clone for Queue<T> {
 
 impl<T> std::fmt::Debug for Queue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue").field("name", &self.handle.name()).finish()
+        f.debug_struct("Queue")
+            .field("name", &self.handle.name())
+            .finish()
     }
 }
 
@@ -75,7 +77,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Opens the queue `name` on `client`, creating it (with capacity `bound`) if absent.
-    pub fn open(client: &Client, name: impl Into<ObjectName>, bound: Option<u64>) -> Result<Self, Error> {
+    pub fn open(
+        client: &Client,
+        name: impl Into<ObjectName>,
+        bound: Option<u64>,
+    ) -> Result<Self, Error> {
         let handle = Handle::open(client, name.into(), Init::Queue { bound }, Role::Handle)?;
         Ok(Queue {
             handle,
@@ -209,7 +215,9 @@ pub fn pipe<T: Serialize + DeserializeOwned>() -> (PipeEnd<T>, PipeEnd<T>) {
 }
 
 /// A duplex pipe on `client`.
-pub fn pipe_in<T: Serialize + DeserializeOwned>(client: &Client) -> Result<(PipeEnd<T>, PipeEnd<T>), Error> {
+pub fn pipe_in<T: Serialize + DeserializeOwned>(
+    client: &Client,
+) -> Result<(PipeEnd<T>, PipeEnd<T>), Error> {
     let a = Queue::open(client, ObjectName::anonymous(), None)?;
     let b = Queue::open(client, ObjectName::anonymous(), None)?;
     let left = PipeEnd {

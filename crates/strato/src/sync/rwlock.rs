@@ -36,7 +36,9 @@ pub struct RwLock<T> {
 
 impl<T> std::fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RwLock").field("name", &self.handle.name()).finish()
+        f.debug_struct("RwLock")
+            .field("name", &self.handle.name())
+            .finish()
     }
 }
 
@@ -61,12 +63,20 @@ impl<T: Serialize + DeserializeOwned> RwLock<T> {
     /// A new anonymous lock on the default state server.
     pub fn new(value: T) -> Self {
         let client = default_client("RwLock::new");
-        expect(Self::open(&client, ObjectName::anonymous(), value), "RwLock::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), value),
+            "RwLock::new",
+        )
     }
 
     /// Opens the lock `name` on `client`, creating it with `value` if absent.
     pub fn open(client: &Client, name: impl Into<ObjectName>, value: T) -> Result<Self, Error> {
-        let handle = Handle::open(client, name.into(), Init::RwLock(encode(&value)?), Role::Handle)?;
+        let handle = Handle::open(
+            client,
+            name.into(),
+            Init::RwLock(encode(&value)?),
+            Role::Handle,
+        )?;
         Ok(RwLock {
             handle,
             _value: PhantomData,
@@ -85,7 +95,10 @@ impl<T: Serialize + DeserializeOwned> RwLock<T> {
 
     /// Shared access within `timeout` (`WouldBlock` when it runs out).
     pub fn read_timeout(&self, timeout: Duration) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        into_try(expect(self.read_with(within(timeout)), "RwLock::read_timeout"))
+        into_try(expect(
+            self.read_with(within(timeout)),
+            "RwLock::read_timeout",
+        ))
     }
 
     /// Blocks until exclusive access is granted.
@@ -100,7 +113,10 @@ impl<T: Serialize + DeserializeOwned> RwLock<T> {
 
     /// Exclusive access within `timeout` (`WouldBlock` when it runs out).
     pub fn write_timeout(&self, timeout: Duration) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        into_try(expect(self.write_with(within(timeout)), "RwLock::write_timeout"))
+        into_try(expect(
+            self.write_with(within(timeout)),
+            "RwLock::write_timeout",
+        ))
     }
 
     fn read_with(&self, wait: Wait) -> Result<Option<LockResult<RwLockReadGuard<'_, T>>>, Error> {
@@ -239,7 +255,10 @@ impl<T: Serialize + DeserializeOwned> ReentrantLock<T> {
     /// A new anonymous lock on the default state server.
     pub fn new(value: T) -> Self {
         let client = default_client("ReentrantLock::new");
-        expect(Self::open(&client, ObjectName::anonymous(), value), "ReentrantLock::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), value),
+            "ReentrantLock::new",
+        )
     }
 
     /// Opens the lock `name` on `client`, creating it with `value` if absent.
@@ -265,7 +284,10 @@ impl<T: Serialize + DeserializeOwned> ReentrantLock<T> {
 
     /// The lock within `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<ReentrantLockGuard<'_, T>> {
-        expect(self.lock_with(within(timeout)), "ReentrantLock::lock_timeout")
+        expect(
+            self.lock_with(within(timeout)),
+            "ReentrantLock::lock_timeout",
+        )
     }
 
     fn lock_with(&self, wait: Wait) -> Result<Option<ReentrantLockGuard<'_, T>>, Error> {

@@ -63,11 +63,19 @@ impl Semaphore {
 
     fn anonymous(permits: u64, bound: Option<u64>, what: &str) -> Self {
         let client = default_client(what);
-        expect(Self::open(&client, ObjectName::anonymous(), permits, bound), what)
+        expect(
+            Self::open(&client, ObjectName::anonymous(), permits, bound),
+            what,
+        )
     }
 
     /// Opens the semaphore `name` on `client`, creating it if absent.
-    pub fn open(client: &Client, name: impl Into<ObjectName>, permits: u64, bound: Option<u64>) -> Result<Self, Error> {
+    pub fn open(
+        client: &Client,
+        name: impl Into<ObjectName>,
+        permits: u64,
+        bound: Option<u64>,
+    ) -> Result<Self, Error> {
         let init = Init::Semaphore { permits, bound };
         let handle = Handle::open(client, name.into(), init, Role::Handle)?;
         Ok(Semaphore { handle })
@@ -99,7 +107,10 @@ impl Semaphore {
 
     /// Permits free now.
     pub fn available_permits(&self) -> u64 {
-        expect(self.handle.op(Op::Available).and_then(count), "Semaphore::available_permits")
+        expect(
+            self.handle.op(Op::Available).and_then(count),
+            "Semaphore::available_permits",
+        )
     }
 }
 
@@ -144,7 +155,10 @@ impl Event {
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> bool {
-        expect(self.handle.op(Op::EventIsSet).and_then(flag), "Event::is_set")
+        expect(
+            self.handle.op(Op::EventIsSet).and_then(flag),
+            "Event::is_set",
+        )
     }
 
     /// Waits until the flag is set.
@@ -154,7 +168,10 @@ impl Event {
 
     /// Whether the flag is set, without waiting.
     pub fn try_wait(&self) -> bool {
-        expect(self.handle.op(Op::EventWait(Wait::Never)).and_then(passed), "Event::try_wait")
+        expect(
+            self.handle.op(Op::EventWait(Wait::Never)).and_then(passed),
+            "Event::try_wait",
+        )
     }
 
     /// Waits at most `timeout`; whether the flag was set.
@@ -193,7 +210,9 @@ impl<T> Clone for Promise<T> {
 
 impl<T> std::fmt::Debug for Promise<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Promise").field("name", &self.handle.name()).finish()
+        f.debug_struct("Promise")
+            .field("name", &self.handle.name())
+            .finish()
     }
 }
 
@@ -225,11 +244,14 @@ impl<T: Serialize + DeserializeOwned> Promise<T> {
     }
 
     fn get_with(&self, wait: Wait, what: &str) -> Option<T> {
-        let value = self.handle.op(Op::FutureGet(wait)).and_then(|answer| match answer {
-            Answer::Blob(blob) => decode(&blob).map(Some),
-            Answer::WouldBlock | Answer::TimedOut => Ok(None),
-            other => Err(unexpected(other)),
-        });
+        let value = self
+            .handle
+            .op(Op::FutureGet(wait))
+            .and_then(|answer| match answer {
+                Answer::Blob(blob) => decode(&blob).map(Some),
+                Answer::WouldBlock | Answer::TimedOut => Ok(None),
+                other => Err(unexpected(other)),
+            });
         expect(value, what)
     }
 
@@ -251,7 +273,10 @@ impl<T: Serialize + DeserializeOwned> Promise<T> {
 
     /// Whether the value is set.
     pub fn is_set(&self) -> bool {
-        expect(self.handle.op(Op::FutureIsSet).and_then(flag), "Promise::is_set")
+        expect(
+            self.handle.op(Op::FutureIsSet).and_then(flag),
+            "Promise::is_set",
+        )
     }
 }
 
@@ -275,7 +300,10 @@ impl CountDownLatch {
     /// A new anonymous latch at `count`.
     pub fn new(count: u64) -> Self {
         let client = default_client("CountDownLatch::new");
-        expect(Self::open(&client, ObjectName::anonymous(), count), "CountDownLatch::new")
+        expect(
+            Self::open(&client, ObjectName::anonymous(), count),
+            "CountDownLatch::new",
+        )
     }
 
     /// Opens the latch `name` on `client`, creating it at `count` if absent.
@@ -291,12 +319,18 @@ impl CountDownLatch {
 
     /// The current count.
     pub fn count(&self) -> u64 {
-        expect(self.handle.op(Op::LatchCount).and_then(count), "CountDownLatch::count")
+        expect(
+            self.handle.op(Op::LatchCount).and_then(count),
+            "CountDownLatch::count",
+        )
     }
 
     /// Waits for zero.
     pub fn wait(&self) {
-        expect(self.handle.op(Op::LatchWait(Wait::Forever)), "CountDownLatch::wait");
+        expect(
+            self.handle.op(Op::LatchWait(Wait::Forever)),
+            "CountDownLatch::wait",
+        );
     }
 
     /// Whether the count is zero, without waiting.

@@ -1,0 +1,147 @@
+//! Atomics and shared data.
+
+use std::sync::atomic::Ordering::SeqCst;
+
+use strato::sync::atomic::{AtomicBool, AtomicF64, AtomicI64, AtomicU64};
+use strato::sync::{Array, List, Map, Merge, Value};
+use strato::ErrorKind;
+
+use super::{name, Connect};
+
+pub fn atomics(connect: Connect) {
+    let c = connect();
+    let u = AtomicU64::open(&c, name("u"), 10).unwrap();
+    assert_eq!(u.fetch_add(5, SeqCst), 10);
+    assert_eq!(u.fetch_sub(20, SeqCst), 15);
+    assert_eq!(u.load(SeqCst), u64::MAX - 4, "fetch_sub wraps like std");
+    u.store(0b1100, SeqCst);
+    assert_eq!(u.fetch_and(0b1010, SeqCst), 0b1100);
+    assert_eq!(u.fetch_or(0b0001, SeqCst), 0b1000);
+    assert_eq!(u.fetch_xor(0b1111, SeqCst), 0b1001);
+    assert_eq!(u.fetch_nand(0b0110, SeqCst), 0b0110);
+    assert_eq!(u.load(SeqCst), !0b0110);
+    assert_eq!(u.swap(7, SeqCst), !0b0110);
+    assert_eq!(u.fetch_max(3, SeqCst), 7);
+    assert_eq!(u.fetch_min(3, SeqCst), 7);
+    assert_eq!(u.compare_exchange(3, 9, SeqCst, SeqCst), Ok(3));
+    assert_eq!(u.compare_exchange(3, 1, SeqCst, SeqCst), Err(9));
+    assert_eq!(u.fetch_update(SeqCst, SeqCst, |v| Some(v * 2)), Ok(9));
+    assert_eq!(u.fetch_update(SeqCst, SeqCst, |_| None), Err(18));
+
+    let i = AtomicI64::open(&c, name("i"), -3).unwrap();
+    assert_eq!(i.fetch_add(i64::MAX, SeqCst), -3);
+    assert_eq!(i.fetch_min(-100, SeqCst), i64::MAX - 3);
+    assert_eq!(i.into_inner(), -100);
+
+    let b = AtomicBool::open(&c, name("b"), false).unwrap();
+    assert!(!b.fetch_or(true, SeqCst));
+    assert!(b.fetch_not(SeqCst));
+    assert_eq!(b.compare_exchange(false, true, SeqCst, SeqCst), Ok(false));
+    assert!(b.load(SeqCst));
+
+    let f = AtomicF64::open(&c, name("f"), 1.5).unwrap();
+    assert_eq!(f.fetch_add(2.25, SeqCst), 1.5);
+    assert_eq!(f.fetch_max(10.0, SeqCst), 3.75);
+    assert_eq!(f.compare_exchange(10.0, -0.5, SeqCst, SeqCst), Ok(10.0));
+    assert_eq!(f.load(SeqCst), -0.5);
+}
+
+pub fn atomic_flavours_do_not_mix(connect: Connect) {
+    let c = connect();
+    let _u = AtomicU64::open(&c, name("flavour"), 1).unwrap();
+    let err = AtomicI64::open(&c, name("flavour"), 1).unwrap_err();
+    assert_eq!(err.server_kind(), Some(ErrorKind::WrongType), "{err}");
+}
+
+pub fn value_update_is_atomic(connect: Connect) {
+    let key = name("value");
+    let value = Value::open(&connect(), key.as_str(), (0u32, String::new())).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let v =
+                Value::<(u32, String)>::open(&connect(), key.as_str(), (0, String::new())).unwrap();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    v.update(|(n, last)| {
+                        *n += 1;
+                        *last = format!("t{t}");
+                    });
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(value.get().0, 100);
+    value.set((1, "x".into()));
+    assert_eq!(value.get(), (1, "x".to_string()));
+}
+
+pub fn array(connect: Connect) {
+    let a = Array::open(&connect(), name("array"), vec![0i32; 5]).unwrap();
+    assert_eq!(a.len(), 5);
+    a.set(4, 40);
+    a.set_range(1, &[10, 20]);
+    assert_eq!(a.to_vec(), vec![0, 10, 20, 0, 40]);
+    assert_eq!(a.get_range(1..3), vec![10, 20]);
+    assert_eq!(a.get(5), None);
+    let past_end = std::panic::catch_unwind(|| a.set(5, 1));
+    assert!(
+        past_end.is_err(),
+        "set past the end panics like slice indexing"
+    );
+}
+
+pub fn list(connect: Connect) {
+    let l = List::open(&connect(), name("list")).unwrap();
+    assert!(l.is_empty());
+    l.push(1u8);
+    l.extend([2, 3, 4]);
+    l.set(0, 9);
+    assert_eq!(l.get(0), Some(9));
+    assert_eq!(l.get(10), None);
+    assert_eq!(l.pop(), Some(4));
+    assert_eq!(l.range(1..100), vec![2, 3]);
+    assert_eq!(l.to_vec(), vec![9, 2, 3]);
+    assert_eq!(l.len(), 3);
+}
+
+pub fn map(connect: Connect) {
+    let m: Map<String, Vec<u8>> = Map::open(&connect(), name("map")).unwrap();
+    assert_eq!(m.insert("a".into(), vec![1]), None);
+    assert_eq!(m.insert("a".into(), vec![2]), Some(vec![1]));
+    m.insert("b".into(), vec![]);
+    assert!(m.contains_key(&"b".into()));
+    assert_eq!(m.keys(), vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(m.remove(&"b".into()), Some(vec![]));
+    assert_eq!(m.entries(), vec![("a".to_string(), vec![2])]);
+    assert_eq!(m.len(), 1);
+    m.clear();
+    assert!(m.is_empty());
+    assert_eq!(m.get(&"a".into()), None);
+}
+
+pub fn map_merge_is_all_or_nothing(connect: Connect) {
+    let c = connect();
+    let counts: Map<String, i64> = Map::open(&c, name("merge")).unwrap();
+    counts
+        .merge(
+            [("x".into(), 2), ("y".into(), -1), ("x".into(), 3)],
+            Merge::Add,
+        )
+        .unwrap();
+    assert_eq!(counts.get(&"x".into()), Some(5));
+    counts.merge([("y".into(), 7)], Merge::Max).unwrap();
+    assert_eq!(counts.get(&"y".into()), Some(7));
+    // The same object seen with string values: an addition cannot apply, so nothing does.
+    let strings: Map<String, String> = Map::open(&c, name("merge")).unwrap();
+    strings.insert("s".into(), "text".into());
+    let err = counts
+        .merge([("x".into(), 1), ("s".into(), 1)], Merge::Add)
+        .unwrap_err();
+    assert_eq!(err.server_kind(), Some(ErrorKind::BadValue), "{err}");
+    assert_eq!(
+        counts.get(&"x".into()),
+        Some(5),
+        "a failed merge changes nothing"
+    );
+}

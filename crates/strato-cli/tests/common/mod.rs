@@ -1,0 +1,198 @@
+//! Shared test plumbing: state server backends (embedded, or a real `strato serve`
+//! process on port 0), and child processes re-executed from the test binary.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use strato::Client;
+use strato_proto::{Answer, Call};
+
+/// A running state server the tests connect to.
+pub trait Backend {
+    /// Its address.
+    fn address(&self) -> String;
+
+    /// A new connection to it.
+    fn client(&self) -> Client {
+        Client::connect(&self.address()).expect("connect to the test server")
+    }
+}
+
+/// A server on a thread of the test process.
+pub struct Embedded(strato_server::ServerHandle);
+
+impl Embedded {
+    pub fn start() -> Embedded {
+        Embedded::with(strato_server::Config::default())
+    }
+
+    pub fn with(config: strato_server::Config) -> Embedded {
+        Embedded(strato_server::start(config).expect("start embedded server"))
+    }
+}
+
+impl Backend for Embedded {
+    fn address(&self) -> String {
+        self.0.address().to_string()
+    }
+}
+
+/// A `strato serve` process; killed on drop.
+pub struct ServeProcess {
+    child: Child,
+    address: String,
+}
+
+impl ServeProcess {
+    pub fn start() -> ServeProcess {
+        ServeProcess::with_args(&[])
+    }
+
+    pub fn with_args(extra: &[&str]) -> ServeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strato"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn strato serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = first_line_with(stdout, "listening on ").expect("readiness line");
+        let address = line.trim_start_matches("listening on ").trim().to_string();
+        ServeProcess { child, address }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Backend for ServeProcess {
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads lines until one starts with `prefix`; the rest of the stream is drained in the
+/// background so the child never blocks on a full pipe.
+pub fn first_line_with(stdout: ChildStdout, prefix: &str) -> Option<String> {
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line.starts_with(prefix) {
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            return Some(line);
+        }
+    }
+}
+
+/// Whether an object of that name exists on the server.
+pub fn exists(client: &Client, name: &str) -> bool {
+    match client.call(Call::Exists { name: name.into() }) {
+        Ok(Answer::Bool(b)) => b,
+        other => panic!("exists: {other:?}"),
+    }
+}
+
+/// Objects alive on the server.
+pub fn object_count(client: &Client) -> u64 {
+    match client.call(Call::Stats) {
+        Ok(Answer::Stats(stats)) => stats.objects,
+        other => panic!("stats: {other:?}"),
+    }
+}
+
+/// Calls parked on the server.
+pub fn parked_count(client: &Client) -> u64 {
+    match client.call(Call::Stats) {
+        Ok(Answer::Stats(stats)) => stats.parked,
+        other => panic!("stats: {other:?}"),
+    }
+}
+
+/// Waits (bounded) until `condition` holds; panics with `what` if it never does.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A child process running `role` of this test binary (see each test file's `child`
+/// test), sharing the state server at `address`.
+pub struct ChildProcess {
+    pub child: Child,
+    pub stdout: Option<ChildStdout>,
+}
+
+impl ChildProcess {
+    pub fn spawn(role: &str, address: &str, args: &[&str]) -> ChildProcess {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .env("STRATO_CHILD_ROLE", role)
+            .env("STRATO_CHILD_ARGS", args.join(" "))
+            .env("STRATO_STATE", address)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take();
+        ChildProcess { child, stdout }
+    }
+
+    /// Waits for the child to print `READY`.
+    pub fn wait_ready(&mut self) {
+        let stdout = self.stdout.take().expect("stdout");
+        first_line_with(stdout, "READY").expect("child never got ready");
+    }
+
+    /// Waits for the child and asserts it succeeded.
+    pub fn join(mut self) {
+        let status = self.child.wait().expect("wait child");
+        assert!(status.success(), "child failed: {status}");
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The role and arguments a child was started with, if this process is a child.
+pub fn child_role() -> Option<(String, Vec<String>)> {
+    let role = std::env::var("STRATO_CHILD_ROLE").ok()?;
+    let args = std::env::var("STRATO_CHILD_ARGS").unwrap_or_default();
+    Some((role, args.split_whitespace().map(String::from).collect()))
+}
+
+/// Tells the parent this child is ready.
+pub fn say_ready() {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "READY");
+    let _ = out.flush();
+}

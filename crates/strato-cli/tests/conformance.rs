@@ -1,0 +1,45 @@
+//! The conformance suite: every built-in object's semantics, run against each backend
+//! (an embedded server, and a separately spawned `strato serve` process). A backend is
+//! whatever hands out connections; add one line at the bottom for a new backend.
+
+mod cases;
+mod common;
+
+use common::{Backend, Embedded, ServeProcess};
+
+/// Calls `$m!(.., [every case])`: the one list of the suite's cases.
+macro_rules! test_suite {
+    ($m:ident!($($args:tt)*)) => {
+        $m!($($args)* [
+            atomics, atomic_flavours_do_not_mix, value_update_is_atomic, array, list, map,
+            map_merge_is_all_or_nothing, mutex_excludes, mutex_try_and_timeout,
+            mutex_waiters_are_served_in_order, rwlock_readers_share_writers_exclude,
+            reentrant_lock, semaphore, condvar_notify_one_and_all, condvar_wait_timeout,
+            condvar_rejects_a_second_mutex, event, barrier_generations_have_one_leader,
+            barrier_timeout_breaks_it, barrier_try_wait, promise, latch,
+            channel_fifo_per_sender, channel_disconnects, sync_channel_bounds,
+            rendezvous_channel, queue_fifo_and_bound, queue_task_done_and_join, pipe,
+            reference_counting_collects, persistent_objects_survive, delete_wakes_waiters,
+            wrong_kind_is_an_error, many_connections_one_counter, large_values
+        ]);
+    };
+}
+
+/// One test per case against the backend `$start` builds.
+macro_rules! backend {
+    ($backend:ident, $start:expr, [$($case:ident),*]) => {
+        mod $backend {
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    let server = $start;
+                    cases::$case(&|| server.client());
+                }
+            )*
+        }
+    };
+}
+
+test_suite!(backend!(embedded, Embedded::start(),));
+test_suite!(backend!(serve_process, ServeProcess::start(),));
