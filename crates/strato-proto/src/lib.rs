@@ -20,13 +20,15 @@
 mod address;
 mod frame;
 mod message;
+mod task;
 
 pub use address::{Address, AddressError};
 pub use frame::{decode, encode_frame, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
 pub use message::*;
+pub use task::{TaskGrant, TaskOutcome, TaskReport, TaskSpec};
 
 /// The protocol version this build speaks; the handshake refuses any other.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The magic bytes that open every [`Hello`], so that a stray client of another protocol is
 /// told apart from a strato client of another version.

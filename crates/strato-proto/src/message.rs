@@ -245,6 +245,11 @@ pub enum Init {
         /// Capacity, if bounded.
         bound: Option<u64>,
     },
+    /// A task board: tasks submitted by drivers, taken by workers of one binary.
+    TaskBoard {
+        /// The identity (content hash) of the binary whose workers may take its tasks.
+        binary: String,
+    },
 }
 
 /// The kind of an object, as named in errors.
@@ -282,6 +287,8 @@ pub enum Kind {
     Channel,
     /// See [`Init::Queue`].
     Queue,
+    /// See [`Init::TaskBoard`].
+    TaskBoard,
 }
 
 impl Init {
@@ -304,6 +311,7 @@ impl Init {
             Init::Latch(_) => Kind::Latch,
             Init::Channel { .. } => Kind::Channel,
             Init::Queue { .. } => Kind::Queue,
+            Init::TaskBoard { .. } => Kind::TaskBoard,
         }
     }
 }
@@ -479,6 +487,42 @@ pub enum Op {
     TaskDone,
     /// Queue: wait until every put item was processed.
     Join(Wait),
+    /// Queue: take up to `max` items at once (at least one, waiting per `wait`); answers
+    /// [`Answer::Blobs`].
+    GetMany {
+        /// The most items taken.
+        max: u32,
+        /// How to wait while the queue is empty.
+        wait: Wait,
+    },
+    /// Task board: a worker of `binary` joins; refused with [`ErrorKind::WrongBinary`] if
+    /// the board belongs to another binary.
+    TaskJoin {
+        /// The worker's binary identity.
+        binary: String,
+    },
+    /// Task board: queue tasks.
+    TaskSubmit(Vec<crate::TaskSpec>),
+    /// Task board: take up to `max` tasks (a fair share of those pending), leased to this
+    /// connection; answers [`Answer::Tasks`].
+    TaskTake {
+        /// The most tasks taken.
+        max: u32,
+        /// How to wait while no task is pending.
+        wait: Wait,
+    },
+    /// Task board: a leased task finished; `result` goes to its reply queue.
+    TaskFinish {
+        /// The task.
+        id: u64,
+        /// The attempt that ran.
+        attempt: u32,
+        /// The worker's encoded result.
+        result: Blob,
+    },
+    /// Task board: counts of pending and leased tasks and joined workers; answers
+    /// [`Answer::TaskCounts`].
+    TaskCounts,
 }
 
 /// Kinds of error the server reports.
@@ -500,6 +544,8 @@ pub enum ErrorKind {
     Overflow,
     /// The value cannot be interpreted by a server-side operation.
     BadValue,
+    /// A worker of another binary tried to join a task board.
+    WrongBinary,
 }
 
 /// The server's answer to one [`Call`].
@@ -559,6 +605,17 @@ pub enum Answer {
     },
     /// Counters of the server.
     Stats(ServerStats),
+    /// Tasks granted to a worker.
+    Tasks(Vec<crate::TaskGrant>),
+    /// The state of a task board.
+    TaskCounts {
+        /// Tasks waiting for a worker.
+        pending: u64,
+        /// Tasks leased to workers.
+        leased: u64,
+        /// Workers that joined and are connected.
+        workers: u64,
+    },
     /// The call could not proceed without waiting ([`Wait::Never`]).
     WouldBlock,
     /// The wait ran out.

@@ -375,16 +375,19 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }
 }
 
+/// Reads what has arrived into the decoder, through a bounded chunk: the buffer grows with
+/// the bytes a peer actually sends, never with the length its header merely announces.
 async fn fill<R: AsyncRead + Unpin>(
     reader: &mut R,
     decoder: &mut FrameDecoder,
 ) -> Result<usize, String> {
-    let spare = decoder.spare(64 << 10);
-    let spare_len = spare.len();
-    let read = reader.read(spare).await;
-    let n = *read.as_ref().unwrap_or(&0);
-    decoder.commit(spare_len, n);
-    read.map_err(|e| e.to_string())
+    let mut chunk = Vec::with_capacity(64 << 10);
+    let n = reader
+        .read_buf(&mut chunk)
+        .await
+        .map_err(|e| e.to_string())?;
+    decoder.extend(&chunk);
+    Ok(n)
 }
 
 /// Handles requests until the peer closes (Ok) or sends something invalid (Err: the reason).

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use strato_proto::{
     encode_frame, Answer, Blob, Call, ErrorKind, Init, Op, Reply, Request, Role, ServerMessage,
-    ServerStats, Wait,
+    ServerStats, TaskOutcome, TaskReport, Wait,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::objects::{error, Ctx, Object, RoleCounts, Step};
+use crate::objects::{error, Ctx, Delivery, Object, RoleCounts, Step};
 use crate::refs::Refs;
 
 /// A connection's id.
@@ -260,6 +260,11 @@ impl State {
             Op::NotifyOne => Some(self.notify(&name, false)),
             Op::NotifyAll => Some(self.notify(&name, true)),
             Op::BarrierWait(wait) => self.barrier_wait(caller, name, wait),
+            Op::TaskFinish {
+                id,
+                attempt,
+                result,
+            } => Some(self.task_finish(caller.conn, &name, id, attempt, result)),
             op => self.apply(caller, name, op),
         }
     }
@@ -296,7 +301,10 @@ impl State {
     }
 
     fn note_grant(&mut self, conn: ConnId, name: &str, answer: &Answer) {
-        if matches!(answer, Answer::Locked { .. } | Answer::Woken { .. }) {
+        if matches!(
+            answer,
+            Answer::Locked { .. } | Answer::Woken { .. } | Answer::Tasks(_)
+        ) {
             self.touch(conn, name);
         }
     }
@@ -540,10 +548,60 @@ impl State {
             Object::Mutex(m) => drop(m.release_dead(conn)),
             Object::RwLock(l) => drop(l.release_dead(conn)),
             Object::ReentrantLock(l) => drop(l.release_dead(conn)),
+            Object::TaskBoard(board) => {
+                let lost = board.release_dead(conn);
+                self.deliver_all(lost);
+            }
             _ => {}
         }
         self.wake(name);
         self.collect_if_unreferenced(name);
+    }
+
+    /// Ends the lease of a finished task and delivers its result to the driver.
+    fn task_finish(
+        &mut self,
+        conn: ConnId,
+        board: &str,
+        id: u64,
+        attempt: u32,
+        result: Blob,
+    ) -> Answer {
+        let Some(Object::TaskBoard(tasks)) = self.objects.get_mut(board).map(|e| &mut e.object)
+        else {
+            return error(
+                ErrorKind::WrongType,
+                format!("`{board}` is not a task board"),
+            );
+        };
+        let Some(reply_to) = tasks.finish(conn, id, attempt) else {
+            let message = format!("task {id} (attempt {attempt}) is not leased to this worker");
+            return error(ErrorKind::Invalid, message);
+        };
+        let report = TaskReport {
+            id,
+            attempt,
+            outcome: TaskOutcome::Finished(result),
+        };
+        self.deliver_all(vec![(reply_to, report)]);
+        Answer::Done
+    }
+
+    /// Puts task reports into their reply queues and wakes the drivers parked there.
+    fn deliver_all(&mut self, deliveries: Vec<Delivery>) {
+        for (queue, report) in deliveries {
+            let Ok(bytes) = postcard::to_stdvec(&report) else {
+                continue;
+            };
+            match self.objects.get_mut(&queue).map(|e| &mut e.object) {
+                Some(Object::Queue(q)) => q.push(bytes.into()),
+                _ => {
+                    tracing::debug!(task = report.id, %queue, "dropped a report: no reply queue");
+                    continue;
+                }
+            }
+            self.wake(&queue);
+        }
     }
 
     /// Deletes objects unused for `ttl` that no live connection references.

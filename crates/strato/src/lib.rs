@@ -56,8 +56,21 @@
 //! | `Map` iteration order by `K: Ord` | by the keys' serialized bytes | the server sees bytes |
 
 mod context;
+pub mod executor;
 mod handle;
 pub mod sync;
+
+/// Turns this process into a worker if it was started as one (and then never returns).
+///
+/// On Linux this happens before `main` on its own; elsewhere call it first thing in `main`.
+/// In any other process it does nothing.
+///
+/// ```
+/// strato::init();
+/// ```
+pub fn init() {
+    executor::enter_if_worker();
+}
 
 pub use context::{client, set_client, state_address, STATE_ENV};
 pub use handle::ObjectName;

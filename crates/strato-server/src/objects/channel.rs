@@ -88,6 +88,7 @@ impl Queue {
                 Some(value) => Step::Done(Answer::Blob(value)),
                 None => Step::Blocked,
             },
+            Op::GetMany { max, .. } => self.get_many(*max),
             Op::Len => Step::Done(Answer::Count(self.items.len() as u64)),
             Op::TaskDone if self.unfinished == 0 => Step::Done(error(
                 ErrorKind::Invalid,
@@ -100,5 +101,19 @@ impl Queue {
             Op::Join(_) => done_if(self.unfinished == 0, || Answer::Done),
             other => wrong_op(Kind::Queue, other),
         }
+    }
+
+    fn get_many(&mut self, max: u32) -> Step {
+        if self.items.is_empty() {
+            return Step::Blocked;
+        }
+        let count = self.items.len().min(max.max(1) as usize);
+        Step::Done(Answer::Blobs(self.items.drain(..count).collect()))
+    }
+
+    /// Appends an item regardless of the bound (the server's own deliveries).
+    pub fn push(&mut self, item: Blob) {
+        self.items.push_back(item);
+        self.unfinished += 1;
     }
 }

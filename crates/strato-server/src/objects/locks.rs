@@ -320,7 +320,9 @@ pub(crate) fn wait_of(op: &Op) -> Option<Wait> {
         | Op::Recv(w)
         | Op::Put(_, w)
         | Op::Get(w)
-        | Op::Join(w) => *w,
+        | Op::Join(w)
+        | Op::GetMany { wait: w, .. }
+        | Op::TaskTake { wait: w, .. } => *w,
         _ => return None,
     })
 }

@@ -8,11 +8,13 @@ mod channel;
 mod data;
 mod locks;
 mod signals;
+mod tasks;
 
 pub(crate) use channel::{Channel, Queue};
 pub(crate) use data::{Array, List, Map, ValueCell};
 pub(crate) use locks::{wait_of, Mutex, ReentrantLock, RwLock, Semaphore};
 pub(crate) use signals::{Barrier, Condvar, Event, Future, Latch};
+pub(crate) use tasks::{Delivery, TaskBoard};
 
 use strato_proto::{Answer, ErrorKind, Init, Kind, Op, Scalar};
 
@@ -63,6 +65,7 @@ pub(crate) enum Object {
     Latch(Latch),
     Channel(Channel),
     Queue(Queue),
+    TaskBoard(TaskBoard),
 }
 
 impl Object {
@@ -85,6 +88,7 @@ impl Object {
             Init::Latch(count) => Object::Latch(Latch::new(count)),
             Init::Channel { bound } => Object::Channel(Channel::new(bound)),
             Init::Queue { bound } => Object::Queue(Queue::new(bound)),
+            Init::TaskBoard { binary } => Object::TaskBoard(TaskBoard::new(binary)),
         }
     }
 
@@ -107,6 +111,7 @@ impl Object {
             Object::Latch(_) => Kind::Latch,
             Object::Channel(_) => Kind::Channel,
             Object::Queue(_) => Kind::Queue,
+            Object::TaskBoard(_) => Kind::TaskBoard,
         }
     }
 
@@ -137,6 +142,7 @@ impl Object {
             Object::Latch(v) => v.apply(op),
             Object::Channel(v) => v.apply(op, ctx),
             Object::Queue(v) => v.apply(op),
+            Object::TaskBoard(v) => v.apply(op, ctx),
             Object::Condvar(_) | Object::Barrier(_) => wrong_op(self.kind(), op),
         }
     }

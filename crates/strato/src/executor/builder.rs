@@ -1,0 +1,227 @@
+//! Building an executor: settings, the embedded defaults, and starting local workers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strato_client::Client;
+use strato_proto::{Init, Role};
+
+use super::core::{Core, Limits, Submit};
+use super::func::binary_id;
+use super::local::{LocalWorkers, WorkerEnv};
+use super::worker::{self, ready_latch, WorkerContext};
+use super::{Executor, Inner};
+use crate::handle::Handle;
+use crate::sync::CountDownLatch;
+use crate::ObjectName;
+
+/// Why an executor could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecutorError {
+    /// The state server could not be reached or refused a call.
+    #[error("executor: state server: {0}")]
+    State(#[from] strato_client::Error),
+    /// Worker processes or the data directory could not be created.
+    #[error("executor: cannot start workers: {0}")]
+    Start(#[from] std::io::Error),
+    /// The workers did not all join within the time allowed.
+    #[error(
+        "executor: only {joined} of {wanted} workers started within {waited:?} (see their stderr)"
+    )]
+    WorkersNotReady {
+        /// Workers that joined.
+        joined: usize,
+        /// Workers started.
+        wanted: usize,
+        /// How long the executor waited.
+        waited: Duration,
+    },
+}
+
+/// Settings of an [`Executor`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let executor = strato::executor::Executor::builder()
+///     .workers(4)
+///     .max_retries(1)
+///     .timeout(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// assert_eq!(executor.worker_count(), 4);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExecutorBuilder {
+    workers: Option<usize>,
+    max_retries: u32,
+    timeout: Option<Duration>,
+    inline_limit: u64,
+    ready_timeout: Duration,
+    client: Option<Client>,
+}
+
+impl Default for ExecutorBuilder {
+    fn default() -> Self {
+        ExecutorBuilder {
+            workers: None,
+            max_retries: 2,
+            timeout: None,
+            inline_limit: 1 << 20,
+            ready_timeout: Duration::from_secs(60),
+            client: None,
+        }
+    }
+}
+
+impl ExecutorBuilder {
+    /// Local worker processes to start (default: the available cores).
+    pub fn workers(mut self, count: usize) -> Self {
+        self.workers = Some(count.max(1));
+        self
+    }
+
+    /// Runs of a task after its worker died, before it fails with `WorkerLost` (default 2).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// How long a task may run before its worker is restarted (default: no limit).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Arguments and results larger than this go through the data directory instead of the
+    /// state server (default 1 MiB).
+    pub fn inline_limit(mut self, bytes: u64) -> Self {
+        self.inline_limit = bytes;
+        self
+    }
+
+    /// How long to wait for the workers to start (default 60 s).
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// The state server connection to use (default: [`crate::client`]).
+    pub fn client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Starts the executor (and, outside a worker, its local workers).
+    pub fn build(self) -> Result<Executor, ExecutorError> {
+        worker::keep_hook();
+        let client = match self.client.clone() {
+            Some(client) => client,
+            None => crate::client()?,
+        };
+        match worker::context() {
+            Some(context) => self.attach(client, context),
+            None => self.start(client),
+        }
+    }
+
+    fn defaults(&self) -> Submit {
+        Submit {
+            timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
+            max_retries: self.max_retries,
+        }
+    }
+
+    /// Inside a task: submit to the worker's own board; start no processes.
+    fn attach(self, client: Client, context: &WorkerContext) -> Result<Executor, ExecutorError> {
+        let board = open_board(&client, &context.board)?;
+        let limits = Limits {
+            inline_limit: self.inline_limit,
+            data_dir: PathBuf::from(&context.data_dir),
+        };
+        self.finish(client, board, limits, None, false)
+    }
+
+    /// In a driver: a new board, a data directory and local workers.
+    fn start(self, client: Client) -> Result<Executor, ExecutorError> {
+        let suffix = crate::context::unique_suffix();
+        let name = format!("strato.board.{}.{suffix}", std::process::id());
+        let board = open_board(&client, &name)?;
+        let data_dir = std::env::temp_dir().join(format!("strato-{}-{suffix}", std::process::id()));
+        std::fs::create_dir_all(&data_dir)?;
+        let count = self.workers.unwrap_or_else(default_workers);
+        let ready = CountDownLatch::open(&client, ready_latch(&name), count as u64)?;
+        let env = WorkerEnv {
+            state: client.address().to_string(),
+            board: name,
+            data_dir: data_dir.to_string_lossy().into_owned(),
+        };
+        let workers = LocalWorkers::start(count, env)?;
+        let limits = Limits {
+            inline_limit: self.inline_limit,
+            data_dir,
+        };
+        let waited = self.ready_timeout;
+        let executor = self.finish(client, board, limits, Some(workers), true)?;
+        match ready.wait_timeout(waited) {
+            true => Ok(executor),
+            false => Err(ExecutorError::WorkersNotReady {
+                joined: count.saturating_sub(ready.count() as usize),
+                wanted: count,
+                waited,
+            }),
+        }
+    }
+
+    fn finish(
+        self,
+        client: Client,
+        board: Handle,
+        limits: Limits,
+        workers: Option<LocalWorkers>,
+        owns_board: bool,
+    ) -> Result<Executor, ExecutorError> {
+        let replies_name = format!("strato.replies.{}", crate::context::unique_suffix());
+        let replies = Handle::open(
+            &client,
+            ObjectName::new(replies_name),
+            Init::Queue { bound: None },
+            Role::Handle,
+        )?;
+        let core = Arc::new(Core::new(client, board, replies, limits));
+        let collector = {
+            let core = core.clone();
+            std::thread::Builder::new()
+                .name("strato-collector".into())
+                .spawn(move || core.collect())?
+        };
+        let worker_count = workers.as_ref().map_or(0, |w| w.pids().len());
+        Ok(Executor {
+            inner: Arc::new(Inner {
+                core,
+                defaults: self.defaults(),
+                workers,
+                worker_count,
+                owns_board,
+                collector: Some(collector),
+            }),
+        })
+    }
+}
+
+fn open_board(client: &Client, name: &str) -> Result<Handle, ExecutorError> {
+    let init = Init::TaskBoard {
+        binary: binary_id().to_string(),
+    };
+    Ok(Handle::open(
+        client,
+        ObjectName::new(name),
+        init,
+        Role::Handle,
+    )?)
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

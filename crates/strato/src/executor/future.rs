@@ -1,0 +1,281 @@
+//! Futures of tasks: where a result lands, how to wait for it, and why a task failed.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::de::DeserializeOwned;
+
+use super::wire::{Failure, RunStats};
+
+/// Why a task produced no result.
+///
+/// ```
+/// use strato::executor::TaskError;
+/// let e = TaskError::WorkerLost { attempts: 3 };
+/// assert!(e.to_string().contains("3 attempts"));
+/// assert!(!e.is_panic());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The function panicked on the worker.
+    #[error("the task panicked: {message}")]
+    Panicked {
+        /// The panic message.
+        message: String,
+        /// The worker's backtrace, when it captured one (`RUST_BACKTRACE=1`).
+        backtrace: Option<String>,
+    },
+    /// The worker running it died on every attempt.
+    #[error("the worker running the task died ({attempts} attempts)")]
+    WorkerLost {
+        /// How many times the task was started.
+        attempts: u32,
+    },
+    /// The task outlived its timeout; its worker was restarted.
+    #[error("the task did not finish within its timeout of {after:?}")]
+    Timeout {
+        /// The timeout.
+        after: Duration,
+    },
+    /// An argument or result could not be encoded, decoded, stored or loaded.
+    #[error("the task's data could not be moved: {0}")]
+    Data(String),
+    /// The executor could not submit or track the task (state server lost, shut down).
+    #[error("the executor failed: {0}")]
+    Executor(String),
+}
+
+impl TaskError {
+    /// Whether the task panicked (as `tokio::task::JoinError::is_panic`).
+    pub fn is_panic(&self) -> bool {
+        matches!(self, TaskError::Panicked { .. })
+    }
+
+    pub(crate) fn from_failure(failure: Failure) -> TaskError {
+        match failure {
+            Failure::Panicked { message, backtrace } => TaskError::Panicked { message, backtrace },
+            Failure::TimedOut { after_ms } => TaskError::Timeout {
+                after: Duration::from_millis(after_ms),
+            },
+            Failure::Data(message) => TaskError::Data(message),
+        }
+    }
+}
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Submitted; no result yet.
+    Pending,
+    /// Finished with a result.
+    Success,
+    /// Finished without one.
+    Failed,
+}
+
+/// Measurements of one task, like Lithops' per-call stats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStats {
+    /// When the driver submitted it.
+    pub submitted: SystemTime,
+    /// When its last attempt started on a worker.
+    pub started: SystemTime,
+    /// When that attempt ended on the worker.
+    pub finished: SystemTime,
+    /// When the driver received the outcome.
+    pub received: SystemTime,
+    /// The worker that ran the last attempt.
+    pub worker: String,
+    /// Bytes of arguments the worker received (for the whole chunk).
+    pub bytes_in: u64,
+    /// Bytes of results it sent back (for the whole chunk).
+    pub bytes_out: u64,
+    /// How many times it was run again after a worker died.
+    pub retries: u32,
+}
+
+impl TaskStats {
+    pub(crate) fn new(submitted_us: u64, run: &RunStats, retries: u32) -> TaskStats {
+        TaskStats {
+            submitted: at(submitted_us),
+            started: at(run.started_us),
+            finished: at(run.finished_us),
+            received: SystemTime::now(),
+            worker: run.worker.clone(),
+            bytes_in: run.bytes_in,
+            bytes_out: run.bytes_out,
+            retries,
+        }
+    }
+
+    /// How long the function ran on the worker.
+    pub fn run_time(&self) -> Duration {
+        self.finished
+            .duration_since(self.started)
+            .unwrap_or_default()
+    }
+}
+
+fn at(micros: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_micros(micros)
+}
+
+/// The outcome of one item: its encoded result or the error.
+pub(crate) type ItemOutcome = Result<Vec<u8>, TaskError>;
+
+#[derive(Debug, Default)]
+struct SlotState {
+    outcome: Option<ItemOutcome>,
+    stats: Option<TaskStats>,
+}
+
+/// Where one item's outcome lands.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    state: Mutex<SlotState>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Slot {
+    /// Records the outcome (the first one wins).
+    pub fn fill(&self, outcome: ItemOutcome, stats: Option<TaskStats>) {
+        let mut state = lock(&self.state);
+        if state.outcome.is_none() {
+            state.outcome = Some(outcome);
+            state.stats = stats;
+        }
+    }
+
+    pub fn status(&self) -> TaskStatus {
+        match &lock(&self.state).outcome {
+            None => TaskStatus::Pending,
+            Some(Ok(_)) => TaskStatus::Success,
+            Some(Err(_)) => TaskStatus::Failed,
+        }
+    }
+
+    pub fn outcome(&self) -> Option<ItemOutcome> {
+        lock(&self.state).outcome.clone()
+    }
+
+    pub fn stats(&self) -> Option<TaskStats> {
+        lock(&self.state).stats.clone()
+    }
+}
+
+/// Wakes whoever waits for any slot of one executor: bumped after every batch of outcomes.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    generation: Mutex<u64>,
+    changed: Condvar,
+}
+
+impl Progress {
+    pub fn bump(&self) {
+        *lock(&self.generation) += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `ready()` holds or `deadline` passes; whether it holds.
+    pub fn wait_until(&self, deadline: Option<Instant>, mut ready: impl FnMut() -> bool) -> bool {
+        let mut generation = lock(&self.generation);
+        loop {
+            if ready() {
+                return true;
+            }
+            let timeout = match deadline {
+                None => Duration::from_secs(3600),
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return false,
+                },
+            };
+            generation = self
+                .changed
+                .wait_timeout(generation, timeout)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// The future result of one task (one item of a `map`).
+///
+/// ```no_run
+/// use strato::executor::{Executor, TaskStatus};
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let executor = Executor::new().unwrap();
+/// let future = executor.call_async(square, 7).unwrap();
+/// assert_eq!(future.result(), Ok(49));
+/// assert_eq!(future.status(), TaskStatus::Success);
+/// ```
+#[must_use = "a future does nothing unless its result is read or waited for"]
+pub struct ResponseFuture<R> {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) progress: Arc<Progress>,
+    pub(crate) _result: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for ResponseFuture<R> {
+    fn clone(&self) -> Self {
+        ResponseFuture {
+            slot: self.slot.clone(),
+            progress: self.progress.clone(),
+            _result: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for ResponseFuture<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("status", &self.slot.status())
+            .finish()
+    }
+}
+
+impl<R: DeserializeOwned> ResponseFuture<R> {
+    /// Where the task is now.
+    pub fn status(&self) -> TaskStatus {
+        self.slot.status()
+    }
+
+    /// Whether it finished (with or without a result).
+    pub fn done(&self) -> bool {
+        self.status() != TaskStatus::Pending
+    }
+
+    /// Waits for the task and returns its result or why it has none.
+    pub fn result(&self) -> Result<R, TaskError> {
+        self.progress.wait_until(None, || self.done());
+        self.take()
+    }
+
+    /// Waits at most `timeout`; `None` if the task is still running then.
+    pub fn result_timeout(&self, timeout: Duration) -> Option<Result<R, TaskError>> {
+        let deadline = Instant::now() + timeout;
+        let done = self.progress.wait_until(Some(deadline), || self.done());
+        done.then(|| self.take())
+    }
+
+    /// The task's measurements, once it finished on a worker.
+    pub fn stats(&self) -> Option<TaskStats> {
+        self.slot.stats()
+    }
+
+    fn take(&self) -> Result<R, TaskError> {
+        match self.slot.outcome() {
+            Some(Ok(bytes)) => postcard::from_bytes(&bytes)
+                .map_err(|e| TaskError::Data(format!("cannot decode the task's result: {e}"))),
+            Some(Err(e)) => Err(e),
+            None => Err(TaskError::Executor("the task has not finished".into())),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! Run ordinary Rust functions on many processes: a Lithops-style executor.
+//!
+//! An [`Executor`] submits tasks to a task board on the state server; warm worker processes
+//! of the **same binary** take them, run them, and push each result back, which the server
+//! forwards to the driver (no polling anywhere). With no configuration, the first executor
+//! starts an embedded state server and one worker process per core, and stops them all when
+//! it is dropped.
+//!
+//! ```no_run
+//! use strato::executor::{Executor, ReturnWhen};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn sum(values: Vec<u64>) -> u64 {
+//!     values.iter().sum()
+//! }
+//!
+//! let executor = Executor::new().unwrap();
+//! let futures = executor.map(square, 1..=10).unwrap();
+//! assert_eq!(executor.get_result(&futures).unwrap()[2], 9);
+//!
+//! let total = executor.map_reduce(square, 1..=10, sum).unwrap();
+//! assert_eq!(total.result(), Ok(385));
+//!
+//! let (done, not_done) = executor.wait(&futures, ReturnWhen::AllCompleted, None);
+//! assert_eq!((done.len(), not_done.len()), (10, 0));
+//! ```
+//!
+//! Functions are plain `fn` items or closures that capture nothing: what crosses to the
+//! worker is a reference to the function in the identical binary, plus the serialized
+//! argument. Workers check at start that they run the driver's executable and refuse
+//! otherwise. Tasks are at-least-once: a task whose worker dies runs again (up to
+//! `max_retries`), so side effects should be idempotent.
+//!
+//! A program's workers are the program itself started again: on Linux they never reach
+//! `main` (a constructor takes over first); on other systems call [`crate::init`] at the top
+//! of `main`.
+
+mod builder;
+mod core;
+mod elf;
+mod func;
+mod future;
+mod local;
+mod wire;
+mod worker;
+
+use std::io::IsTerminal;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+pub use builder::{ExecutorBuilder, ExecutorError};
+pub use func::binary_id;
+pub use future::{ResponseFuture, TaskError, TaskStats, TaskStatus};
+
+use self::core::{Chunk, Core, Submit};
+use self::future::Slot;
+use self::local::LocalWorkers;
+
+pub(crate) use worker::enter_if_worker;
+
+/// When [`Executor::wait`] returns, as Lithops' `ALWAYS`, `ANY_COMPLETED`, `ALL_COMPLETED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// At once, with whatever is done.
+    Always,
+    /// As soon as one future is done.
+    AnyCompleted,
+    /// When every future is done.
+    AllCompleted,
+}
+
+/// Settings of one `map` or `call_async`.
+///
+/// ```
+/// use std::time::Duration;
+/// use strato::executor::TaskOptions;
+/// let options = TaskOptions::default().chunksize(100).timeout(Duration::from_secs(5));
+/// assert_eq!(options.chunksize, 100);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskOptions {
+    /// Items per task: each task runs the function on this many items in a row.
+    pub chunksize: usize,
+    /// How long one task may run; its worker is restarted past it. `None`: the executor's.
+    pub timeout: Option<Duration>,
+    /// Runs after a worker death before giving up. `None`: the executor's.
+    pub max_retries: Option<u32>,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        TaskOptions {
+            chunksize: 1,
+            timeout: None,
+            max_retries: None,
+        }
+    }
+}
+
+impl TaskOptions {
+    /// Sets the items per task (at least 1).
+    pub fn chunksize(mut self, chunksize: usize) -> Self {
+        self.chunksize = chunksize.max(1);
+        self
+    }
+
+    /// Sets the timeout of each task.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the retries after worker deaths.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = Some(retries);
+        self
+    }
+}
+
+/// Runs functions as tasks on worker processes. Cheap to clone; the workers stop when the
+/// last clone is dropped.
+///
+/// ```no_run
+/// fn shout(word: String) -> String {
+///     word.to_uppercase()
+/// }
+///
+/// let executor = strato::executor::Executor::new().unwrap();
+/// let future = executor.call_async(shout, "hi".to_string()).unwrap();
+/// assert_eq!(future.result().unwrap(), "HI");
+/// ```
+#[derive(Clone)]
+pub struct Executor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    defaults: Submit,
+    workers: Option<LocalWorkers>,
+    worker_count: usize,
+    owns_board: bool,
+    collector: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("board", &self.board())
+            .field("workers", &self.inner.worker_count)
+            .finish()
+    }
+}
+
+impl Executor {
+    /// An executor with the default settings: the default state server, one local worker
+    /// process per core. Inside a task, an executor that shares its worker's board.
+    pub fn new() -> Result<Executor, ExecutorError> {
+        ExecutorBuilder::default().build()
+    }
+
+    /// Settings for a new executor.
+    pub fn builder() -> ExecutorBuilder {
+        ExecutorBuilder::default()
+    }
+
+    /// The name of its task board on the state server.
+    pub fn board(&self) -> &str {
+        self.inner.core.board.name()
+    }
+
+    /// How many local worker processes it started (0 inside a task).
+    pub fn worker_count(&self) -> usize {
+        self.inner.worker_count
+    }
+
+    /// The process ids of its local workers alive now.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.inner
+            .workers
+            .as_ref()
+            .map_or_else(Vec::new, LocalWorkers::pids)
+    }
+
+    /// Runs `f(arg)` as one task.
+    pub fn call_async<F, A, R>(&self, f: F, arg: A) -> Result<ResponseFuture<R>, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        self.call_async_with(f, arg, TaskOptions::default())
+    }
+
+    /// [`Executor::call_async`] with options.
+    pub fn call_async_with<F, A, R>(
+        &self,
+        f: F,
+        arg: A,
+        options: TaskOptions,
+    ) -> Result<ResponseFuture<R>, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+    {
+        let mut futures = self.map_with(f, std::iter::once(arg), options)?;
+        Ok(futures.remove(0))
+    }
+
+    /// Runs `f` on every item, one task per item; futures in input order.
+    pub fn map<F, A, R, I>(&self, f: F, items: I) -> Result<Vec<ResponseFuture<R>>, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_with(f, items, TaskOptions::default())
+    }
+
+    /// [`Executor::map`] with options (`chunksize`: items per task).
+    pub fn map_with<F, A, R, I>(
+        &self,
+        f: F,
+        items: I,
+        options: TaskOptions,
+    ) -> Result<Vec<ResponseFuture<R>>, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        worker::keep_hook();
+        let items: Vec<A> = items.into_iter().collect();
+        let chunks = items
+            .chunks(options.chunksize.max(1))
+            .map(|chunk| encode_chunk(chunk))
+            .collect::<Result<Vec<_>, _>>()?;
+        let submit = self.submit_settings(&options);
+        let slots = self.inner.core.submit(func::entry_of(f), chunks, submit)?;
+        Ok(slots
+            .into_iter()
+            .flatten()
+            .map(|s| self.future(s))
+            .collect())
+    }
+
+    /// Maps `map_fn` over the items, then runs `reduce_fn` as one more task on all the
+    /// results, in input order. A failed map task fails the reduction with its error.
+    pub fn map_reduce<F, A, R, G, S, I>(
+        &self,
+        map_fn: F,
+        items: I,
+        reduce_fn: G,
+    ) -> Result<ResponseFuture<S>, TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        G: Fn(Vec<R>) -> S + Copy + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        S: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let maps = self.map(map_fn, items)?;
+        let reduced = Arc::new(Slot::default());
+        let reducer = Reducer {
+            executor: self.clone(),
+            entry: func::entry_of(reduce_fn),
+            maps: maps.into_iter().map(|f| f.slot).collect(),
+            target: reduced.clone(),
+        };
+        std::thread::Builder::new()
+            .name("strato-reduce".into())
+            .spawn(move || reducer.run())
+            .map_err(|e| TaskError::Executor(format!("cannot start the reducer: {e}")))?;
+        Ok(self.future(reduced))
+    }
+
+    /// Waits until `when` holds for `futures` or `timeout` passes; returns them split into
+    /// `(done, not_done)`, each in input order.
+    pub fn wait<'a, R>(
+        &self,
+        futures: &'a [ResponseFuture<R>],
+        when: ReturnWhen,
+        timeout: Option<Duration>,
+    ) -> (Vec<&'a ResponseFuture<R>>, Vec<&'a ResponseFuture<R>>) {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let finished = |f: &&ResponseFuture<R>| f.slot.status() != TaskStatus::Pending;
+        self.inner
+            .core
+            .progress
+            .wait_until(deadline, || match when {
+                ReturnWhen::Always => true,
+                ReturnWhen::AnyCompleted => {
+                    futures.is_empty() || futures.iter().any(|f| finished(&f))
+                }
+                ReturnWhen::AllCompleted => futures.iter().all(|f| finished(&f)),
+            });
+        futures.iter().partition(finished)
+    }
+
+    /// Waits for every future and returns the results in input order, or the first error
+    /// (in input order). Shows a progress bar when stderr is a terminal.
+    pub fn get_result<R: DeserializeOwned>(
+        &self,
+        futures: &[ResponseFuture<R>],
+    ) -> Result<Vec<R>, TaskError> {
+        let bar = std::io::stderr()
+            .is_terminal()
+            .then(|| indicatif::ProgressBar::new(futures.len() as u64));
+        self.inner.core.progress.wait_until(None, || {
+            let done = futures.iter().filter(|f| f.done()).count();
+            if let Some(bar) = &bar {
+                bar.set_position(done as u64);
+            }
+            done == futures.len()
+        });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        futures.iter().map(ResponseFuture::result).collect()
+    }
+
+    fn submit_settings(&self, options: &TaskOptions) -> Submit {
+        let defaults = self.inner.defaults;
+        Submit {
+            timeout_ms: options
+                .timeout
+                .map(|t| t.as_millis() as u64)
+                .or(defaults.timeout_ms),
+            max_retries: options.max_retries.unwrap_or(defaults.max_retries),
+        }
+    }
+
+    fn future<R>(&self, slot: Arc<Slot>) -> ResponseFuture<R> {
+        ResponseFuture {
+            slot,
+            progress: self.inner.core.progress.clone(),
+            _result: PhantomData,
+        }
+    }
+}
+
+fn encode_chunk<A: Serialize>(items: &[A]) -> Result<Chunk, TaskError> {
+    let bytes = postcard::to_stdvec(items)
+        .map_err(|e| TaskError::Data(format!("cannot encode a task's argument: {e}")))?;
+    Ok(Chunk {
+        bytes,
+        items: items.len(),
+    })
+}
+
+/// Waits for the map tasks of a `map_reduce`, then runs the reduction as a task.
+struct Reducer {
+    executor: Executor,
+    entry: func::Entry,
+    maps: Vec<Arc<Slot>>,
+    target: Arc<Slot>,
+}
+
+impl Reducer {
+    fn run(self) {
+        let progress = self.executor.inner.core.progress.clone();
+        progress.wait_until(None, || {
+            self.maps.iter().all(|s| s.status() != TaskStatus::Pending)
+        });
+        match self.reduce() {
+            Ok(slot) => {
+                progress.wait_until(None, || slot.status() != TaskStatus::Pending);
+                let outcome = slot.outcome().unwrap_or_else(|| Err(unfinished()));
+                self.target.fill(outcome, slot.stats());
+            }
+            Err(error) => self.target.fill(Err(error), None),
+        }
+        progress.bump();
+    }
+
+    /// Submits the reduction: its argument is the `Vec<R>` of the map results, assembled
+    /// from their encodings (a postcard sequence is its length, then its items).
+    fn reduce(&self) -> Result<Arc<Slot>, TaskError> {
+        let mut input = postcard::to_stdvec(&1usize).map_err(|e| TaskError::Data(e.to_string()))?;
+        input.extend(
+            postcard::to_stdvec(&self.maps.len()).map_err(|e| TaskError::Data(e.to_string()))?,
+        );
+        for slot in &self.maps {
+            input.extend(slot.outcome().unwrap_or_else(|| Err(unfinished()))?);
+        }
+        let chunk = Chunk {
+            bytes: input,
+            items: 1,
+        };
+        let submit = self.executor.submit_settings(&TaskOptions::default());
+        let mut slots = self
+            .executor
+            .inner
+            .core
+            .submit(self.entry, vec![chunk], submit)?;
+        Ok(slots.remove(0).remove(0))
+    }
+}
+
+fn unfinished() -> TaskError {
+    TaskError::Executor("a task has not finished".into())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let core = &self.core;
+        if self.owns_board {
+            if let Ok(event) =
+                crate::sync::Event::open(&core.client, worker::shutdown_event(core.board.name()))
+            {
+                event.set();
+            }
+        }
+        if let Some(workers) = self.workers.take() {
+            workers.stop(Duration::from_secs(5));
+        }
+        let _ = core.replies.delete();
+        if let Some(collector) = self.collector.take() {
+            let _ = collector.join();
+        }
+        core.fail_all(TaskError::Executor("the executor was shut down".into()));
+        if self.owns_board {
+            let _ = core.board.delete();
+            let _ = std::fs::remove_dir_all(&core.limits.data_dir);
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! The worker: a process of the user's own binary, started with `STRATO_ROLE=worker`, that
+//! joins a task board and runs tasks until told to stop or until its state server is gone.
+//!
+//! On Linux a constructor in `.init_array` enters the worker loop before `main` (so test
+//! harnesses, benchmarks and examples become workers with no code of their own); elsewhere
+//! the program calls [`crate::init`] first thing in `main`.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use strato_client::{Client, ConnectOptions, Error, ErrorKind};
+use strato_proto::{Answer, ByteBuf, Init, Op, Role, TaskGrant, Wait};
+
+use super::func::{binary_id, Entry};
+use super::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
+use crate::handle::Handle;
+use crate::ObjectName;
+
+/// `worker` makes a process a worker.
+pub(crate) const ROLE_ENV: &str = "STRATO_ROLE";
+/// The task board a worker serves.
+pub(crate) const BOARD_ENV: &str = "STRATO_BOARD";
+/// The driver's data directory.
+pub(crate) const DATA_ENV: &str = "STRATO_DATA_DIR";
+/// The worker's index among its executor's workers.
+pub(crate) const WORKER_ID_ENV: &str = "STRATO_WORKER_ID";
+/// The pid of the driver that started the worker.
+pub(crate) const DRIVER_ENV: &str = "STRATO_DRIVER_PID";
+
+/// What a worker process knows about its place, for executors created inside tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerContext {
+    pub board: String,
+    pub data_dir: String,
+}
+
+static CONTEXT: OnceLock<WorkerContext> = OnceLock::new();
+
+/// The worker's context, if this process is a worker.
+pub(crate) fn context() -> Option<&'static WorkerContext> {
+    CONTEXT.get()
+}
+
+/// Runs before `main` in every binary that links strato (Linux, via `.init_array`).
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+pub(crate) static WORKER_HOOK: extern "C" fn() = worker_hook;
+
+#[cfg(target_os = "linux")]
+extern "C" fn worker_hook() {
+    enter_if_worker();
+}
+
+/// Makes sure the constructor above is linked into a binary that uses executors.
+pub(crate) fn keep_hook() {
+    #[cfg(target_os = "linux")]
+    std::hint::black_box(&WORKER_HOOK);
+}
+
+/// Becomes a worker (and never returns) if this process was started as one.
+pub(crate) fn enter_if_worker() {
+    let is_worker = std::env::var_os(ROLE_ENV).is_some_and(|role| role == "worker");
+    if is_worker && CONTEXT.get().is_none() {
+        std::process::exit(run());
+    }
+}
+
+/// A reason to stop, with the process's exit code.
+struct Exit {
+    code: i32,
+    message: String,
+}
+
+fn exit(code: i32, message: impl Into<String>) -> Exit {
+    Exit {
+        code,
+        message: message.into(),
+    }
+}
+
+fn run() -> i32 {
+    match serve() {
+        Ok(()) => 0,
+        Err(Exit { code, message }) => {
+            eprintln!("strato worker (pid {}): {message}", std::process::id());
+            code
+        }
+    }
+}
+
+/// The worker's settings, read from (and removed from) its environment.
+struct Settings {
+    state: String,
+    board: String,
+    data_dir: String,
+    id: String,
+}
+
+fn settings() -> Result<Settings, Exit> {
+    let var = |name: &str| std::env::var(name).map_err(|_| exit(2, format!("{name} is not set")));
+    let settings = Settings {
+        state: var(crate::STATE_ENV)?,
+        board: var(BOARD_ENV)?,
+        data_dir: std::env::var(DATA_ENV).unwrap_or_default(),
+        id: std::env::var(WORKER_ID_ENV).unwrap_or_else(|_| "?".into()),
+    };
+    // Processes the tasks start must not become workers too.
+    std::env::remove_var(ROLE_ENV);
+    Ok(settings)
+}
+
+fn serve() -> Result<(), Exit> {
+    let settings = settings()?;
+    let worker = format!("{}/{}", settings.id, std::process::id());
+    let options = ConnectOptions {
+        name: format!("worker {worker}"),
+        ..ConnectOptions::default()
+    };
+    let client = Client::connect_with(&settings.state, options)
+        .map_err(|e| exit(2, format!("cannot reach the state server: {e}")))?;
+    crate::set_client(client.clone());
+    let board = join_board(&client, &settings.board)?;
+    let _ = CONTEXT.set(WorkerContext {
+        board: settings.board.clone(),
+        data_dir: settings.data_dir.clone(),
+    });
+    watch_for_shutdown(&client, &settings.board)?;
+    count_ready(&client, &settings.board);
+    Loop::new(board, worker).run()
+}
+
+fn join_board(client: &Client, name: &str) -> Result<Handle, Exit> {
+    let init = Init::TaskBoard {
+        binary: binary_id().to_string(),
+    };
+    let board = Handle::open(client, ObjectName::new(name), init, Role::Handle)
+        .map_err(|e| exit(2, format!("cannot open task board `{name}`: {e}")))?;
+    let join = Op::TaskJoin {
+        binary: binary_id().to_string(),
+    };
+    match board.op(join) {
+        Ok(_) => Ok(board),
+        Err(Error::Server {
+            kind: ErrorKind::WrongBinary,
+            message,
+        }) => Err(exit(3, format!("refused: {message}"))),
+        Err(e) => Err(exit(2, format!("cannot join task board `{name}`: {e}"))),
+    }
+}
+
+/// Exits the process when the driver sets the board's shutdown event or the state server
+/// goes away (the driver died): no worker outlives its driver.
+fn watch_for_shutdown(client: &Client, board: &str) -> Result<(), Exit> {
+    let event = Handle::open(
+        client,
+        ObjectName::new(shutdown_event(board)),
+        Init::Event,
+        Role::Handle,
+    )
+    .map_err(|e| exit(2, format!("cannot watch for shutdown: {e}")))?;
+    std::thread::Builder::new()
+        .name("strato-shutdown".into())
+        .spawn(move || {
+            let _ = event.op(Op::EventWait(Wait::Forever));
+            std::process::exit(0);
+        })
+        .map_err(|e| exit(2, e.to_string()))?;
+    Ok(())
+}
+
+fn count_ready(client: &Client, board: &str) {
+    let latch = Handle::open(
+        client,
+        ObjectName::new(ready_latch(board)),
+        Init::Latch(0),
+        Role::Handle,
+    );
+    if let Ok(latch) = latch {
+        let _ = latch.op(Op::CountDown);
+    }
+}
+
+/// The event that tells the workers of `board` to exit.
+pub(crate) fn shutdown_event(board: &str) -> String {
+    format!("{board}.shutdown")
+}
+
+/// The latch each new worker of `board` counts down once it joined.
+pub(crate) fn ready_latch(board: &str) -> String {
+    format!("{board}.ready")
+}
+
+/// The take-run-report loop.
+struct Loop {
+    board: Handle,
+    worker: String,
+    runner: Runner,
+    batch: u32,
+}
+
+/// How long a batch of tasks should take: small tasks are taken many at a time.
+const BATCH_TARGET: Duration = Duration::from_millis(2);
+const MAX_BATCH: u32 = 64;
+
+impl Loop {
+    fn new(board: Handle, worker: String) -> Loop {
+        Loop {
+            board,
+            worker,
+            runner: Runner::start(),
+            batch: 16,
+        }
+    }
+
+    fn run(mut self) -> Result<(), Exit> {
+        loop {
+            let take = Op::TaskTake {
+                max: self.batch,
+                wait: Wait::Forever,
+            };
+            let grants = match self.board.op(take) {
+                Ok(Answer::Tasks(grants)) => grants,
+                Ok(other) => return Err(exit(2, format!("unexpected answer: {other:?}"))),
+                Err(e) => return Err(exit(0, format!("stopping: {e}"))),
+            };
+            let started = Instant::now();
+            let count = grants.len() as u32;
+            for grant in grants {
+                self.run_one(grant)?;
+            }
+            self.adapt(started.elapsed(), count);
+        }
+    }
+
+    fn adapt(&mut self, took: Duration, count: u32) {
+        let per_task = took / count.max(1);
+        let fits = BATCH_TARGET.as_nanos() / per_task.as_nanos().max(1);
+        self.batch = (fits as u32).clamp(1, MAX_BATCH);
+    }
+
+    fn run_one(&mut self, grant: TaskGrant) -> Result<(), Exit> {
+        let started_us = now_us();
+        let body: Result<TaskBody, _> = postcard::from_bytes(&grant.body);
+        let (outcome, bytes_in, timed_out) = match body {
+            Ok(body) => self.execute(&grant, body),
+            Err(e) => (Err(Failure::Data(format!("malformed task: {e}"))), 0, false),
+        };
+        let bytes_out = outcome.as_ref().map_or(0, Payload::len);
+        let stats = RunStats {
+            worker: self.worker.clone(),
+            started_us,
+            finished_us: now_us(),
+            bytes_in,
+            bytes_out,
+        };
+        self.report(&grant, WorkerResult { outcome, stats });
+        match timed_out {
+            true => Err(exit(4, format!("task {} timed out; restarting", grant.id))),
+            false => Ok(()),
+        }
+    }
+
+    /// Runs a task's function; also says how many bytes came in and whether it timed out.
+    fn execute(
+        &mut self,
+        grant: &TaskGrant,
+        body: TaskBody,
+    ) -> (Result<Payload, Failure>, u64, bool) {
+        let input = match body.input.load() {
+            Ok(input) => input,
+            Err(e) => {
+                return (
+                    Err(Failure::Data(format!("cannot load the argument: {e}"))),
+                    0,
+                    false,
+                )
+            }
+        };
+        let bytes_in = input.len() as u64;
+        // SAFETY: this worker joined the board only after the server checked that it runs the
+        // driver's binary, where the reference was made.
+        let entry = unsafe { body.func.resolve() };
+        let timeout = body.timeout_ms.map(Duration::from_millis);
+        let output = match self.runner.run(entry, input, timeout) {
+            Some(output) => output,
+            None => {
+                let after_ms = body.timeout_ms.unwrap_or_default();
+                return (Err(Failure::TimedOut { after_ms }), bytes_in, true);
+            }
+        };
+        let dir = std::path::Path::new(&body.data_dir);
+        let name = format!("r-{}-{}", grant.id, grant.attempt);
+        let stored = output.and_then(|bytes| {
+            Payload::store(bytes, body.inline_limit, dir, &name)
+                .map_err(|e| Failure::Data(format!("cannot store the result: {e}")))
+        });
+        (stored, bytes_in, false)
+    }
+
+    fn report(&self, grant: &TaskGrant, result: WorkerResult) {
+        let bytes = match postcard::to_stdvec(&result) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let failed = WorkerResult {
+                    outcome: Err(Failure::Data(e.to_string())),
+                    stats: result.stats,
+                };
+                postcard::to_stdvec(&failed).unwrap_or_default()
+            }
+        };
+        let finish = Op::TaskFinish {
+            id: grant.id,
+            attempt: grant.attempt,
+            result: ByteBuf::from(bytes),
+        };
+        if let Err(e) = self.board.cast(finish) {
+            tracing::warn!("cannot report task {}: {e}", grant.id);
+        }
+    }
+}
+
+/// A thread that runs task functions, so the loop can give up on one that runs too long.
+struct Runner {
+    jobs: mpsc::Sender<(Entry, Vec<u8>)>,
+    done: mpsc::Receiver<Result<Vec<u8>, Failure>>,
+}
+
+impl Runner {
+    fn start() -> Runner {
+        install_panic_hook();
+        let (jobs, job_rx) = mpsc::channel::<(Entry, Vec<u8>)>();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("strato-task".into())
+            .spawn(move || {
+                for (entry, input) in job_rx {
+                    let _ = done_tx.send(call(entry, &input));
+                }
+            })
+            .expect("strato worker: cannot start the task thread");
+        Runner { jobs, done }
+    }
+
+    /// The function's output, or `None` if it outlived `timeout`.
+    fn run(
+        &self,
+        entry: Entry,
+        input: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Option<Result<Vec<u8>, Failure>> {
+        self.jobs.send((entry, input)).ok()?;
+        match timeout {
+            Some(limit) => self.done.recv_timeout(limit).ok(),
+            None => self.done.recv().ok(),
+        }
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
+}
+
+/// Runs an entry, turning a panic into a [`Failure`].
+fn call(entry: Entry, input: &[u8]) -> Result<Vec<u8>, Failure> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| entry(input))) {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(message)) => Err(Failure::Data(message)),
+        Err(payload) => {
+            let (message, backtrace) = LAST_PANIC
+                .with(|last| last.borrow_mut().take())
+                .unwrap_or_else(|| (payload_message(&*payload), None));
+            Err(Failure::Panicked { message, backtrace })
+        }
+    }
+}
+
+/// Keeps each panic's message, location and backtrace for the task's report instead of
+/// printing them.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!("{}{location}", payload_message(info.payload()));
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = (backtrace.status() == std::backtrace::BacktraceStatus::Captured)
+            .then(|| backtrace.to_string());
+        LAST_PANIC.with(|last| *last.borrow_mut() = Some((message, backtrace)));
+    }));
+}
+
+fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        return text.to_string();
+    }
+    match payload.downcast_ref::<String>() {
+        Some(text) => text.clone(),
+        None => "a panic with a non-text payload".into(),
+    }
+}
