@@ -1,1 +1,58 @@
-fn main() {}
+//! `strato-bench`: the benchmarks of `shared/BENCHMARKS.md`, each beside its baseline in the
+//! same run, printed as a table and written as one flat JSON object of metrics.
+//!
+//! ```text
+//! cargo run --release -p strato-bench -- [--quick] [--json PATH] [--only NAME...]
+//! ```
+
+mod executor;
+mod floor;
+mod report;
+
+use clap::Parser;
+
+use report::Report;
+
+/// Benchmarks of strato with their baselines.
+#[derive(Debug, Parser)]
+#[command(name = "strato-bench")]
+struct Args {
+    /// Fewer repetitions (for CI): well under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the metrics as JSON.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Run only the groups with these names (floor, executor).
+    #[arg(long, num_args = 1..)]
+    only: Vec<String>,
+}
+
+/// A group of benchmarks: its name and what it runs.
+type Group = (&'static str, fn(&mut Report, bool) -> anyhow::Result<()>);
+
+const GROUPS: &[Group] = &[("floor", floor::run), ("executor", executor::run)];
+
+fn main() -> anyhow::Result<()> {
+    strato::init();
+    floor::serve_echo_if_asked();
+    let args = Args::parse();
+    let unknown: Vec<&String> = args
+        .only
+        .iter()
+        .filter(|name| !GROUPS.iter().any(|(group, _)| group == name))
+        .collect();
+    anyhow::ensure!(unknown.is_empty(), "unknown benchmark groups: {unknown:?}");
+    let mut report = Report::default();
+    for (name, run) in GROUPS {
+        if args.only.is_empty() || args.only.iter().any(|o| o == name) {
+            eprintln!("running {name}…");
+            run(&mut report, args.quick)?;
+        }
+    }
+    report.print();
+    if let Some(path) = &args.json {
+        report.write_json(path)?;
+    }
+    Ok(())
+}

@@ -9,8 +9,10 @@ use crate::flags::PingArgs;
 
 /// Prints one line per round trip and a summary.
 pub fn run(args: PingArgs) -> anyhow::Result<()> {
-    let mut options = ConnectOptions::default();
-    options.token = args.token.clone();
+    let options = ConnectOptions {
+        token: args.token.clone(),
+        ..ConnectOptions::default()
+    };
     let client = Client::connect_with(&args.connect, options)?;
     let mut times = Vec::with_capacity(args.count as usize);
     for seq in 1..=args.count {

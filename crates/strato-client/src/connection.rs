@@ -202,7 +202,23 @@ impl Client {
         self.send(&Request { id: 0, call })
     }
 
+    /// Sends several calls without waiting for answers, in order and in one write: cheaper
+    /// than a [`Client::cast`] each. Nothing is sent if one of them is too large.
+    pub fn cast_all(&self, calls: impl IntoIterator<Item = Call>) -> Result<(), Error> {
+        let mut bytes = Vec::new();
+        for call in calls {
+            bytes.extend(self.frame(&Request { id: 0, call })?);
+        }
+        self.write(&bytes)
+    }
+
     fn send(&self, request: &Request) -> Result<(), Error> {
+        let frame = self.frame(request)?;
+        self.write(&frame)
+    }
+
+    /// Encodes one request, refusing it if the server would.
+    fn frame(&self, request: &Request) -> Result<Vec<u8>, Error> {
         let frame = encode_frame(request).map_err(|e| Error::Codec(e.to_string()))?;
         let size = frame.len() - strato_proto::HEADER_LEN;
         if size > self.inner.max_frame {
@@ -211,9 +227,13 @@ impl Client {
                 max: self.inner.max_frame,
             });
         }
+        Ok(frame)
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), Error> {
         let mut writer = lock(&self.inner.writer);
         writer
-            .write_all(&frame)
+            .write_all(bytes)
             .map_err(|e| Error::ConnectionLost(e.to_string()))
     }
 }

@@ -284,11 +284,7 @@ where
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut decoder = FrameDecoder::new(shared.config.max_frame);
-    let welcome = match handshake(&shared, &mut reader, &mut decoder).await {
-        Ok(()) => None,
-        Err(reason) => Some(reason),
-    };
-    if let Some(reason) = welcome {
+    if let Err(reason) = handshake(&shared, &mut reader, &mut decoder).await {
         tracing::info!("refused a connection: {reason}");
         let _ = write_message(&mut writer, &HelloReply::Refusal(Refusal { reason })).await;
         return;

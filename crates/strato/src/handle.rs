@@ -139,12 +139,14 @@ impl Handle {
         })
     }
 
-    /// Runs `op` without waiting for its answer (ordered before this process's later calls).
-    pub fn cast(&self, op: Op) -> Result<(), Error> {
-        self.inner.client.cast(Call::Op {
-            name: self.inner.name.clone(),
+    /// Runs several operations without waiting for answers, sent in one write.
+    pub fn cast_all(&self, ops: Vec<Op>) -> Result<(), Error> {
+        let name = &self.inner.name;
+        let calls = ops.into_iter().map(|op| Call::Op {
+            name: name.clone(),
             op,
-        })
+        });
+        self.inner.client.cast_all(calls)
     }
 
     /// Deletes the object for everyone.

@@ -189,10 +189,11 @@ pub fn child_role() -> Option<(String, Vec<String>)> {
     Some((role, args.split_whitespace().map(String::from).collect()))
 }
 
-/// Tells the parent this child is ready.
+/// Tells the parent this child is ready. The line starts afresh: the test harness has
+/// already written `test child ... ` without ending its line.
 pub fn say_ready() {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "READY");
+    let _ = writeln!(out, "\nREADY");
     let _ = out.flush();
 }

@@ -270,7 +270,7 @@ impl<R: DeserializeOwned> ResponseFuture<R> {
         self.slot.stats()
     }
 
-    fn take(&self) -> Result<R, TaskError> {
+    pub(crate) fn take(&self) -> Result<R, TaskError> {
         match self.slot.outcome() {
             Some(Ok(bytes)) => postcard::from_bytes(&bytes)
                 .map_err(|e| TaskError::Data(format!("cannot decode the task's result: {e}"))),

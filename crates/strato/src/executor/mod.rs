@@ -294,6 +294,7 @@ impl Executor {
     ) -> (Vec<&'a ResponseFuture<R>>, Vec<&'a ResponseFuture<R>>) {
         let deadline = timeout.map(|t| Instant::now() + t);
         let finished = |f: &&ResponseFuture<R>| f.slot.status() != TaskStatus::Pending;
+        let mut done_prefix = 0;
         self.inner
             .core
             .progress
@@ -302,7 +303,10 @@ impl Executor {
                 ReturnWhen::AnyCompleted => {
                     futures.is_empty() || futures.iter().any(|f| finished(&f))
                 }
-                ReturnWhen::AllCompleted => futures.iter().all(|f| finished(&f)),
+                ReturnWhen::AllCompleted => {
+                    done_prefix += futures[done_prefix..].iter().take_while(finished).count();
+                    done_prefix == futures.len()
+                }
             });
         futures.iter().partition(finished)
     }
@@ -316,17 +320,18 @@ impl Executor {
         let bar = std::io::stderr()
             .is_terminal()
             .then(|| indicatif::ProgressBar::new(futures.len() as u64));
+        let mut finished = 0;
         self.inner.core.progress.wait_until(None, || {
-            let done = futures.iter().filter(|f| f.done()).count();
+            finished += futures[finished..].iter().take_while(|f| f.done()).count();
             if let Some(bar) = &bar {
-                bar.set_position(done as u64);
+                bar.set_position(finished as u64);
             }
-            done == futures.len()
+            finished == futures.len()
         });
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        futures.iter().map(ResponseFuture::result).collect()
+        futures.iter().map(ResponseFuture::take).collect()
     }
 
     fn submit_settings(&self, options: &TaskOptions) -> Submit {

@@ -201,6 +201,7 @@ struct Loop {
     worker: String,
     runner: Runner,
     batch: u32,
+    reports: Vec<Op>,
 }
 
 /// How long a batch of tasks should take: small tasks are taken many at a time.
@@ -214,6 +215,7 @@ impl Loop {
             worker,
             runner: Runner::start(),
             batch: 16,
+            reports: Vec::new(),
         }
     }
 
@@ -231,8 +233,13 @@ impl Loop {
             let started = Instant::now();
             let count = grants.len() as u32;
             for grant in grants {
-                self.run_one(grant)?;
+                let ran = self.run_one(grant);
+                if ran.is_err() || started.elapsed() >= BATCH_TARGET {
+                    self.flush();
+                }
+                ran?;
             }
+            self.flush();
             self.adapt(started.elapsed(), count);
         }
     }
@@ -302,7 +309,17 @@ impl Loop {
         (stored, bytes_in, false)
     }
 
-    fn report(&self, grant: &TaskGrant, result: WorkerResult) {
+    /// Sends the reports held back, in one write.
+    fn flush(&mut self) {
+        if self.reports.is_empty() {
+            return;
+        }
+        if let Err(e) = self.board.cast_all(std::mem::take(&mut self.reports)) {
+            tracing::warn!("cannot report finished tasks: {e}");
+        }
+    }
+
+    fn report(&mut self, grant: &TaskGrant, result: WorkerResult) {
         let bytes = match postcard::to_stdvec(&result) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -313,14 +330,11 @@ impl Loop {
                 postcard::to_stdvec(&failed).unwrap_or_default()
             }
         };
-        let finish = Op::TaskFinish {
+        self.reports.push(Op::TaskFinish {
             id: grant.id,
             attempt: grant.attempt,
             result: ByteBuf::from(bytes),
-        };
-        if let Err(e) = self.board.cast(finish) {
-            tracing::warn!("cannot report task {}: {e}", grant.id);
-        }
+        });
     }
 }
 

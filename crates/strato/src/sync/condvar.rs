@@ -137,14 +137,21 @@ impl Condvar {
     ) -> Result<Woken<'a, T>, Error> {
         guard.released = true;
         let mutex: &'a Mutex<T> = guard.mutex;
+        let lease = guard.lease;
         let op = Op::CondWait {
             mutex: mutex.name().to_string(),
-            lease: guard.lease,
+            lease,
             value: guard.write_back(),
             wait,
         };
         drop(guard);
-        match self.handle.op(op)? {
+        // A wait that fails (say, its value outgrew the frame limit) may leave the mutex held:
+        // release it, poisoned, as std's guard is on the panic that follows.
+        let answer = self
+            .handle
+            .op(op)
+            .inspect_err(|_| mutex.release_poisoned(lease))?;
+        match answer {
             Answer::Woken {
                 lease,
                 value,

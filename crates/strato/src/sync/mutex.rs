@@ -109,7 +109,7 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
     /// Consumes the handle and returns the value (the object stays for other handles).
     pub fn into_inner(self) -> LockResult<T> {
         let (lease, value, poisoned) = expect(self.lock_raw(), "Mutex::into_inner");
-        let _ = self.handle.cast(Op::Unlock {
+        let _ = self.handle.op(Op::Unlock {
             lease,
             value: None,
             poison: false,
@@ -171,6 +171,19 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
     }
 }
 
+impl<T> Mutex<T> {
+    /// Releases the hold `lease` without storing a value, poisoned: what is left when the
+    /// new value cannot be sent (it outgrew the server's frame limit), so that the lock is
+    /// not held for ever and the next holder learns the update was lost.
+    pub(crate) fn release_poisoned(&self, lease: u64) {
+        let _ = self.handle.op(Op::Unlock {
+            lease,
+            value: None,
+            poison: true,
+        });
+    }
+}
+
 fn into_try<G>(acquired: Option<LockResult<G>>) -> TryLockResult<G> {
     match acquired {
         Some(Ok(guard)) => Ok(guard),
@@ -210,7 +223,9 @@ impl<T: Serialize> Drop for MutexGuard<'_, T> {
             value: self.write_back(),
             poison: std::thread::panicking(),
         };
-        let _ = self.mutex.handle.cast(unlock);
+        if self.mutex.handle.op(unlock).is_err() {
+            self.mutex.release_poisoned(self.lease);
+        }
     }
 }
 

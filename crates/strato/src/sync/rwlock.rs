@@ -187,7 +187,7 @@ impl<T> Deref for RwLockReadGuard<'_, T> {
 
 impl<T> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        let _ = self.lock.handle.cast(Op::ReadUnlock { lease: self.lease });
+        let _ = self.lock.handle.op(Op::ReadUnlock { lease: self.lease });
     }
 }
 
@@ -212,7 +212,15 @@ impl<T: Serialize> Drop for RwLockWriteGuard<'_, T> {
             value: self.dirty.then(|| encode(&self.value).ok()).flatten(),
             poison: std::thread::panicking(),
         };
-        let _ = self.lock.handle.cast(unlock);
+        if self.lock.handle.op(unlock).is_err() {
+            // The new value cannot be sent (over the frame limit): release, poisoned.
+            let unlock = Op::WriteUnlock {
+                lease: self.lease,
+                value: None,
+                poison: true,
+            };
+            let _ = self.lock.handle.op(unlock);
+        }
     }
 }
 
@@ -317,6 +325,6 @@ impl<T> Drop for ReentrantLockGuard<'_, T> {
         let unlock = Op::ReentrantUnlock {
             owner: thread_owner(),
         };
-        let _ = self.lock.handle.cast(unlock);
+        let _ = self.lock.handle.op(unlock);
     }
 }
