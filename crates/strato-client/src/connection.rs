@@ -277,11 +277,8 @@ fn read_frame(stream: &mut Stream, decoder: &mut FrameDecoder) -> Result<Vec<u8>
         if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
             return Ok(frame);
         }
-        let spare = decoder.spare(64 << 10);
-        let spare_len = spare.len();
-        let read = stream.read(spare);
-        let n = *read.as_ref().unwrap_or(&0);
-        decoder.commit(spare_len, n);
+        let read = stream.read(decoder.spare(64 << 10));
+        decoder.commit(*read.as_ref().unwrap_or(&0));
         match read {
             Ok(0) => return Err("the server closed the connection".into()),
             Ok(_) => {}

@@ -69,46 +69,55 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
 /// ```
 #[derive(Debug)]
 pub struct FrameDecoder {
+    /// Received bytes live in `buf[start..filled]`; `buf[filled..]` is zeroed room for reads.
     buf: Vec<u8>,
     start: usize,
+    filled: usize,
     max: usize,
 }
+
+/// The most room [`FrameDecoder::spare`] adds in one go, so that memory grows with the bytes
+/// that actually arrive, not with the length a peer announces.
+const MAX_READ: usize = 1 << 20;
 
 impl FrameDecoder {
     /// A decoder that refuses payloads longer than `max` bytes.
     pub fn new(max: usize) -> Self {
         FrameDecoder {
-            buf: Vec::with_capacity(64 << 10),
+            buf: Vec::new(),
             start: 0,
+            filled: 0,
             max,
         }
     }
 
     /// Appends received bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
     }
 
-    /// A writable tail of at least `min` bytes for a reader to fill; commit with
-    /// [`FrameDecoder::commit`].
+    /// A writable tail of at least `min` bytes for a reader to fill; keep what was read with
+    /// [`FrameDecoder::commit`]. The room is reused from read to read.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
-        self.compact();
-        let len = self.buf.len();
-        let wanted = self.wanted().max(min);
-        self.buf.resize(len + wanted, 0);
-        &mut self.buf[len..]
+        let want = min.max(self.wanted().min(MAX_READ));
+        if self.buf.len() - self.filled < want {
+            self.compact();
+        }
+        if self.buf.len() - self.filled < want {
+            self.buf.resize(self.filled + want, 0);
+        }
+        &mut self.buf[self.filled..]
     }
 
-    /// Keeps `filled` bytes of the last [`FrameDecoder::spare`] and drops the rest.
-    pub fn commit(&mut self, spare_len: usize, filled: usize) {
-        let new_len = self.buf.len() - spare_len + filled;
-        self.buf.truncate(new_len);
+    /// Keeps `count` bytes written at the start of the last [`FrameDecoder::spare`].
+    pub fn commit(&mut self, count: usize) {
+        self.filled = (self.filled + count).min(self.buf.len());
     }
 
     /// Bytes received but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.start
+        self.filled - self.start
     }
 
     /// The next complete payload, `Ok(None)` if more bytes are needed, or an error if the
@@ -124,16 +133,19 @@ impl FrameDecoder {
             });
         }
         let begin = self.start + HEADER_LEN;
-        if self.buf.len() < begin + len {
+        if self.filled < begin + len {
             return Ok(None);
         }
         let payload = self.buf[begin..begin + len].to_vec();
         self.start = begin + len;
+        if self.start == self.filled {
+            (self.start, self.filled) = (0, 0);
+        }
         Ok(Some(payload))
     }
 
     fn announced_len(&self) -> Option<usize> {
-        let header = self.buf.get(self.start..self.start + HEADER_LEN)?;
+        let header = self.buf[..self.filled].get(self.start..self.start + HEADER_LEN)?;
         Some(u32::from_be_bytes(header.try_into().ok()?) as usize)
     }
 
@@ -145,9 +157,11 @@ impl FrameDecoder {
         }
     }
 
+    /// Moves the unread bytes to the front.
     fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
             self.start = 0;
         }
     }

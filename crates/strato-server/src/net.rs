@@ -377,12 +377,11 @@ async fn fill<R: AsyncRead + Unpin>(
     reader: &mut R,
     decoder: &mut FrameDecoder,
 ) -> Result<usize, String> {
-    let mut chunk = Vec::with_capacity(64 << 10);
     let n = reader
-        .read_buf(&mut chunk)
+        .read(decoder.spare(64 << 10))
         .await
         .map_err(|e| e.to_string())?;
-    decoder.extend(&chunk);
+    decoder.commit(n);
     Ok(n)
 }
 

@@ -42,7 +42,7 @@ pub enum ExecutorError {
 
 /// Settings of an [`Executor`].
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// let executor = strato::executor::Executor::builder()
 ///     .workers(4)

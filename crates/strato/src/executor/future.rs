@@ -206,7 +206,7 @@ impl Progress {
 
 /// The future result of one task (one item of a `map`).
 ///
-/// ```no_run
+/// ```
 /// use strato::executor::{Executor, TaskStatus};
 ///
 /// fn square(x: u64) -> u64 { x * x }

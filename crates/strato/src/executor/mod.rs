@@ -6,7 +6,7 @@
 //! starts an embedded state server and one worker process per core, and stops them all when
 //! it is dropped.
 //!
-//! ```no_run
+//! ```
 //! use strato::executor::{Executor, ReturnWhen};
 //!
 //! fn square(x: u64) -> u64 {
@@ -126,7 +126,7 @@ impl TaskOptions {
 /// Runs functions as tasks on worker processes. Cheap to clone; the workers stop when the
 /// last clone is dropped.
 ///
-/// ```no_run
+/// ```
 /// fn shout(word: String) -> String {
 ///     word.to_uppercase()
 /// }
