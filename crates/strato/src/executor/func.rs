@@ -86,8 +86,8 @@ where
     postcard::to_stdvec(&outputs).map_err(|e| e.to_string())
 }
 
-/// The one value of a zero-sized function type.
-fn conjure<F: Copy>() -> F {
+/// The one value of a zero-sized function type (a `fn` item or a closure without captures).
+pub(crate) fn conjure<F: Copy>() -> F {
     const { assert!(std::mem::size_of::<F>() == 0) };
     // SAFETY: `F` is zero-sized (asserted above), so no byte of it can be invalid, and it is
     // `Copy`, so it has no drop glue. `entry_of` only accepts `Fn` types, and the zero-sized

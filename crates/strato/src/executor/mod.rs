@@ -41,7 +41,7 @@
 mod builder;
 mod core;
 mod elf;
-mod func;
+pub(crate) mod func;
 mod future;
 mod local;
 mod wire;
