@@ -245,6 +245,18 @@ pub enum Init {
         /// Capacity, if bounded.
         bound: Option<u64>,
     },
+    /// A user-defined object whose methods run on the server (only a server running the
+    /// user's own binary can host one).
+    Custom {
+        /// The type's name, to tell types apart in errors and on re-open.
+        type_name: String,
+        /// The identity of the binary that defines the type.
+        binary: String,
+        /// The type's constructor, as a reference into that binary.
+        factory: i64,
+        /// The initial value, serialized.
+        state: Blob,
+    },
     /// A task board: tasks submitted by drivers, taken by workers of one binary.
     TaskBoard {
         /// The identity (content hash) of the binary whose workers may take its tasks.
@@ -289,6 +301,8 @@ pub enum Kind {
     Queue,
     /// See [`Init::TaskBoard`].
     TaskBoard,
+    /// See [`Init::Custom`].
+    Custom,
 }
 
 impl Init {
@@ -312,6 +326,7 @@ impl Init {
             Init::Channel { .. } => Kind::Channel,
             Init::Queue { .. } => Kind::Queue,
             Init::TaskBoard { .. } => Kind::TaskBoard,
+            Init::Custom { .. } => Kind::Custom,
         }
     }
 }
@@ -495,6 +510,19 @@ pub enum Op {
         /// How to wait while the queue is empty.
         wait: Wait,
     },
+    /// Custom object: run method `method` with the encoded `args` on the server; answers
+    /// [`Answer::Blob`] with the encoded result. A method that cannot proceed yet waits per
+    /// `wait` and is tried again whenever the object changes.
+    Invoke {
+        /// The method's name.
+        method: String,
+        /// Its arguments, encoded.
+        args: Blob,
+        /// How to wait while it cannot proceed.
+        wait: Wait,
+    },
+    /// Custom object: its whole value, serialized; answers [`Answer::Blob`].
+    Snapshot,
     /// Task board: a worker of `binary` joins; refused with [`ErrorKind::WrongBinary`] if
     /// the board belongs to another binary.
     TaskJoin {
@@ -546,6 +574,10 @@ pub enum ErrorKind {
     BadValue,
     /// A worker of another binary tried to join a task board.
     WrongBinary,
+    /// This server cannot do that (e.g. host a user-defined type of another binary).
+    Unsupported,
+    /// A user-defined method failed (it panicked or could not decode its arguments).
+    MethodFailed,
 }
 
 /// The server's answer to one [`Call`].

@@ -21,3 +21,4 @@ mod refs;
 mod table;
 
 pub use net::{run, start, Config, ServerError, ServerHandle};
+pub use objects::{CustomFactory, CustomObject, Invoked};

@@ -10,7 +10,8 @@ use strato_proto::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::table::{ConnId, State};
+use crate::objects::CustomFactory;
+use crate::table::{ConnId, Factory, State};
 
 /// How a server listens and what it allows.
 ///
@@ -33,6 +34,9 @@ pub struct Config {
     pub ttl: Duration,
     /// How long a new connection may take to say hello.
     pub handshake_timeout: Duration,
+    /// Makes user-defined objects; `None` refuses them (a server that does not run the
+    /// user's binary cannot run their methods).
+    pub custom: Option<Arc<dyn CustomFactory>>,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             max_frame: DEFAULT_MAX_FRAME,
             ttl: Duration::from_secs(3600),
             handshake_timeout: Duration::from_secs(10),
+            custom: None,
         }
     }
 }
@@ -183,7 +188,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
     }
     let bound = listeners.iter().map(|l| l.address.clone()).collect();
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State::with_factory(Factory(config.custom.clone()))),
         config,
     });
     tokio::spawn(sweep_loop(shared.clone()));

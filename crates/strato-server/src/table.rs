@@ -5,6 +5,7 @@
 //! and answered by whichever later call lets them proceed (never by polling).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strato_proto::{
@@ -13,7 +14,7 @@ use strato_proto::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::objects::{error, Ctx, Delivery, Object, RoleCounts, Step};
+use crate::objects::{error, Ctx, CustomFactory, Delivery, Object, RoleCounts, Step};
 use crate::refs::Refs;
 
 /// A connection's id.
@@ -79,6 +80,21 @@ pub(crate) struct State {
     parked: HashMap<WaiterId, String>,
     timers: Vec<(WaiterId, Duration)>,
     next_conn: ConnId,
+    factory: Factory,
+}
+
+/// The maker of user-defined objects, if this server has one.
+#[derive(Default, Clone)]
+pub(crate) struct Factory(pub Option<Arc<dyn CustomFactory>>);
+
+impl std::fmt::Debug for Factory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Factory(Some)"
+        } else {
+            "Factory(None)"
+        })
+    }
 }
 
 fn not_found(name: &str) -> Answer {
@@ -86,6 +102,14 @@ fn not_found(name: &str) -> Answer {
 }
 
 impl State {
+    /// An empty state whose user-defined objects are made by `factory`.
+    pub fn with_factory(factory: Factory) -> State {
+        State {
+            factory,
+            ..State::default()
+        }
+    }
+
     /// Registers a connection whose replies go to `out`.
     pub fn connect(&mut self, out: UnboundedSender<Vec<u8>>) -> ConnId {
         self.next_conn += 1;
@@ -170,13 +194,23 @@ impl State {
         persistent: bool,
         role: Role,
     ) -> Answer {
-        let entry = self.objects.entry(name.clone()).or_insert_with(|| Entry {
-            object: Object::new(init.clone()),
-            persistent,
-            last_used: Instant::now(),
-            refs: Refs::default(),
-            waiters: Vec::new(),
-        });
+        if !self.objects.contains_key(&name) {
+            let object = match Object::create(init.clone(), self.factory.0.as_deref()) {
+                Ok(object) => object,
+                Err(refusal) => return refusal,
+            };
+            let entry = Entry {
+                object,
+                persistent,
+                last_used: Instant::now(),
+                refs: Refs::default(),
+                waiters: Vec::new(),
+            };
+            self.objects.insert(name.clone(), entry);
+        }
+        let Some(entry) = self.objects.get_mut(&name) else {
+            return not_found(&name);
+        };
         if !entry.object.matches(&init) {
             return error(
                 ErrorKind::WrongType,

@@ -60,6 +60,7 @@ fn start_embedded() -> Result<Client, Error> {
     let name = format!("strato-{}-{}", std::process::id(), unique_suffix());
     let config = strato_server::Config {
         listen: vec![strato_proto::Address::Abstract(name)],
+        custom: Some(std::sync::Arc::new(crate::shared::UserTypes)),
         ..Default::default()
     };
     let server = strato_server::start(config).map_err(|e| Error::Connect {

@@ -58,7 +58,19 @@
 mod context;
 pub mod executor;
 mod handle;
+pub mod shared;
 pub mod sync;
+
+/// The std twins of strato's declarations, for a program body compiled both ways: only the
+/// `use` lines change (`use strato::local::shared;` beside `use strato::shared;`).
+pub mod local {
+    pub use crate::__shared_local as shared;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 /// Turns this process into a worker if it was started as one (and then never returns).
 ///

@@ -322,7 +322,8 @@ pub(crate) fn wait_of(op: &Op) -> Option<Wait> {
         | Op::Get(w)
         | Op::Join(w)
         | Op::GetMany { wait: w, .. }
-        | Op::TaskTake { wait: w, .. } => *w,
+        | Op::TaskTake { wait: w, .. }
+        | Op::Invoke { wait: w, .. } => *w,
         _ => return None,
     })
 }

@@ -5,12 +5,14 @@
 
 mod atomic;
 mod channel;
+mod custom;
 mod data;
 mod locks;
 mod signals;
 mod tasks;
 
 pub(crate) use channel::{Channel, Queue};
+pub use custom::{CustomFactory, CustomObject, Invoked};
 pub(crate) use data::{Array, List, Map, ValueCell};
 pub(crate) use locks::{wait_of, Mutex, ReentrantLock, RwLock, Semaphore};
 pub(crate) use signals::{Barrier, Condvar, Event, Future, Latch};
@@ -66,11 +68,35 @@ pub(crate) enum Object {
     Channel(Channel),
     Queue(Queue),
     TaskBoard(TaskBoard),
+    Custom(Box<dyn CustomObject>),
 }
 
 impl Object {
-    /// A new object built from `init`.
-    pub fn new(init: Init) -> Object {
+    /// A new object built from `init`; user-defined types need a `factory`.
+    pub fn create(init: Init, factory: Option<&dyn CustomFactory>) -> Result<Object, Answer> {
+        let Init::Custom {
+            type_name,
+            binary,
+            factory: constructor,
+            state,
+        } = init
+        else {
+            return Ok(Object::new(init));
+        };
+        let Some(factory) = factory else {
+            let message = format!(
+                "this state server cannot host the user-defined type `{type_name}`: it does not \
+                 run the program that defines it (use the program's embedded state server)"
+            );
+            return Err(error(ErrorKind::Unsupported, message));
+        };
+        match factory.create(&type_name, &binary, constructor, &state) {
+            Ok(object) => Ok(Object::Custom(object)),
+            Err(message) => Err(error(ErrorKind::Unsupported, message)),
+        }
+    }
+
+    fn new(init: Init) -> Object {
         match init {
             Init::Atomic(v) => Object::Atomic(v),
             Init::Value(v) => Object::Value(ValueCell::new(v)),
@@ -89,6 +115,7 @@ impl Object {
             Init::Channel { bound } => Object::Channel(Channel::new(bound)),
             Init::Queue { bound } => Object::Queue(Queue::new(bound)),
             Init::TaskBoard { binary } => Object::TaskBoard(TaskBoard::new(binary)),
+            Init::Custom { .. } => unreachable!("custom objects are made by `create`"),
         }
     }
 
@@ -112,6 +139,7 @@ impl Object {
             Object::Channel(_) => Kind::Channel,
             Object::Queue(_) => Kind::Queue,
             Object::TaskBoard(_) => Kind::TaskBoard,
+            Object::Custom(_) => Kind::Custom,
         }
     }
 
@@ -121,6 +149,7 @@ impl Object {
             (Object::Atomic(have), Init::Atomic(want)) => {
                 std::mem::discriminant(have) == std::mem::discriminant(want)
             }
+            (Object::Custom(have), Init::Custom { type_name, .. }) => have.type_name() == type_name,
             _ => self.kind() == init.kind(),
         }
     }
@@ -143,6 +172,7 @@ impl Object {
             Object::Channel(v) => v.apply(op, ctx),
             Object::Queue(v) => v.apply(op),
             Object::TaskBoard(v) => v.apply(op, ctx),
+            Object::Custom(v) => custom::apply(v.as_mut(), op),
             Object::Condvar(_) | Object::Barrier(_) => wrong_op(self.kind(), op),
         }
     }

@@ -29,11 +29,20 @@ fn anchor_address() -> usize {
     anchor as fn() -> u8 as usize
 }
 
+/// The offset of a function's address from the anchor (see [`FnRef`]).
+pub(crate) fn offset_of(address: usize) -> i64 {
+    address.wrapping_sub(anchor_address()) as i64
+}
+
+/// The address at `offset` from the anchor in this process.
+pub(crate) fn address_at(offset: i64) -> usize {
+    anchor_address().wrapping_add(offset as usize)
+}
+
 impl FnRef {
     /// The reference to `entry`.
     pub fn of(entry: Entry) -> FnRef {
-        let offset = (entry as usize).wrapping_sub(anchor_address());
-        FnRef(offset as i64)
+        FnRef(offset_of(entry as usize))
     }
 
     /// The entry this reference names.
@@ -43,7 +52,7 @@ impl FnRef {
     /// The reference must have been made by [`FnRef::of`] in a process running the identical
     /// executable (checked through [`binary_id`] when a worker joins a task board).
     pub unsafe fn resolve(self) -> Entry {
-        let address = anchor_address().wrapping_add(self.0 as usize);
+        let address = address_at(self.0);
         // SAFETY: by the caller's guarantee `address` is where `FnRef::of` found an `Entry`
         // in an identical image, shifted by the same load offset as `anchor`.
         unsafe { std::mem::transmute::<usize, Entry>(address) }
