@@ -154,8 +154,9 @@ impl ExecutorBuilder {
         let ready = CountDownLatch::open(&client, ready_latch(&name), count as u64)?;
         let env = WorkerEnv {
             state: client.address().to_string(),
-            board: name,
+            board: name.clone(),
             data_dir: data_dir.to_string_lossy().into_owned(),
+            ready: ready_latch(&name),
         };
         let workers = LocalWorkers::start(count, env)?;
         let limits = Limits {
@@ -196,13 +197,13 @@ impl ExecutorBuilder {
                 .name("strato-collector".into())
                 .spawn(move || core.collect())?
         };
-        let worker_count = workers.as_ref().map_or(0, |w| w.pids().len());
         Ok(Executor {
             inner: Arc::new(Inner {
                 core,
                 defaults: self.defaults(),
                 workers,
-                worker_count,
+                growing: std::sync::Mutex::new(()),
+                ready_timeout: self.ready_timeout,
                 owns_board,
                 collector: Some(collector),
             }),

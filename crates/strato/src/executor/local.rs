@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::func::current_exe_path;
-use super::worker::{BOARD_ENV, DATA_ENV, DRIVER_ENV, ROLE_ENV, WORKER_ID_ENV};
+use super::worker::{BOARD_ENV, DATA_ENV, DRIVER_ENV, READY_ENV, ROLE_ENV, WORKER_ID_ENV};
 
 /// What every worker of one executor is told.
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub(crate) struct WorkerEnv {
     pub state: String,
     pub board: String,
     pub data_dir: String,
+    /// The latch a new worker counts down once it joined.
+    pub ready: String,
 }
 
 /// A worker that dies this soon after starting counts as a failed start.
@@ -26,37 +28,64 @@ const MAX_FAILED_STARTS: u32 = 5;
 
 /// The worker processes of one executor.
 pub(crate) struct LocalWorkers {
+    env: WorkerEnv,
     stopping: Arc<AtomicBool>,
     pids: Arc<Mutex<Vec<Option<u32>>>>,
-    monitors: Vec<JoinHandle<()>>,
+    monitors: Mutex<Vec<JoinHandle<()>>>,
+    exited_tx: mpsc::Sender<usize>,
     exited: Mutex<mpsc::Receiver<usize>>,
 }
 
 impl LocalWorkers {
-    /// Starts `count` workers; fails if the first one cannot be spawned.
+    /// Starts `count` workers; fails if one cannot be spawned.
     pub fn start(count: usize, env: WorkerEnv) -> std::io::Result<LocalWorkers> {
-        let stopping = Arc::new(AtomicBool::new(false));
-        let pids = Arc::new(Mutex::new(vec![None; count]));
         let (exited_tx, exited) = mpsc::channel();
-        let mut monitors = Vec::with_capacity(count);
-        for index in 0..count {
+        let workers = LocalWorkers {
+            env,
+            stopping: Arc::new(AtomicBool::new(false)),
+            pids: Arc::new(Mutex::new(Vec::new())),
+            monitors: Mutex::new(Vec::new()),
+            exited_tx,
+            exited: Mutex::new(exited),
+        };
+        let ready = workers.env.ready.clone();
+        workers.grow_to(count, &ready)?;
+        Ok(workers)
+    }
+
+    /// How many worker slots there are (alive or being restarted).
+    pub fn slots(&self) -> usize {
+        lock(&self.pids).len()
+    }
+
+    /// Starts more workers until there are `count` slots, each counting down the latch
+    /// `ready` once it joined; returns how many were added.
+    pub fn grow_to(&self, count: usize, ready: &str) -> std::io::Result<usize> {
+        let env = WorkerEnv {
+            ready: ready.to_string(),
+            ..self.env.clone()
+        };
+        let mut monitors = lock(&self.monitors);
+        let mut added = 0;
+        while lock(&self.pids).len() < count {
+            let index = {
+                let mut pids = lock(&self.pids);
+                pids.push(None);
+                pids.len() - 1
+            };
             let child = spawn_worker(&env, index)?;
-            set_pid(&pids, index, Some(child.id()));
+            set_pid(&self.pids, index, Some(child.id()));
             let slot = Monitor {
                 index,
                 env: env.clone(),
-                stopping: stopping.clone(),
-                pids: pids.clone(),
-                exited: exited_tx.clone(),
+                stopping: self.stopping.clone(),
+                pids: self.pids.clone(),
+                exited: self.exited_tx.clone(),
             };
             monitors.push(std::thread::spawn(move || slot.run(child)));
+            added += 1;
         }
-        Ok(LocalWorkers {
-            stopping,
-            pids,
-            monitors,
-            exited: Mutex::new(exited),
-        })
+        Ok(added)
     }
 
     /// The process ids of the workers alive now.
@@ -68,7 +97,8 @@ impl LocalWorkers {
     pub fn stop(self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + grace;
-        let mut left = self.monitors.len();
+        let monitors = std::mem::take(&mut *lock(&self.monitors));
+        let mut left = monitors.len();
         let exited = lock(&self.exited);
         while left > 0 {
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -79,7 +109,7 @@ impl LocalWorkers {
         }
         drop(exited);
         self.pids().into_iter().for_each(kill);
-        self.monitors.into_iter().for_each(|m| drop(m.join()));
+        monitors.into_iter().for_each(|m| drop(m.join()));
     }
 }
 
@@ -144,6 +174,7 @@ fn spawn_worker(env: &WorkerEnv, index: usize) -> std::io::Result<Child> {
         .env(crate::STATE_ENV, &env.state)
         .env(BOARD_ENV, &env.board)
         .env(DATA_ENV, &env.data_dir)
+        .env(READY_ENV, &env.ready)
         .env(WORKER_ID_ENV, index.to_string())
         .env(DRIVER_ENV, std::process::id().to_string())
         .stdin(Stdio::null())

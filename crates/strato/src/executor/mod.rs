@@ -144,7 +144,8 @@ struct Inner {
     core: Arc<Core>,
     defaults: Submit,
     workers: Option<LocalWorkers>,
-    worker_count: usize,
+    growing: std::sync::Mutex<()>,
+    ready_timeout: Duration,
     owns_board: bool,
     collector: Option<std::thread::JoinHandle<()>>,
 }
@@ -153,7 +154,7 @@ impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Executor")
             .field("board", &self.board())
-            .field("workers", &self.inner.worker_count)
+            .field("workers", &self.worker_count())
             .finish()
     }
 }
@@ -175,9 +176,9 @@ impl Executor {
         self.inner.core.board.name()
     }
 
-    /// How many local worker processes it started (0 inside a task).
+    /// How many local worker processes it runs (0 inside a task).
     pub fn worker_count(&self) -> usize {
-        self.inner.worker_count
+        self.inner.workers.as_ref().map_or(0, LocalWorkers::slots)
     }
 
     /// The process ids of its local workers alive now.
@@ -186,6 +187,43 @@ impl Executor {
             .workers
             .as_ref()
             .map_or_else(Vec::new, LocalWorkers::pids)
+    }
+
+    /// Makes sure at least `count` local worker processes exist, starting more if needed
+    /// (and waiting until they joined); returns how many it started. Tasks that block on
+    /// each other (threads meeting at a barrier, say) each need a worker of their own. An
+    /// executor inside a task starts none.
+    ///
+    /// ```
+    /// let executor = strato::executor::Executor::builder().workers(1).build().unwrap();
+    /// assert_eq!(executor.ensure_workers(2).unwrap(), 1);
+    /// assert_eq!(executor.worker_count(), 2);
+    /// ```
+    pub fn ensure_workers(&self, count: usize) -> Result<usize, ExecutorError> {
+        let Some(workers) = &self.inner.workers else {
+            return Ok(0);
+        };
+        let _growing = self.inner.growing.lock().unwrap_or_else(|e| e.into_inner());
+        let before = workers.slots();
+        if count <= before {
+            return Ok(0);
+        }
+        let core = &self.inner.core;
+        let latch = format!("{}.{before}", worker::ready_latch(core.board.name()));
+        let ready = crate::sync::CountDownLatch::open(
+            &core.client,
+            latch.as_str(),
+            (count - before) as u64,
+        )?;
+        let added = workers.grow_to(count, &latch)?;
+        if !ready.wait_timeout(self.inner.ready_timeout) {
+            return Err(ExecutorError::WorkersNotReady {
+                joined: count - ready.count() as usize,
+                wanted: count,
+                waited: self.inner.ready_timeout,
+            });
+        }
+        Ok(added)
     }
 
     /// Runs `f(arg)` as one task.

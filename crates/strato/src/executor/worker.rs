@@ -28,6 +28,8 @@ pub(crate) const BOARD_ENV: &str = "STRATO_BOARD";
 pub(crate) const DATA_ENV: &str = "STRATO_DATA_DIR";
 /// The worker's index among its executor's workers.
 pub(crate) const WORKER_ID_ENV: &str = "STRATO_WORKER_ID";
+/// The latch a new worker counts down once it joined its board.
+pub(crate) const READY_ENV: &str = "STRATO_READY";
 /// The pid of the driver that started the worker.
 pub(crate) const DRIVER_ENV: &str = "STRATO_DRIVER_PID";
 
@@ -99,6 +101,7 @@ struct Settings {
     board: String,
     data_dir: String,
     id: String,
+    ready: String,
 }
 
 fn settings() -> Result<Settings, Exit> {
@@ -108,6 +111,7 @@ fn settings() -> Result<Settings, Exit> {
         board: var(BOARD_ENV)?,
         data_dir: std::env::var(DATA_ENV).unwrap_or_default(),
         id: std::env::var(WORKER_ID_ENV).unwrap_or_else(|_| "?".into()),
+        ready: std::env::var(READY_ENV).unwrap_or_default(),
     };
     // Processes the tasks start must not become workers too.
     std::env::remove_var(ROLE_ENV);
@@ -130,7 +134,7 @@ fn serve() -> Result<(), Exit> {
         data_dir: settings.data_dir.clone(),
     });
     watch_for_shutdown(&client, &settings.board)?;
-    count_ready(&client, &settings.board);
+    count_ready(&client, &settings.ready);
     Loop::new(board, worker).run()
 }
 
@@ -173,13 +177,11 @@ fn watch_for_shutdown(client: &Client, board: &str) -> Result<(), Exit> {
     Ok(())
 }
 
-fn count_ready(client: &Client, board: &str) {
-    let latch = Handle::open(
-        client,
-        ObjectName::new(ready_latch(board)),
-        Init::Latch(0),
-        Role::Handle,
-    );
+fn count_ready(client: &Client, latch: &str) {
+    if latch.is_empty() {
+        return;
+    }
+    let latch = Handle::open(client, ObjectName::new(latch), Init::Latch(0), Role::Handle);
     if let Ok(latch) = latch {
         let _ = latch.op(Op::CountDown);
     }
