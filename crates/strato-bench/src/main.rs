@@ -5,9 +5,15 @@
 //! cargo run --release -p strato-bench -- [--quick] [--json PATH] [--only NAME...]
 //! ```
 
+mod complex;
 mod executor;
 mod floor;
+mod memory;
+mod pi;
+mod queue;
+mod redis_server;
 mod report;
+mod sync;
 
 use clap::Parser;
 
@@ -23,7 +29,8 @@ struct Args {
     /// Where to write the metrics as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Run only the groups with these names (floor, executor).
+    /// Run only the groups with these names (floor, executor, queue, sync, complex, pi,
+    /// memory).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
 }
@@ -31,11 +38,20 @@ struct Args {
 /// A group of benchmarks: its name and what it runs.
 type Group = (&'static str, fn(&mut Report, bool) -> anyhow::Result<()>);
 
-const GROUPS: &[Group] = &[("floor", floor::run), ("executor", executor::run)];
+const GROUPS: &[Group] = &[
+    ("floor", floor::run),
+    ("executor", executor::run),
+    ("queue", queue::run),
+    ("sync", sync::run),
+    ("complex", complex::run),
+    ("pi", pi::run),
+    ("memory", memory::run),
+];
 
 fn main() -> anyhow::Result<()> {
     strato::init();
     floor::serve_echo_if_asked();
+    memory::run_child_if_asked();
     let args = Args::parse();
     let unknown: Vec<&String> = args
         .only

@@ -40,6 +40,8 @@
 //! | [`sync`] | `Mutex`, `RwLock`, `ReentrantLock`, `Condvar`, `Barrier`, `Semaphore`, `Event`, `Promise`, `CountDownLatch`, `Queue`, `pipe`, `Value`, `Array`, `Map`, `List` |
 //! | [`sync::atomic`] | `AtomicU64`, `AtomicI64`, `AtomicBool`, `AtomicF64` |
 //! | [`sync::mpsc`] | `channel`, `sync_channel`, `Sender`, `SyncSender`, `Receiver` |
+//! | [`thread`] | `spawn`, `Builder`, `JoinHandle`, `scope`, `current`; [`closure!`] for closures that capture |
+//! | [`pool`] | [`Pool`] (Python's `multiprocessing.Pool`): `map`, `imap`, `starmap`, `apply_async`, `AsyncResult` |
 //!
 //! ## Differences from `std`
 //!
@@ -58,18 +60,23 @@
 mod context;
 pub mod executor;
 mod handle;
+pub mod pool;
 pub mod shared;
 pub mod sync;
+pub mod thread;
 
 /// The std twins of strato's declarations, for a program body compiled both ways: only the
 /// `use` lines change (`use strato::local::shared;` beside `use strato::shared;`).
 pub mod local {
+    /// The std twin of [`closure!`](crate::closure): the bare closure.
+    pub use crate::__closure_local as closure;
     pub use crate::__shared_local as shared;
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use serde;
+    pub use serde_closure;
 }
 
 /// Turns this process into a worker if it was started as one (and then never returns).
@@ -86,4 +93,5 @@ pub fn init() {
 
 pub use context::{client, set_client, state_address, STATE_ENV};
 pub use handle::ObjectName;
+pub use pool::Pool;
 pub use strato_client::{Client, ConnectOptions, Error, ErrorKind};

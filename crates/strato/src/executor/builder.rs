@@ -60,6 +60,7 @@ pub struct ExecutorBuilder {
     inline_limit: u64,
     ready_timeout: Duration,
     client: Option<Client>,
+    own_workers: bool,
 }
 
 impl Default for ExecutorBuilder {
@@ -71,6 +72,7 @@ impl Default for ExecutorBuilder {
             inline_limit: 1 << 20,
             ready_timeout: Duration::from_secs(60),
             client: None,
+            own_workers: false,
         }
     }
 }
@@ -113,6 +115,13 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Starts local workers even inside a task, instead of sharing the worker's board (for
+    /// threads and pools, whose work must not queue behind the task that started them).
+    pub(crate) fn own_workers(mut self) -> Self {
+        self.own_workers = true;
+        self
+    }
+
     /// Starts the executor (and, outside a worker, its local workers).
     pub fn build(self) -> Result<Executor, ExecutorError> {
         worker::keep_hook();
@@ -121,8 +130,8 @@ impl ExecutorBuilder {
             None => crate::client()?,
         };
         match worker::context() {
-            Some(context) => self.attach(client, context),
-            None => self.start(client),
+            Some(context) if !self.own_workers => self.attach(client, context),
+            _ => self.start(client),
         }
     }
 

@@ -93,9 +93,14 @@ impl LocalWorkers {
         lock(&self.pids).iter().flatten().copied().collect()
     }
 
+    /// Stops restarting workers that exit (call before asking them to exit).
+    pub fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Waits up to `grace` for the workers to exit (they were asked to), then kills the rest.
     pub fn stop(self, grace: Duration) {
-        self.stopping.store(true, Ordering::SeqCst);
+        self.begin_stop();
         let deadline = Instant::now() + grace;
         let monitors = std::mem::take(&mut *lock(&self.monitors));
         let mut left = monitors.len();

@@ -56,10 +56,10 @@ use serde::{de::DeserializeOwned, Serialize};
 
 pub use builder::{ExecutorBuilder, ExecutorError};
 pub use func::binary_id;
+pub(crate) use future::{Progress, Slot};
 pub use future::{ResponseFuture, TaskError, TaskStats, TaskStatus};
 
 use self::core::{Chunk, Core, Submit};
-use self::future::Slot;
 use self::local::LocalWorkers;
 
 pub(crate) use worker::enter_if_worker;
@@ -179,6 +179,11 @@ impl Executor {
     /// How many local worker processes it runs (0 inside a task).
     pub fn worker_count(&self) -> usize {
         self.inner.workers.as_ref().map_or(0, LocalWorkers::slots)
+    }
+
+    /// What wakes whoever waits for any of its tasks.
+    pub(crate) fn progress(&self) -> Arc<Progress> {
+        self.inner.core.progress.clone()
     }
 
     /// The process ids of its local workers alive now.
@@ -457,16 +462,25 @@ fn unfinished() -> TaskError {
 impl Drop for Inner {
     fn drop(&mut self) {
         let core = &self.core;
-        if self.owns_board {
-            if let Ok(event) =
+        // Workers that exit from here on are not restarted; the event stays alive (and set)
+        // until they are gone, for any worker still starting.
+        if let Some(workers) = &self.workers {
+            workers.begin_stop();
+        }
+        let shutdown = match self.owns_board {
+            true => {
                 crate::sync::Event::open(&core.client, worker::shutdown_event(core.board.name()))
-            {
-                event.set();
+                    .ok()
             }
+            false => None,
+        };
+        if let Some(event) = &shutdown {
+            event.set();
         }
         if let Some(workers) = self.workers.take() {
             workers.stop(Duration::from_secs(5));
         }
+        drop(shutdown);
         let _ = core.replies.delete();
         if let Some(collector) = self.collector.take() {
             let _ = collector.join();
