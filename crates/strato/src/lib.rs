@@ -40,6 +40,7 @@
 //! | [`sync`] | `Mutex`, `RwLock`, `ReentrantLock`, `Condvar`, `Barrier`, `Semaphore`, `Event`, `Promise`, `CountDownLatch`, `Queue`, `pipe`, `Value`, `Array`, `Map`, `List` |
 //! | [`sync::atomic`] | `AtomicU64`, `AtomicI64`, `AtomicBool`, `AtomicF64` |
 //! | [`sync::mpsc`] | `channel`, `sync_channel`, `Sender`, `SyncSender`, `Receiver` |
+//! | [`storage`] | `Storage` (local, memory, S3, HTTP), `Dataset` partitioning, `map_reduce` over datasets, storage actions (`MergeAction`, `SortSink`) |
 //! | [`thread`] | `spawn`, `Builder`, `JoinHandle`, `scope`, `current`; [`closure!`] for closures that capture |
 //! | [`pool`] | [`Pool`] (Python's `multiprocessing.Pool`): `map`, `imap`, `starmap`, `apply_async`, `AsyncResult` |
 //!
@@ -62,6 +63,7 @@ pub mod executor;
 mod handle;
 pub mod pool;
 pub mod shared;
+pub mod storage;
 pub mod sync;
 pub mod thread;
 

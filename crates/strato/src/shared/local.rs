@@ -1,5 +1,5 @@
 //! The std twin of a shared object: the value behind a `std::sync::Mutex`, with a `Condvar`
-//! for methods that wait. [`shared!`](crate::shared!)'s local form builds on it, so that one
+//! for methods that wait. [`shared!`](macro@crate::shared)'s local form builds on it, so that one
 //! program body runs with threads (`use strato::local::shared`) or on the cloud
 //! (`use strato::shared`).
 

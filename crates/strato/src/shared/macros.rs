@@ -18,7 +18,7 @@
 /// The value type implements the methods in an ordinary `impl` block and derives `Serialize`
 /// and `Deserialize`. The handle gets `new(value)`, `open(&client, name, value)`, `get()`,
 /// and one method per declared method taking `&self`; it is `Clone`, `Serialize` and
-/// `Deserialize`, so tasks can receive it. See [`crate::shared`] for an example, and
+/// `Deserialize`, so tasks can receive it. See [the `shared` module](mod@crate::shared) for an example, and
 /// `strato::local::shared!` for the same handle over a local mutex.
 #[macro_export]
 macro_rules! shared {
@@ -33,7 +33,7 @@ macro_rules! shared {
     };
 }
 
-/// The same handle as [`shared!`], over a `std::sync::Mutex` in this process: for the local
+/// The same handle as [`shared!`](macro@crate::shared), over a `std::sync::Mutex` in this process: for the local
 /// twin of a program (`use strato::local::shared;`).
 #[doc(hidden)]
 #[macro_export]

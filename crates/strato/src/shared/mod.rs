@@ -5,7 +5,7 @@
 //! shipping the whole state back and forth, and a method that cannot proceed yet (it returns
 //! `None`) waits on the server until the object changes — a user-defined monitor or barrier.
 //!
-//! Declare the handle with [`shared!`](crate::shared!): it lists the methods the handle
+//! Declare the handle with [`shared!`](macro@crate::shared): it lists the methods the handle
 //! exposes; `wait fn` marks a method that returns `Option<R>` and waits while it is `None`.
 //!
 //! ```
@@ -65,7 +65,7 @@ use crate::ObjectName;
 pub use local::LocalShared;
 
 /// A type whose methods can run on the state server: implemented by
-/// [`shared!`](crate::shared!), which dispatches `method` to the type's own method.
+/// [`shared!`](macro@crate::shared), which dispatches `method` to the type's own method.
 pub trait Shared: Serialize + DeserializeOwned + Send + 'static {
     /// Runs `method` on encoded `args`: `Ok(Some(result))` encoded, `Ok(None)` when it cannot
     /// proceed yet (it must then have changed nothing), `Err` when there is no such method or
@@ -73,7 +73,7 @@ pub trait Shared: Serialize + DeserializeOwned + Send + 'static {
     fn invoke(&mut self, method: &str, args: &[u8]) -> Result<Option<Vec<u8>>, String>;
 }
 
-/// A handle to a `T` on the state server (usually wrapped by a [`shared!`](crate::shared!)
+/// A handle to a `T` on the state server (usually wrapped by a [`shared!`](macro@crate::shared)
 /// handle). Cheap to clone; serializable, so tasks can receive it.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
@@ -267,13 +267,13 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Decodes a method's arguments (for [`shared!`](crate::shared!)).
+/// Decodes a method's arguments (for [`shared!`](macro@crate::shared)).
 #[doc(hidden)]
 pub fn decode_args<A: DeserializeOwned>(method: &str, args: &[u8]) -> Result<A, String> {
     postcard::from_bytes(args).map_err(|e| format!("bad arguments for `{method}`: {e}"))
 }
 
-/// Encodes a method's result (for [`shared!`](crate::shared!)).
+/// Encodes a method's result (for [`shared!`](macro@crate::shared)).
 #[doc(hidden)]
 pub fn encode_result<R: Serialize>(method: &str, result: &R) -> Result<Option<Vec<u8>>, String> {
     postcard::to_stdvec(result)
