@@ -1,0 +1,66 @@
+//! `strato-bench --quick --json` writes every metric of `shared/BENCHMARKS.md`, each a finite,
+//! positive number. Their values are not checked: timings never decide a test.
+
+use std::process::Command;
+
+/// The metrics BENCHMARKS.md names (same names, same units).
+const METRICS: &[&str] = &[
+    "floor_rtt_us",
+    "floor_rtt_tcp_us",
+    "map_overhead_us_n1000",
+    "map_overhead_us_n10000",
+    "map_overhead_us_std",
+    "spawn_join_us",
+    "queue_rtt_1k_us",
+    "queue_rtt_1k_us_redis",
+    "queue_rtt_1m_us",
+    "pipe_mb_s",
+    "barrier_2_us",
+    "barrier_8_us",
+    "counter_8x1000_ms",
+    "counter_8x1000_ms_redis",
+    "complex_op_per_s",
+    "complex_op_per_s_redis_lua",
+    "pi_efficiency",
+    "map_1m_driver_peak_mb",
+    "server_bytes_per_object",
+    "server_bytes_per_object_redis",
+];
+
+#[test]
+fn quick_run_writes_every_metric_as_a_finite_positive_number() {
+    let json = std::env::temp_dir().join(format!("strato-bench-{}.json", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_strato-bench"))
+        .args(["--quick", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run strato-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "strato-bench failed:\n{stdout}\n{stderr}"
+    );
+    let text = std::fs::read_to_string(&json).expect("the JSON file");
+    std::fs::remove_file(&json).unwrap();
+    let metrics: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).expect("one flat JSON object");
+    for name in METRICS {
+        let value = metrics.get(*name).and_then(|v| v.as_f64());
+        assert!(
+            value.is_some_and(|v| v.is_finite() && v > 0.0),
+            "metric {name}: {value:?}"
+        );
+        assert!(stdout.contains(name), "the table shows {name}");
+    }
+}
+
+#[test]
+fn unknown_groups_are_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_strato-bench"))
+        .args(["--only", "nonsense"])
+        .output()
+        .expect("run strato-bench");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown benchmark groups"));
+}
