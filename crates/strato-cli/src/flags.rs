@@ -1,5 +1,6 @@
 //! Command-line flags, parsed by clap, and their validation into settings.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -19,6 +20,69 @@ pub enum Command {
     Serve(ServeArgs),
     /// Measure round trips to a state server.
     Ping(PingArgs),
+    /// List the recent jobs a state server keeps: counts, failures, durations.
+    Jobs(JobsArgs),
+    /// Print what the tasks of a job wrote to stdout and stderr, and their errors.
+    Logs(LogsArgs),
+    /// Draw a job's timeline and concurrency histogram as PNG and SVG files.
+    Plot(PlotArgs),
+}
+
+/// Which state server to read, for `jobs`, `logs` and `plot`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server: HOST:PORT, tcp://HOST:PORT, unix:/PATH or unix:@NAME.
+    #[arg(long, env = "STRATO_STATE")]
+    pub connect: String,
+    /// The server's token, if it has one.
+    #[arg(long, env = "STRATO_TOKEN")]
+    pub token: Option<String>,
+}
+
+impl ServerArgs {
+    /// A connection to the server.
+    pub fn client(&self) -> Result<strato_client::Client, strato_client::Error> {
+        let options = strato_client::ConnectOptions {
+            token: self.token.clone(),
+            name: "strato command".into(),
+            ..Default::default()
+        };
+        strato_client::Client::connect_with(&self.connect, options)
+    }
+}
+
+/// `strato jobs`.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Show at most this many jobs, the most recent ones.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub last: u32,
+}
+
+/// `strato logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job: its id, the end of its id (`M003`), or `last`.
+    pub job: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only the tasks that failed.
+    #[arg(long)]
+    pub failed: bool,
+}
+
+/// `strato plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// The job: its id, the end of its id (`M003`), or `last`.
+    pub job: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The directory to write timeline.{png,svg} and histogram.{png,svg} into.
+    #[arg(short = 'o', long = "output", default_value = ".")]
+    pub output: PathBuf,
 }
 
 /// `strato serve`.
@@ -95,6 +159,45 @@ mod tests {
     #[test]
     fn listen_rejects_garbage() {
         assert!(Cli::try_parse_from(["strato", "serve", "--listen", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn jobs_logs_and_plot_need_a_server() {
+        let run = |args: &[&str]| {
+            let all = [&["strato"], args].concat();
+            Cli::try_parse_from(all)
+        };
+        // STRATO_STATE may name the server instead; the tests never set it.
+        if std::env::var_os("STRATO_STATE").is_none() {
+            assert!(run(&["jobs"]).is_err());
+        }
+        let cli = run(&["jobs", "--connect", "127.0.0.1:7070", "--last", "5"]).unwrap();
+        let Command::Jobs(args) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.server.connect.as_str(), args.last),
+            ("127.0.0.1:7070", 5)
+        );
+        assert!(run(&["jobs", "--connect", "x", "--last", "0"]).is_err());
+    }
+
+    #[test]
+    fn logs_and_plot_take_a_job() {
+        let cli = Cli::try_parse_from(["strato", "logs", "last", "--connect", "a:1", "--failed"]);
+        let Command::Logs(args) = cli.unwrap().command else {
+            panic!()
+        };
+        assert_eq!((args.job.as_str(), args.failed), ("last", true));
+        assert!(Cli::try_parse_from(["strato", "logs", "--connect", "a:1"]).is_err());
+        let cli = Cli::try_parse_from(["strato", "plot", "M000", "--connect", "a:1", "-o", "out"]);
+        let Command::Plot(args) = cli.unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (args.job.as_str(), args.output),
+            ("M000", PathBuf::from("out"))
+        );
     }
 
     #[test]

@@ -1,13 +1,19 @@
-//! `strato`: run and probe state servers.
+//! `strato`: run and probe state servers, and see what jobs did.
 //!
 //! ```text
 //! strato serve --listen 127.0.0.1:0            # prints "listening on tcp://127.0.0.1:PORT"
 //! strato serve --listen 0.0.0.0:7070 --token S # beyond loopback a token is required
 //! strato ping --connect tcp://127.0.0.1:7070 --count 5
+//! strato jobs --connect tcp://127.0.0.1:7070   # recent jobs: counts, failures, durations
+//! strato logs last --connect …                 # what the last job's tasks printed
+//! strato plot M003 --connect … -o plots/       # timeline and histogram, PNG and SVG
 //! ```
 
 mod flags;
+mod jobs;
+mod logs;
 mod ping;
+mod plot;
 mod serve;
 
 use clap::Parser;
@@ -20,6 +26,9 @@ fn main() -> std::process::ExitCode {
     let result = match flags::Cli::parse().command {
         flags::Command::Serve(args) => serve::run(args),
         flags::Command::Ping(args) => ping::run(args),
+        flags::Command::Jobs(args) => jobs::run(args),
+        flags::Command::Logs(args) => logs::run(args),
+        flags::Command::Plot(args) => plot::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

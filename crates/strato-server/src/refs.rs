@@ -1,28 +1,20 @@
 //! Reference counts of one object: per role, the references each connection holds and the
 //! references in flight (serialized handles not yet received).
-
-use std::collections::HashMap;
+//!
+//! Most objects are referenced by one or two connections, so the counts live in a small
+//! vector rather than a map per role: a few dozen bytes per object.
 
 use strato_proto::Role;
 
 use crate::table::ConnId;
 
-#[derive(Debug, Default)]
-struct RoleRefs {
-    held: HashMap<ConnId, u64>,
-    lent: u64,
-}
-
-impl RoleRefs {
-    fn total(&self) -> u64 {
-        self.held.values().sum::<u64>() + self.lent
-    }
-}
-
 /// The references of one object, by role.
 #[derive(Debug, Default)]
 pub(crate) struct Refs {
-    roles: [RoleRefs; 3],
+    /// (connection, role, count), one entry per connection and role with a count above 0.
+    held: Vec<(ConnId, Role, u64)>,
+    /// References in flight, per role.
+    lent: [u64; 3],
 }
 
 fn index(role: Role) -> usize {
@@ -36,51 +28,92 @@ fn index(role: Role) -> usize {
 impl Refs {
     /// `conn` takes a reference.
     pub fn take(&mut self, conn: ConnId, role: Role) {
-        *self.roles[index(role)].held.entry(conn).or_default() += 1;
+        match self
+            .held
+            .iter_mut()
+            .find(|(c, r, _)| *c == conn && *r == role)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => self.held.push((conn, role, 1)),
+        }
     }
 
     /// `conn` drops one reference.
     pub fn drop_one(&mut self, conn: ConnId, role: Role) {
-        let held = &mut self.roles[index(role)].held;
-        if let Some(count) = held.get_mut(&conn) {
-            *count -= 1;
-            if *count == 0 {
-                held.remove(&conn);
-            }
+        let Some(at) = self
+            .held
+            .iter()
+            .position(|(c, r, _)| *c == conn && *r == role)
+        else {
+            return;
+        };
+        self.held[at].2 -= 1;
+        if self.held[at].2 == 0 {
+            self.held.swap_remove(at);
         }
     }
 
     /// `conn` is gone: all its references drop.
     pub fn drop_conn(&mut self, conn: ConnId) {
-        for role in &mut self.roles {
-            role.held.remove(&conn);
-        }
+        self.held.retain(|(c, _, _)| *c != conn);
     }
 
     /// A reference is in flight.
     pub fn lend(&mut self, role: Role) {
-        self.roles[index(role)].lent += 1;
+        self.lent[index(role)] += 1;
     }
 
     /// `conn` receives a reference in flight.
     pub fn adopt(&mut self, conn: ConnId, role: Role) {
-        let refs = &mut self.roles[index(role)];
-        refs.lent = refs.lent.saturating_sub(1);
+        let lent = &mut self.lent[index(role)];
+        *lent = lent.saturating_sub(1);
         self.take(conn, role);
     }
 
     /// References alive in `role`.
     pub fn count(&self, role: Role) -> u64 {
-        self.roles[index(role)].total()
+        let held: u64 = self
+            .held
+            .iter()
+            .filter(|(_, r, _)| *r == role)
+            .map(|(_, _, n)| n)
+            .sum();
+        held + self.lent[index(role)]
     }
 
     /// Whether no reference of any kind is left.
     pub fn is_empty(&self) -> bool {
-        self.roles.iter().all(|r| r.total() == 0)
+        self.held.is_empty() && self.lent.iter().all(|n| *n == 0)
     }
 
     /// Whether a live connection holds a reference.
     pub fn held(&self) -> bool {
-        self.roles.iter().any(|r| !r.held.is_empty())
+        !self.held.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_role_and_connection() {
+        let mut refs = Refs::default();
+        refs.take(1, Role::Sender);
+        refs.take(1, Role::Sender);
+        refs.take(2, Role::Receiver);
+        refs.lend(Role::Sender);
+        assert_eq!(refs.count(Role::Sender), 3);
+        refs.drop_one(1, Role::Sender);
+        refs.adopt(3, Role::Sender);
+        assert_eq!(
+            (refs.count(Role::Sender), refs.count(Role::Receiver)),
+            (2, 1)
+        );
+        refs.drop_conn(1);
+        refs.drop_conn(2);
+        assert!(refs.held() && !refs.is_empty());
+        refs.drop_one(3, Role::Sender);
+        assert!(refs.is_empty());
     }
 }

@@ -132,6 +132,8 @@ impl State {
             conn,
             req: request.id,
         };
+        let _span = tracing::debug_span!("call", conn, req = request.id).entered();
+        tracing::trace!(call = %brief(&request.call), "call");
         let answer = match request.call {
             Call::Ping => Some(Answer::Pong),
             Call::Stats => Some(Answer::Stats(self.stats())),
@@ -610,8 +612,10 @@ impl State {
         };
         let Some(reply_to) = tasks.finish(conn, id, attempt) else {
             let message = format!("task {id} (attempt {attempt}) is not leased to this worker");
+            tracing::debug!(board = %board, task = id, attempt, "refused a report: {message}");
             return error(ErrorKind::Invalid, message);
         };
+        tracing::debug!(board = %board, task = id, attempt, queue = %reply_to, "task finished; report delivered");
         let report = TaskReport {
             id,
             attempt,
@@ -652,6 +656,20 @@ impl State {
             self.delete(&name);
         }
     }
+}
+
+/// The start of a call's debug form: enough to tell calls apart, never a whole payload.
+fn brief(call: &Call) -> String {
+    let mut text = format!("{call:?}");
+    if text.len() > 120 {
+        let mut end = 120;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn role_counts(refs: &Refs) -> RoleCounts {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p strato --example pi -- --tasks 32 --points 100000000
+//! cargo run --release -p strato --example pi -- --plot plots/   # and draw the job
 //! ```
 
 use std::time::Instant;
@@ -19,6 +20,9 @@ struct Args {
     /// Points in total, split evenly across the tasks.
     #[arg(long, default_value_t = 20_000_000)]
     points: u64,
+    /// Also write the job's timeline and concurrency histogram (PNG and SVG) into this directory.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 /// One task's share: a seed and how many points to throw.
@@ -50,6 +54,7 @@ fn shares(tasks: u64, points: u64) -> Vec<Share> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     strato::init();
+    strato::init_tracing(); // RUST_LOG=strato=debug follows the job through every process
     let args = Args::parse();
     let started = Instant::now();
     let executor = Executor::new()?;
@@ -63,5 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         executor.worker_count(),
         started.elapsed().as_secs_f64()
     );
+    if let Some(dir) = &args.plot {
+        for file in executor.plot(&futures, dir)? {
+            println!("wrote {}", file.display());
+        }
+    }
     Ok(())
 }

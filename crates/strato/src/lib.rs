@@ -66,6 +66,7 @@ pub mod shared;
 pub mod storage;
 pub mod sync;
 pub mod thread;
+mod trace;
 
 /// The std twins of strato's declarations, for a program body compiled both ways: only the
 /// `use` lines change (`use strato::local::shared;` beside `use strato::shared;`).
@@ -97,3 +98,4 @@ pub use context::{client, set_client, state_address, STATE_ENV};
 pub use handle::ObjectName;
 pub use pool::Pool;
 pub use strato_client::{Client, ConnectOptions, Error, ErrorKind};
+pub use trace::init_tracing;

@@ -79,6 +79,7 @@ impl TaskBoard {
     }
 
     fn submit(&mut self, specs: &[TaskSpec]) -> Answer {
+        tracing::debug!(tasks = ?ids(specs.iter().map(|s| s.id)), "tasks queued");
         let queued = specs.iter().map(|spec| Queued {
             spec: spec.clone(),
             attempt: 0,
@@ -100,10 +101,11 @@ impl TaskBoard {
             .pending
             .drain(..count.min(self.pending.len()))
             .collect();
-        let grants = taken
+        let grants: Vec<TaskGrant> = taken
             .into_iter()
             .map(|task| self.lease(conn, task))
             .collect();
+        tracing::debug!(worker = conn, tasks = ?ids(grants.iter().map(|g| g.id)), "tasks leased");
         Step::Done(Answer::Tasks(grants))
     }
 
@@ -151,7 +153,15 @@ impl TaskBoard {
             let Some(Lease { task, .. }) = self.leases.remove(&id) else {
                 continue;
             };
-            match task.attempt < task.spec.max_retries {
+            let retry = task.attempt < task.spec.max_retries;
+            tracing::debug!(
+                worker = conn,
+                task = id,
+                attempt = task.attempt,
+                retry,
+                "worker lost"
+            );
+            match retry {
                 true => self.pending.push_front(Queued {
                     attempt: task.attempt + 1,
                     spec: task.spec,
@@ -161,6 +171,11 @@ impl TaskBoard {
         }
         lost
     }
+}
+
+/// Task ids for a log line.
+fn ids(ids: impl Iterator<Item = u64>) -> Vec<u64> {
+    ids.collect()
 }
 
 fn lost_report(task: Queued) -> Delivery {

@@ -9,6 +9,7 @@ use strato_proto::{Init, Role};
 
 use super::core::{Core, Limits, Submit};
 use super::func::binary_id;
+use super::job::Jobs;
 use super::local::{LocalWorkers, WorkerEnv};
 use super::worker::{self, ready_latch, WorkerContext};
 use super::{Executor, Inner};
@@ -61,6 +62,7 @@ pub struct ExecutorBuilder {
     ready_timeout: Duration,
     client: Option<Client>,
     own_workers: bool,
+    keep_jobs: usize,
 }
 
 impl Default for ExecutorBuilder {
@@ -73,6 +75,7 @@ impl Default for ExecutorBuilder {
             ready_timeout: Duration::from_secs(60),
             client: None,
             own_workers: false,
+            keep_jobs: strato_jobs::DEFAULT_KEEP,
         }
     }
 }
@@ -112,6 +115,19 @@ impl ExecutorBuilder {
     /// The state server connection to use (default: [`crate::client`]).
     pub fn client(mut self, client: Client) -> Self {
         self.client = Some(client);
+        self
+    }
+
+    /// How many jobs' records the state server keeps for `strato jobs`, `logs` and `plot`
+    /// (default 100; older jobs' records are deleted as new ones finish). 0 records none
+    /// (futures still carry their stats and logs).
+    ///
+    /// ```
+    /// let executor = strato::executor::Executor::builder().workers(1).keep_jobs(0).build();
+    /// assert!(executor.is_ok());
+    /// ```
+    pub fn keep_jobs(mut self, jobs: usize) -> Self {
+        self.keep_jobs = jobs;
         self
     }
 
@@ -199,7 +215,8 @@ impl ExecutorBuilder {
             Init::Queue { bound: None },
             Role::Handle,
         )?;
-        let core = Arc::new(Core::new(client, board, replies, limits));
+        let jobs = Jobs::new(&client, self.keep_jobs);
+        let core = Arc::new(Core::new(client, board, replies, limits, jobs));
         let collector = {
             let core = core.clone();
             std::thread::Builder::new()

@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use strato_client::Client;
 use strato_proto::{Answer, ByteBuf, Op, TaskOutcome, TaskReport, TaskSpec, Wait};
 
+use strato_jobs::TaskRecord;
+
 use super::func::{Entry, FnRef};
-use super::future::{ItemOutcome, Progress, Slot, TaskError, TaskStats};
-use super::wire::{now_us, Payload, TaskBody, WorkerResult};
+use super::future::{ItemOutcome, Progress, Slot, TaskError, TaskLogs, TaskStats};
+use super::job::Jobs;
+use super::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
 use crate::handle::Handle;
 
 /// Settings every task of an executor shares.
@@ -26,6 +29,9 @@ struct InFlight {
     slots: Vec<Arc<Slot>>,
     input_file: Option<PathBuf>,
     submitted_us: u64,
+    job: Arc<str>,
+    /// Its position in the job.
+    index: u64,
 }
 
 /// One executor's connection to its board and reply queue, and its tasks in flight.
@@ -35,6 +41,7 @@ pub(crate) struct Core {
     pub replies: Handle,
     pub limits: Limits,
     pub progress: Arc<Progress>,
+    pub jobs: Jobs,
     in_flight: Mutex<HashMap<u64, InFlight>>,
 }
 
@@ -51,6 +58,13 @@ pub(crate) struct Submit {
     pub max_retries: u32,
 }
 
+/// Where submitted tasks belong: their job, and the position in it of the first one.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    pub job: Arc<str>,
+    pub first: u64,
+}
+
 /// The largest batch of task specs sent in one frame, in body bytes.
 const SUBMIT_BATCH_BYTES: usize = 4 << 20;
 
@@ -59,13 +73,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Core {
-    pub fn new(client: Client, board: Handle, replies: Handle, limits: Limits) -> Core {
+    pub fn new(client: Client, board: Handle, replies: Handle, limits: Limits, jobs: Jobs) -> Core {
         Core {
             client,
             board,
             replies,
             limits,
             progress: Arc::new(Progress::default()),
+            jobs,
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -76,12 +91,14 @@ impl Core {
         entry: Entry,
         chunks: Vec<Chunk>,
         how: Submit,
+        place: &Place,
     ) -> Result<Vec<Vec<Arc<Slot>>>, TaskError> {
+        let _span = tracing::debug_span!("submit", job = %place.job).entered();
         let mut all_slots = Vec::with_capacity(chunks.len());
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
-        for chunk in chunks {
-            let (spec, slots) = self.prepare(entry, chunk, how)?;
+        for (index, chunk) in (place.first..).zip(chunks) {
+            let (spec, slots) = self.prepare(entry, chunk, how, &place.job, index)?;
             batch_bytes += spec.body.len();
             batch.push(spec);
             all_slots.push(slots);
@@ -101,8 +118,11 @@ impl Core {
         entry: Entry,
         chunk: Chunk,
         how: Submit,
+        job: &Arc<str>,
+        index: u64,
     ) -> Result<(TaskSpec, Vec<Arc<Slot>>), TaskError> {
         let id = next_task_id(self.client.connection_id());
+        tracing::debug!(task = id, index, items = chunk.items, "task submitted");
         let dir = &self.limits.data_dir;
         let input = Payload::store(
             chunk.bytes,
@@ -111,13 +131,18 @@ impl Core {
             &format!("a-{id}"),
         )
         .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")))?;
-        let slots: Vec<Arc<Slot>> = (0..chunk.items).map(|_| Arc::default()).collect();
+        let slots: Vec<Arc<Slot>> = (0..chunk.items)
+            .map(|_| Arc::new(Slot::new(job.clone(), id)))
+            .collect();
         let flight = InFlight {
             slots: slots.clone(),
             input_file: input.file(),
             submitted_us: now_us(),
+            job: job.clone(),
+            index,
         };
         let body = TaskBody {
+            job: job.clone(),
             func: FnRef::of(entry),
             input,
             timeout_ms: how.timeout_ms,
@@ -158,6 +183,7 @@ impl Core {
                 Ok(Answer::Blobs(reports)) => {
                     reports.iter().for_each(|r| self.receive(r));
                     self.progress.bump();
+                    self.jobs.flush();
                 }
                 Ok(other) => tracing::warn!("unexpected answer on the reply queue: {other:?}"),
                 Err(e) => {
@@ -170,15 +196,66 @@ impl Core {
 
     /// Fails every task still in flight.
     pub fn fail_all(&self, error: TaskError) {
-        let flights: Vec<InFlight> = lock(&self.in_flight).drain().map(|(_, f)| f).collect();
-        for flight in flights {
-            remove_file(flight.input_file);
+        let flights: Vec<(u64, InFlight)> = lock(&self.in_flight).drain().collect();
+        for (id, flight) in flights {
+            remove_file(flight.input_file.clone());
             flight
                 .slots
                 .iter()
                 .for_each(|s| s.fill(Err(error.clone()), None));
+            self.note(&flight, id, 0, None, Some(&error), None);
         }
         self.progress.bump();
+        self.jobs.flush();
+    }
+
+    /// Counts a task that was never submitted (a reduction whose inputs failed) as failed.
+    pub fn note_unsubmitted(&self, place: &Place, error: &TaskError) {
+        let flight = InFlight {
+            slots: Vec::new(),
+            input_file: None,
+            submitted_us: now_us(),
+            job: place.job.clone(),
+            index: place.first,
+        };
+        self.note(&flight, 0, 0, None, Some(error), None);
+        self.jobs.flush();
+    }
+
+    /// Counts a finished task for its job, with its record if records are kept.
+    fn note(
+        &self,
+        flight: &InFlight,
+        id: u64,
+        retries: u32,
+        run: Option<&RunStats>,
+        error: Option<&TaskError>,
+        logs: Option<&TaskLogs>,
+    ) {
+        tracing::debug!(job = %flight.job, task = id, retries, failed = error.is_some(), "task received");
+        if !self.jobs.recording() {
+            return;
+        }
+        let run = run.cloned().unwrap_or_default();
+        let (stdout, stderr) =
+            logs.map_or_else(Default::default, |l| (l.stdout.clone(), l.stderr.clone()));
+        let record = TaskRecord {
+            task: id,
+            index: flight.index,
+            items: flight.slots.len() as u64,
+            worker: run.worker,
+            submitted_us: flight.submitted_us,
+            started_us: run.started_us,
+            finished_us: run.finished_us,
+            received_us: now_us(),
+            bytes_in: run.bytes_in,
+            bytes_out: run.bytes_out,
+            retries,
+            error: error.map(ToString::to_string),
+            stdout,
+            stderr,
+        };
+        self.jobs.note(&flight.job, record);
     }
 
     fn receive(&self, bytes: &[u8]) {
@@ -199,32 +276,56 @@ impl Core {
                     .slots
                     .iter()
                     .for_each(|s| s.fill(Err(error.clone()), None));
+                self.note(&flight, report.id, report.attempt, None, Some(&error), None);
             }
-            TaskOutcome::Finished(result) => fill_finished(&flight, &result, report.attempt),
+            TaskOutcome::Finished(result) => {
+                self.fill_finished(&flight, report.id, &result, report.attempt)
+            }
         }
     }
-}
 
-fn fill_finished(flight: &InFlight, result: &[u8], attempt: u32) {
-    let (outcomes, stats) = match postcard::from_bytes::<WorkerResult>(result) {
-        Ok(result) => {
-            let stats = TaskStats::new(flight.submitted_us, &result.stats, attempt);
-            (split_outcome(result, flight.slots.len()), Some(stats))
+    fn fill_finished(&self, flight: &InFlight, id: u64, result: &[u8], attempt: u32) {
+        let result = match postcard::from_bytes::<WorkerResult>(result) {
+            Ok(result) => result,
+            Err(e) => {
+                let error = TaskError::Data(format!("malformed result from a worker: {e}"));
+                flight
+                    .slots
+                    .iter()
+                    .for_each(|s| s.fill(Err(error.clone()), None));
+                return self.note(flight, id, attempt, None, Some(&error), None);
+            }
+        };
+        let stats = TaskStats::new(flight.submitted_us, &result.stats, attempt);
+        // Most tasks print nothing: their futures make empty logs when asked.
+        let printed = !result.stdout.is_empty() || !result.stderr.is_empty();
+        let logs = printed.then(|| {
+            Arc::new(TaskLogs {
+                job: flight.job.to_string(),
+                task: id,
+                stdout: result.stdout,
+                stderr: result.stderr,
+            })
+        });
+        let outcomes = split_outcome(result.outcome, flight.slots.len());
+        let error = outcomes.first().and_then(|o| o.as_ref().err().cloned());
+        for (slot, outcome) in flight.slots.iter().zip(outcomes) {
+            slot.fill_with_logs(outcome, Some(stats.clone()), logs.clone());
         }
-        Err(e) => {
-            let error = TaskError::Data(format!("malformed result from a worker: {e}"));
-            (vec![Err(error); flight.slots.len()], None)
-        }
-    };
-    for (slot, outcome) in flight.slots.iter().zip(outcomes) {
-        slot.fill(outcome, stats.clone());
+        self.note(
+            flight,
+            id,
+            attempt,
+            Some(&result.stats),
+            error.as_ref(),
+            logs.as_deref(),
+        );
     }
 }
 
 /// One outcome per item of the chunk.
-fn split_outcome(result: WorkerResult, items: usize) -> Vec<ItemOutcome> {
-    let encoded = result
-        .outcome
+fn split_outcome(outcome: Result<Payload, Failure>, items: usize) -> Vec<ItemOutcome> {
+    let encoded = outcome
         .map_err(TaskError::from_failure)
         .and_then(|payload| load_items(&payload, items));
     match encoded {

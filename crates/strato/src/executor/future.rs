@@ -122,6 +122,40 @@ fn at(micros: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_micros(micros)
 }
 
+/// What one task wrote to standard output and standard error on its worker.
+///
+/// Each stream keeps its first 16 KiB per task (a note says how much more there was); all of
+/// it is also forwarded to the worker's own output, as if nothing captured it.
+///
+/// ```
+/// use strato::executor::Executor;
+///
+/// fn greet(name: String) -> usize {
+///     println!("hello, {name}");
+///     eprintln!("(a note on stderr)");
+///     name.len()
+/// }
+///
+/// let executor = Executor::new().unwrap();
+/// let future = executor.call_async(greet, "ada".to_string()).unwrap();
+/// assert_eq!(future.result(), Ok(3));
+/// let logs = future.logs().unwrap();
+/// assert_eq!(logs.stdout, "hello, ada\n");
+/// assert_eq!(logs.stderr, "(a note on stderr)\n");
+/// assert_eq!(logs.job, future.job_id());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskLogs {
+    /// The job the task belongs to.
+    pub job: String,
+    /// The task's id.
+    pub task: u64,
+    /// What it wrote to standard output.
+    pub stdout: String,
+    /// What it wrote to standard error.
+    pub stderr: String,
+}
+
 /// The outcome of one item: its encoded result or the error.
 pub(crate) type ItemOutcome = Result<Vec<u8>, TaskError>;
 
@@ -129,11 +163,14 @@ pub(crate) type ItemOutcome = Result<Vec<u8>, TaskError>;
 struct SlotState {
     outcome: Option<ItemOutcome>,
     stats: Option<TaskStats>,
+    logs: Option<Arc<TaskLogs>>,
+    task: u64,
 }
 
 /// Where one item's outcome lands.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
+    job: Arc<str>,
     state: Mutex<SlotState>,
 }
 
@@ -142,12 +179,69 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Slot {
+    /// A slot for an item of task `task` of job `job`.
+    pub fn new(job: Arc<str>, task: u64) -> Slot {
+        Slot {
+            job,
+            state: Mutex::new(SlotState {
+                task,
+                ..SlotState::default()
+            }),
+        }
+    }
+
     /// Records the outcome (the first one wins).
     pub fn fill(&self, outcome: ItemOutcome, stats: Option<TaskStats>) {
+        self.fill_with_logs(outcome, stats, None);
+    }
+
+    /// Records the outcome with what the task wrote (the first outcome wins).
+    pub fn fill_with_logs(
+        &self,
+        outcome: ItemOutcome,
+        stats: Option<TaskStats>,
+        logs: Option<Arc<TaskLogs>>,
+    ) {
         let mut state = lock(&self.state);
         if state.outcome.is_none() {
             state.outcome = Some(outcome);
             state.stats = stats;
+            if let Some(logs) = &logs {
+                state.task = logs.task;
+            }
+            state.logs = logs;
+        }
+    }
+
+    /// Takes the outcome, stats and logs of another slot (a reduction's task).
+    pub fn fill_from(&self, other: &Slot, outcome: ItemOutcome) {
+        let (stats, logs, task) = {
+            let other = lock(&other.state);
+            (other.stats.clone(), other.logs.clone(), other.task)
+        };
+        lock(&self.state).task = task;
+        self.fill_with_logs(outcome, stats, logs);
+    }
+
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
+    pub fn task(&self) -> u64 {
+        lock(&self.state).task
+    }
+
+    /// The task's logs once it finished on a worker (empty ones if it printed nothing).
+    pub fn logs(&self) -> Option<Arc<TaskLogs>> {
+        let state = lock(&self.state);
+        match (&state.logs, &state.stats) {
+            (Some(logs), _) => Some(logs.clone()),
+            (None, Some(_)) => Some(Arc::new(TaskLogs {
+                job: self.job.to_string(),
+                task: state.task,
+                ..TaskLogs::default()
+            })),
+            (None, None) => None,
         }
     }
 
@@ -268,6 +362,32 @@ impl<R: DeserializeOwned> ResponseFuture<R> {
     /// The task's measurements, once it finished on a worker.
     pub fn stats(&self) -> Option<TaskStats> {
         self.slot.stats()
+    }
+
+    /// What the task wrote to standard output and standard error, once it finished on a
+    /// worker (items of one chunk share their task's logs).
+    pub fn logs(&self) -> Option<TaskLogs> {
+        self.slot.logs().map(|logs| (*logs).clone())
+    }
+
+    /// The id of the job (the `map`, `call_async` or `map_reduce` call) it belongs to, as
+    /// `strato jobs` shows it.
+    ///
+    /// ```
+    /// fn double(x: u32) -> u32 { 2 * x }
+    /// let executor = strato::executor::Executor::new().unwrap();
+    /// let futures = executor.map(double, [1, 2]).unwrap();
+    /// assert_eq!(futures[0].job_id(), futures[1].job_id());
+    /// assert!(futures[0].job_id().ends_with("-M000"));
+    /// ```
+    pub fn job_id(&self) -> &str {
+        self.slot.job()
+    }
+
+    /// The id of the task that runs it (items of one chunk share a task; a `map_reduce`
+    /// future knows its reduce task's id once that task was submitted, 0 before).
+    pub fn task_id(&self) -> u64 {
+        self.slot.task()
     }
 
     pub(crate) fn take(&self) -> Result<R, TaskError> {

@@ -39,11 +39,14 @@
 //! of `main`.
 
 mod builder;
+mod capture;
 mod core;
 mod elf;
 pub(crate) mod func;
 mod future;
+mod job;
 mod local;
+mod plot;
 mod wire;
 mod worker;
 
@@ -57,10 +60,12 @@ use serde::{de::DeserializeOwned, Serialize};
 pub use builder::{ExecutorBuilder, ExecutorError};
 pub use func::binary_id;
 pub(crate) use future::{Progress, Slot};
-pub use future::{ResponseFuture, TaskError, TaskStats, TaskStatus};
+pub use future::{ResponseFuture, TaskError, TaskLogs, TaskStats, TaskStatus};
+pub use strato_plot::PlotError;
 
-use self::core::{Chunk, Core, Submit};
+use self::core::{Chunk, Core, Place, Submit};
 use self::local::LocalWorkers;
+use strato_jobs::JobKind;
 
 pub(crate) use worker::enter_if_worker;
 
@@ -253,7 +258,8 @@ impl Executor {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned,
     {
-        let mut futures = self.map_with(f, std::iter::once(arg), options)?;
+        let (_, mut futures) =
+            self.submit_job(JobKind::Call, f, std::iter::once(arg), options, 0)?;
         Ok(futures.remove(0))
     }
 
@@ -281,6 +287,25 @@ impl Executor {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
+        Ok(self.submit_job(JobKind::Map, f, items, options, 0)?.1)
+    }
+
+    /// Submits a job of one task per chunk of items, plus `later` tasks submitted later;
+    /// returns the job's id and the futures.
+    fn submit_job<F, A, R, I>(
+        &self,
+        kind: JobKind,
+        f: F,
+        items: I,
+        options: TaskOptions,
+        later: u64,
+    ) -> Result<(Arc<str>, Vec<ResponseFuture<R>>), TaskError>
+    where
+        F: Fn(A) -> R + Copy + 'static,
+        A: Serialize + DeserializeOwned,
+        R: Serialize + DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
         worker::keep_hook();
         let items: Vec<A> = items.into_iter().collect();
         let chunks = items
@@ -288,12 +313,13 @@ impl Executor {
             .map(|chunk| encode_chunk(chunk))
             .collect::<Result<Vec<_>, _>>()?;
         let submit = self.submit_settings(&options);
-        let slots = self.inner.core.submit(func::entry_of(f), chunks, submit)?;
-        Ok(slots
-            .into_iter()
-            .flatten()
-            .map(|s| self.future(s))
-            .collect())
+        let core = &self.inner.core;
+        let tasks = chunks.len() as u64 + later;
+        let job = core.jobs.begin(kind, std::any::type_name::<F>(), tasks);
+        let place = Place { job, first: 0 };
+        let slots = core.submit(func::entry_of(f), chunks, submit, &place)?;
+        let futures = slots.into_iter().flatten().map(|s| self.future(s));
+        Ok((place.job, futures.collect()))
     }
 
     /// Maps `map_fn` over the items, then runs `reduce_fn` as one more task on all the
@@ -312,11 +338,16 @@ impl Executor {
         S: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let maps = self.map(map_fn, items)?;
-        let reduced = Arc::new(Slot::default());
+        let options = TaskOptions::default();
+        let (job, maps) = self.submit_job(JobKind::MapReduce, map_fn, items, options, 1)?;
+        let reduced = Arc::new(Slot::new(job.clone(), 0));
         let reducer = Reducer {
             executor: self.clone(),
             entry: func::entry_of(reduce_fn),
+            place: Place {
+                job,
+                first: maps.len() as u64,
+            },
             maps: maps.into_iter().map(|f| f.slot).collect(),
             target: reduced.clone(),
         };
@@ -360,6 +391,9 @@ impl Executor {
         &self,
         futures: &[ResponseFuture<R>],
     ) -> Result<Vec<R>, TaskError> {
+        let job = futures.first().map_or("", |f| f.job_id());
+        let _span =
+            tracing::debug_span!("get_result", job = %job, futures = futures.len()).entered();
         let bar = std::io::stderr()
             .is_terminal()
             .then(|| indicatif::ProgressBar::new(futures.len() as u64));
@@ -375,6 +409,50 @@ impl Executor {
             bar.finish_and_clear();
         }
         futures.iter().map(ResponseFuture::take).collect()
+    }
+
+    /// Draws what the futures' tasks did, like Lithops' `plot()`: writes `timeline.png` and
+    /// `timeline.svg` (one row per task: when it was submitted, when it ran and on which
+    /// worker) and `histogram.png` and `histogram.svg` (how many tasks ran at once) into
+    /// `dir`, created if absent; returns their paths. Tasks still running are left out.
+    ///
+    /// ```
+    /// fn square(x: u64) -> u64 { x * x }
+    ///
+    /// let executor = strato::executor::Executor::new().unwrap();
+    /// let futures = executor.map(square, 0..20).unwrap();
+    /// executor.get_result(&futures).unwrap();
+    /// let dir = std::env::temp_dir().join(format!("strato-plot-{}", std::process::id()));
+    /// let files = executor.plot(&futures, &dir).unwrap();
+    /// assert!(files.iter().all(|f| f.exists()));
+    /// # std::fs::remove_dir_all(dir).unwrap();
+    /// ```
+    pub fn plot<R>(
+        &self,
+        futures: &[ResponseFuture<R>],
+        dir: impl AsRef<std::path::Path>,
+    ) -> Result<Vec<std::path::PathBuf>, PlotError> {
+        let spans = plot::spans(futures);
+        strato_plot::write_all(&spans, dir.as_ref(), &plot::title(futures))
+    }
+
+    /// What the futures' tasks wrote to standard output and standard error: one entry per
+    /// task that finished on a worker, in input order (the logs of a whole job when given all
+    /// its futures).
+    ///
+    /// ```
+    /// fn shout(word: String) {
+    ///     println!("{}", word.to_uppercase());
+    /// }
+    ///
+    /// let executor = strato::executor::Executor::new().unwrap();
+    /// let futures = executor.map(shout, ["a".to_string(), "b".to_string()]).unwrap();
+    /// executor.get_result(&futures).unwrap();
+    /// let printed: Vec<String> = executor.logs(&futures).into_iter().map(|l| l.stdout).collect();
+    /// assert_eq!(printed, ["A\n", "B\n"]);
+    /// ```
+    pub fn logs<R>(&self, futures: &[ResponseFuture<R>]) -> Vec<TaskLogs> {
+        plot::logs(futures)
     }
 
     fn submit_settings(&self, options: &TaskOptions) -> Submit {
@@ -410,13 +488,15 @@ fn encode_chunk<A: Serialize>(items: &[A]) -> Result<Chunk, TaskError> {
 struct Reducer {
     executor: Executor,
     entry: func::Entry,
+    place: Place,
     maps: Vec<Arc<Slot>>,
     target: Arc<Slot>,
 }
 
 impl Reducer {
     fn run(self) {
-        let progress = self.executor.inner.core.progress.clone();
+        let core = self.executor.inner.core.clone();
+        let progress = core.progress.clone();
         progress.wait_until(None, || {
             self.maps.iter().all(|s| s.status() != TaskStatus::Pending)
         });
@@ -424,9 +504,12 @@ impl Reducer {
             Ok(slot) => {
                 progress.wait_until(None, || slot.status() != TaskStatus::Pending);
                 let outcome = slot.outcome().unwrap_or_else(|| Err(unfinished()));
-                self.target.fill(outcome, slot.stats());
+                self.target.fill_from(&slot, outcome);
             }
-            Err(error) => self.target.fill(Err(error), None),
+            Err(error) => {
+                core.note_unsubmitted(&self.place, &error);
+                self.target.fill(Err(error), None);
+            }
         }
         progress.bump();
     }
@@ -446,11 +529,11 @@ impl Reducer {
             items: 1,
         };
         let submit = self.executor.submit_settings(&TaskOptions::default());
-        let mut slots = self
-            .executor
-            .inner
-            .core
-            .submit(self.entry, vec![chunk], submit)?;
+        let mut slots =
+            self.executor
+                .inner
+                .core
+                .submit(self.entry, vec![chunk], submit, &self.place)?;
         Ok(slots.remove(0).remove(0))
     }
 }
@@ -486,6 +569,7 @@ impl Drop for Inner {
             let _ = collector.join();
         }
         core.fail_all(TaskError::Executor("the executor was shut down".into()));
+        core.jobs.close();
         if self.owns_board {
             let _ = core.board.delete();
             let _ = std::fs::remove_dir_all(&core.limits.data_dir);

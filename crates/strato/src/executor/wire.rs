@@ -12,6 +12,8 @@ use super::func::FnRef;
 /// A task as workers see it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TaskBody {
+    /// The job it belongs to (for logs and traces).
+    pub job: std::sync::Arc<str>,
     /// What to run.
     pub func: FnRef,
     /// The encoded chunk of arguments.
@@ -118,6 +120,10 @@ pub(crate) struct WorkerResult {
     pub outcome: Result<Payload, Failure>,
     /// The run's measurements.
     pub stats: RunStats,
+    /// What the run wrote to standard output (the first bytes, see `capture::KEEP`).
+    pub stdout: String,
+    /// What it wrote to standard error (likewise).
+    pub stderr: String,
 }
 
 /// Microseconds since the Unix epoch.

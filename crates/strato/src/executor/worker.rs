@@ -7,6 +7,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
+use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use strato_client::{Client, ConnectOptions, Error, ErrorKind};
 use strato_proto::{Answer, ByteBuf, Init, Op, Role, TaskGrant, Wait};
 
+use super::capture;
 use super::func::{binary_id, Entry};
 use super::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
 use crate::handle::Handle;
@@ -86,13 +88,26 @@ fn exit(code: i32, message: impl Into<String>) -> Exit {
 }
 
 fn run() -> i32 {
-    match serve() {
+    if let Err(e) = capture::install() {
+        eprintln!("strato worker: not capturing task output: {e}");
+    }
+    crate::trace::init_with(
+        || capture::OriginalStderr,
+        capture::OriginalStderr.is_terminal(),
+    );
+    let code = match serve() {
         Ok(()) => 0,
         Err(Exit { code, message }) => {
-            eprintln!("strato worker (pid {}): {message}", std::process::id());
+            let pid = std::process::id();
+            let _ = writeln!(
+                capture::OriginalStderr,
+                "strato worker (pid {pid}): {message}"
+            );
             code
         }
-    }
+    };
+    capture::flush();
+    code
 }
 
 /// The worker's settings, read from (and removed from) its environment.
@@ -121,6 +136,8 @@ fn settings() -> Result<Settings, Exit> {
 fn serve() -> Result<(), Exit> {
     let settings = settings()?;
     let worker = format!("{}/{}", settings.id, std::process::id());
+    let _span = tracing::debug_span!("worker", id = %worker).entered();
+    tracing::debug!(board = settings.board, "worker starting");
     let options = ConnectOptions {
         name: format!("worker {worker}"),
         ..ConnectOptions::default()
@@ -171,6 +188,8 @@ fn watch_for_shutdown(client: &Client, board: &str) -> Result<(), Exit> {
         .name("strato-shutdown".into())
         .spawn(move || {
             let _ = event.op(Op::EventWait(Wait::Forever));
+            tracing::debug!("shutdown: the driver stopped its executor");
+            capture::flush();
             std::process::exit(0);
         })
         .map_err(|e| exit(2, e.to_string()))?;
@@ -255,10 +274,16 @@ impl Loop {
     fn run_one(&mut self, grant: TaskGrant) -> Result<(), Exit> {
         let started_us = now_us();
         let body: Result<TaskBody, _> = postcard::from_bytes(&grant.body);
-        let (outcome, bytes_in, timed_out) = match body {
+        let job = body.as_ref().map_or("?", |b| &*b.job);
+        let span =
+            tracing::debug_span!("task", job = %job, task = grant.id, attempt = grant.attempt);
+        let _entered = span.enter();
+        tracing::debug!("task started");
+        let (outcome, bytes_in, timed_out) = match &body {
             Ok(body) => self.execute(&grant, body),
             Err(e) => (Err(Failure::Data(format!("malformed task: {e}"))), 0, false),
         };
+        let output = capture::take();
         let bytes_out = outcome.as_ref().map_or(0, Payload::len);
         let stats = RunStats {
             worker: self.worker.clone(),
@@ -267,7 +292,14 @@ impl Loop {
             bytes_in,
             bytes_out,
         };
-        self.report(&grant, WorkerResult { outcome, stats });
+        tracing::debug!(ok = outcome.is_ok(), bytes_in, bytes_out, "task ran");
+        let result = WorkerResult {
+            outcome,
+            stats,
+            stdout: output.stdout,
+            stderr: output.stderr,
+        };
+        self.report(&grant, result);
         match timed_out {
             true => Err(exit(4, format!("task {} timed out; restarting", grant.id))),
             false => Ok(()),
@@ -278,7 +310,7 @@ impl Loop {
     fn execute(
         &mut self,
         grant: &TaskGrant,
-        body: TaskBody,
+        body: &TaskBody,
     ) -> (Result<Payload, Failure>, u64, bool) {
         let input = match body.input.load() {
             Ok(input) => input,
@@ -316,7 +348,9 @@ impl Loop {
         if self.reports.is_empty() {
             return;
         }
-        if let Err(e) = self.board.cast_all(std::mem::take(&mut self.reports)) {
+        let reports = std::mem::take(&mut self.reports);
+        tracing::debug!(tasks = reports.len(), "reporting finished tasks");
+        if let Err(e) = self.board.cast_all(reports) {
             tracing::warn!("cannot report finished tasks: {e}");
         }
     }
@@ -328,6 +362,8 @@ impl Loop {
                 let failed = WorkerResult {
                     outcome: Err(Failure::Data(e.to_string())),
                     stats: result.stats,
+                    stdout: result.stdout,
+                    stderr: result.stderr,
                 };
                 postcard::to_stdvec(&failed).unwrap_or_default()
             }
