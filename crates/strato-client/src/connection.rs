@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use strato_proto::{
     decode, encode_frame, Address, Answer, Call, FrameDecoder, Hello, HelloReply, Request,
@@ -95,31 +95,16 @@ struct CallTable {
 #[derive(Default)]
 struct Slot {
     answer: Mutex<Option<Result<Answer, Error>>>,
-    filled: AtomicBool,
     ready: Condvar,
-}
-
-/// How long a caller spins for its reply before it sleeps (`STRATO_SPIN_US`, default 0): a
-/// reply this quick is then taken without the cost of waking a sleeping thread.
-fn spin_limit() -> Duration {
-    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        let micros = std::env::var("STRATO_SPIN_US")
-            .ok()
-            .and_then(|v| v.parse().ok());
-        Duration::from_micros(micros.unwrap_or(0))
-    })
 }
 
 impl Slot {
     fn fill(&self, answer: Result<Answer, Error>) {
         *lock(&self.answer) = Some(answer);
-        self.filled.store(true, Ordering::Release);
         self.ready.notify_one();
     }
 
     fn wait(&self) -> Result<Answer, Error> {
-        self.spin();
         let mut answer = lock(&self.answer);
         loop {
             if let Some(answer) = answer.take() {
@@ -128,29 +113,6 @@ impl Slot {
             answer = self.ready.wait(answer).unwrap_or_else(|e| e.into_inner());
         }
     }
-
-    /// Spins up to [`spin_limit`] for the reply (only when another core may deliver it).
-    fn spin(&self) {
-        let limit = spin_limit();
-        if limit.is_zero() || !spin_worthwhile() {
-            return;
-        }
-        let start = Instant::now();
-        while !self.filled.load(Ordering::Acquire) {
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= limit {
-                return;
-            }
-        }
-    }
-}
-
-/// Spinning helps only with more than one core.
-fn spin_worthwhile() -> bool {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) > 1
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

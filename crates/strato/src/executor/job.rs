@@ -18,6 +18,10 @@ use std::thread::JoinHandle;
 use strato_client::Client;
 use strato_jobs::{JobKind, JobRecord, JobUpdate, Recorder, TaskRecord};
 
+/// The most task records kept per job: beyond them only failed tasks are recorded (the job's
+/// counts stay exact), so a job of a million tasks does not fill the state server.
+pub(crate) const MAX_TASK_RECORDS: u64 = 10_000;
+
 /// How long the writer gathers changes before writing them.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
@@ -112,7 +116,9 @@ impl Jobs {
             record.finished_us = Some(strato_jobs::now_us());
             tracing::debug!(job = %job, done = record.done, failed = record.failed, "job finished");
         }
-        entry.finished.push(task);
+        if record.done <= MAX_TASK_RECORDS || task.error.is_some() {
+            entry.finished.push(task);
+        }
         entry.changed = true;
     }
 
