@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use strato::executor::Executor;
 use strato::sync::{pipe, PipeEnd, Queue};
+use strato::Bytes;
 
 use crate::redis_server::RedisServer;
 use crate::report::Report;
@@ -14,15 +15,15 @@ use crate::report::Report;
 /// Two queues between a pinger and a ponger.
 #[derive(Serialize, Deserialize)]
 struct PingPong {
-    to: Queue<Vec<u8>>,
-    from: Queue<Vec<u8>>,
+    to: Queue<Bytes>,
+    from: Queue<Bytes>,
     size: usize,
     rounds: u32,
 }
 
 /// Sends, waits for the echo; returns the median round trip in µs.
 fn ping(p: PingPong) -> f64 {
-    let message = vec![7u8; p.size];
+    let message = Bytes::from(vec![7u8; p.size]);
     let mut times = Vec::with_capacity(p.rounds as usize);
     for _ in 0..p.rounds {
         let start = Instant::now();
@@ -147,14 +148,14 @@ fn redis_rtt(
 }
 
 /// Sends `count` messages of `size` bytes; returns MB/s from first send to last receipt.
-fn pipe_send((end, count, size): (PipeEnd<Vec<u8>>, u32, usize)) {
-    let message = vec![1u8; size];
+fn pipe_send((end, count, size): (PipeEnd<Bytes>, u32, usize)) {
+    let message = Bytes::from(vec![1u8; size]);
     for _ in 0..count {
         end.send(message.clone());
     }
 }
 
-fn pipe_receive((end, count, size): (PipeEnd<Vec<u8>>, u32, usize)) -> f64 {
+fn pipe_receive((end, count, size): (PipeEnd<Bytes>, u32, usize)) -> f64 {
     let first = end.recv();
     let start = Instant::now();
     for _ in 1..count {
@@ -212,7 +213,7 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
         "the same via Redis",
     );
     let count = if quick { 200 } else { 1_000 };
-    let (a, b) = pipe::<Vec<u8>>();
+    let (a, b) = pipe::<Bytes>();
     let receiver = executor.call_async(pipe_receive, (b, count, 1 << 20))?;
     executor
         .call_async(pipe_send, (a, count, 1 << 20))?

@@ -97,5 +97,16 @@ pub fn init() {
 pub use context::{client, set_client, state_address, STATE_ENV};
 pub use handle::ObjectName;
 pub use pool::Pool;
+
 pub use strato_client::{Client, ConnectOptions, Error, ErrorKind};
+/// A byte buffer that serializes in one piece (`serde_bytes::ByteBuf`): send binary payloads
+/// as `Queue<Bytes>` or `Pipe<Bytes>` rather than `Vec<u8>`, which serde encodes byte by byte.
+///
+/// ```
+/// let payload = strato::Bytes::from(vec![1u8, 2, 3]);
+/// assert_eq!(payload.len(), 3);
+/// let back: Vec<u8> = payload.into_vec();
+/// assert_eq!(back, [1, 2, 3]);
+/// ```
+pub use strato_proto::ByteBuf as Bytes;
 pub use trace::init_tracing;
