@@ -147,7 +147,6 @@ impl Core {
             input,
             timeout_ms: how.timeout_ms,
             inline_limit: self.limits.inline_limit,
-            data_dir: dir.to_string_lossy().into_owned(),
         };
         let body = postcard::to_stdvec(&body).map_err(|e| TaskError::Data(e.to_string()))?;
         lock(&self.in_flight).insert(id, flight);

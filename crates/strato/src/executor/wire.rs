@@ -20,10 +20,9 @@ pub(crate) struct TaskBody {
     pub input: Payload,
     /// How long the run may take, in milliseconds.
     pub timeout_ms: Option<u64>,
-    /// Results larger than this many bytes go through the data directory.
+    /// Results larger than this many bytes go through the data directory (the workers know it
+    /// from their environment, so it is not repeated in every task).
     pub inline_limit: u64,
-    /// Where large results are written.
-    pub data_dir: String,
 }
 
 /// Bytes inline, or the file holding them.

@@ -334,12 +334,8 @@ impl Loop {
                 return (Err(Failure::TimedOut { after_ms }), bytes_in, true);
             }
         };
-        let dir = std::path::Path::new(&body.data_dir);
         let name = format!("r-{}-{}", grant.id, grant.attempt);
-        let stored = output.and_then(|bytes| {
-            Payload::store(bytes, body.inline_limit, dir, &name)
-                .map_err(|e| Failure::Data(format!("cannot store the result: {e}")))
-        });
+        let stored = output.and_then(|bytes| store_result(bytes, body.inline_limit, &name));
         (stored, bytes_in, false)
     }
 
@@ -374,6 +370,20 @@ impl Loop {
             result: ByteBuf::from(bytes),
         });
     }
+}
+
+/// Keeps a result inline up to `limit`, else writes it to the driver's data directory.
+fn store_result(bytes: Vec<u8>, limit: u64, name: &str) -> Result<Payload, Failure> {
+    let dir = context().map_or("", |c| c.data_dir.as_str());
+    if dir.is_empty() && bytes.len() as u64 > limit {
+        let message = format!(
+            "a result of {} bytes needs a data directory ({DATA_ENV})",
+            bytes.len()
+        );
+        return Err(Failure::Data(message));
+    }
+    Payload::store(bytes, limit, std::path::Path::new(dir), name)
+        .map_err(|e| Failure::Data(format!("cannot store the result: {e}")))
 }
 
 /// A thread that runs task functions, so the loop can give up on one that runs too long.
