@@ -342,7 +342,8 @@ impl Executor {
         let (job, maps) = self.submit_job(JobKind::MapReduce, map_fn, items, options, 1)?;
         let reduced = Arc::new(Slot::new(job.clone(), 0));
         let reducer = Reducer {
-            executor: self.clone(),
+            core: self.inner.core.clone(),
+            submit: self.submit_settings(&TaskOptions::default()),
             entry: func::entry_of(reduce_fn),
             place: Place {
                 job,
@@ -485,8 +486,11 @@ fn encode_chunk<A: Serialize>(items: &[A]) -> Result<Chunk, TaskError> {
 }
 
 /// Waits for the map tasks of a `map_reduce`, then runs the reduction as a task.
+/// It holds the executor's core, not the executor: the last `Executor` the user drops stops
+/// the workers at once, even while a reducer thread is still winding down.
 struct Reducer {
-    executor: Executor,
+    core: Arc<Core>,
+    submit: Submit,
     entry: func::Entry,
     place: Place,
     maps: Vec<Arc<Slot>>,
@@ -495,7 +499,7 @@ struct Reducer {
 
 impl Reducer {
     fn run(self) {
-        let core = self.executor.inner.core.clone();
+        let core = self.core.clone();
         let progress = core.progress.clone();
         progress.wait_until(None, || {
             self.maps.iter().all(|s| s.status() != TaskStatus::Pending)
@@ -528,12 +532,9 @@ impl Reducer {
             bytes: input,
             items: 1,
         };
-        let submit = self.executor.submit_settings(&TaskOptions::default());
-        let mut slots =
-            self.executor
-                .inner
-                .core
-                .submit(self.entry, vec![chunk], submit, &self.place)?;
+        let mut slots = self
+            .core
+            .submit(self.entry, vec![chunk], self.submit, &self.place)?;
         Ok(slots.remove(0).remove(0))
     }
 }
