@@ -1,11 +1,13 @@
-//! The conformance suite: every built-in object's semantics, run against each backend
-//! (an embedded server, and a separately spawned `strato serve` process). A backend is
-//! whatever hands out connections; add one line at the bottom for a new backend.
+//! The conformance suite: every built-in object's semantics, run against each backend (an
+//! embedded server, a separately spawned `strato serve` process, a private `redis-server`,
+//! and a three-master Redis Cluster on loopback). A backend is whatever hands out
+//! connections; add one line at the bottom for a new backend. `cargo test -- redis` runs
+//! the Redis backends alone, `cargo test -- cluster` the cluster.
 
 mod cases;
 mod common;
 
-use common::{Backend, Embedded, ServeProcess};
+use common::{Backend, Embedded, Redis, RedisCluster, ServeProcess};
 
 /// Calls `$m!(.., [every case])`: the one list of the suite's cases.
 macro_rules! test_suite {
@@ -43,3 +45,5 @@ macro_rules! backend {
 
 test_suite!(backend!(embedded, Embedded::start(),));
 test_suite!(backend!(serve_process, ServeProcess::start(),));
+test_suite!(backend!(redis, Redis::start(),));
+test_suite!(backend!(redis_cluster, RedisCluster::start(),));

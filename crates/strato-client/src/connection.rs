@@ -49,17 +49,35 @@ impl ConnectOptions {
     }
 }
 
-/// A connection to a state server; cheap to clone, shared by all threads.
+/// A connection to a state server (or to Redis holding the state); cheap to clone, shared
+/// by all threads.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    transport: Transport,
 }
+
+/// Where the calls go.
+#[derive(Clone)]
+enum Transport {
+    /// A strato state server, over one multiplexed connection.
+    Server(Arc<Inner>),
+    /// Redis or Redis Cluster, through [`strato_redis::RedisState`].
+    Redis(Arc<RedisBackend>),
+}
+
+struct RedisBackend {
+    address: Address,
+    state: strato_redis::RedisState,
+}
+
+/// Redis's own limit on a value (`proto-max-bulk-len`, 512 MiB by default).
+const REDIS_MAX_VALUE: usize = 512 << 20;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("address", &self.inner.address)
-            .field("connection", &self.inner.connection)
+            .field("address", self.address())
+            .field("connection", &self.connection_id())
             .finish()
     }
 }
@@ -120,7 +138,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Client {
-    /// Connects to `address` (`tcp://host:port`, `host:port`, `unix:/path`, `unix:@name`).
+    /// Connects to `address` (`tcp://host:port`, `host:port`, `unix:/path`, `unix:@name`),
+    /// or to Redis (`redis://host:port`, `redis+unix:///path`; a cluster node is detected)
+    /// which then holds the state in place of a strato server.
     pub fn connect(address: &str) -> Result<Client, Error> {
         Client::connect_with(address, ConnectOptions::default())
     }
@@ -138,6 +158,16 @@ impl Client {
             address: address.into(),
             reason,
         };
+        if let Address::Redis(url) = &parsed {
+            let state = strato_redis::RedisState::connect(url).map_err(|e| fail(e.to_string()))?;
+            let backend = RedisBackend {
+                address: parsed,
+                state,
+            };
+            return Ok(Client {
+                transport: Transport::Redis(Arc::new(backend)),
+            });
+        }
         let mut stream = Stream::connect(&parsed).map_err(|e| fail(e.to_string()))?;
         let welcome = handshake(&mut stream, &options, address)?;
         let reader = stream.try_clone().map_err(|e| fail(e.to_string()))?;
@@ -149,46 +179,59 @@ impl Client {
             .spawn(move || read_replies(reader, reader_calls, max_frame))
             .map_err(|e| fail(e.to_string()))?;
         Ok(Client {
-            inner: Arc::new(Inner {
+            transport: Transport::Server(Arc::new(Inner {
                 address: parsed,
                 connection: welcome.connection,
                 max_frame,
                 writer: Mutex::new(stream),
                 calls,
                 next_id: AtomicU64::new(1),
-            }),
+            })),
         })
     }
 
     /// The server's address.
     pub fn address(&self) -> &Address {
-        &self.inner.address
+        match &self.transport {
+            Transport::Server(inner) => &inner.address,
+            Transport::Redis(redis) => &redis.address,
+        }
     }
 
-    /// This connection's id on the server.
+    /// This connection's id on the server (with Redis, this process's session).
     pub fn connection_id(&self) -> u64 {
-        self.inner.connection
+        match &self.transport {
+            Transport::Server(inner) => inner.connection,
+            Transport::Redis(redis) => redis.state.session(),
+        }
     }
 
     /// The largest frame the server accepts.
     pub fn max_frame(&self) -> usize {
-        self.inner.max_frame
+        match &self.transport {
+            Transport::Server(inner) => inner.max_frame,
+            Transport::Redis(_) => REDIS_MAX_VALUE,
+        }
     }
 
     /// Sends `call` and blocks until its answer. A server-side error answer becomes
     /// [`Error::Server`].
     pub fn call(&self, call: Call) -> Result<Answer, Error> {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let inner = match &self.transport {
+            Transport::Server(inner) => inner,
+            Transport::Redis(redis) => return redis.call(call),
+        };
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot::default());
         {
-            let mut table = lock(&self.inner.calls.table);
+            let mut table = lock(&inner.calls.table);
             if let Some(reason) = &table.closed {
                 return Err(Error::ConnectionLost(reason.clone()));
             }
             table.waiting.insert(id, slot.clone());
         }
-        if let Err(e) = self.send(&Request { id, call }) {
-            lock(&self.inner.calls.table).waiting.remove(&id);
+        if let Err(e) = send(inner, &Request { id, call }) {
+            lock(&inner.calls.table).waiting.remove(&id);
             return Err(e);
         }
         match slot.wait()? {
@@ -197,45 +240,70 @@ impl Client {
         }
     }
 
-    /// Sends `call` without waiting for (or receiving) an answer.
+    /// Sends `call` without waiting for (or receiving) an answer. (With Redis, the call
+    /// runs before this returns; its answer is dropped.)
     pub fn cast(&self, call: Call) -> Result<(), Error> {
-        self.send(&Request { id: 0, call })
+        match &self.transport {
+            Transport::Server(inner) => send(inner, &Request { id: 0, call }),
+            Transport::Redis(redis) => redis.cast(call),
+        }
     }
 
     /// Sends several calls without waiting for answers, in order and in one write: cheaper
     /// than a [`Client::cast`] each. Nothing is sent if one of them is too large.
     pub fn cast_all(&self, calls: impl IntoIterator<Item = Call>) -> Result<(), Error> {
+        let inner = match &self.transport {
+            Transport::Server(inner) => inner,
+            Transport::Redis(redis) => return calls.into_iter().try_for_each(|c| redis.cast(c)),
+        };
         let mut bytes = Vec::new();
         for call in calls {
-            bytes.extend(self.frame(&Request { id: 0, call })?);
+            bytes.extend(frame(inner, &Request { id: 0, call })?);
         }
-        self.write(&bytes)
+        write(inner, &bytes)
     }
+}
 
-    fn send(&self, request: &Request) -> Result<(), Error> {
-        let frame = self.frame(request)?;
-        self.write(&frame)
-    }
-
-    /// Encodes one request, refusing it if the server would.
-    fn frame(&self, request: &Request) -> Result<Vec<u8>, Error> {
-        let frame = encode_frame(request).map_err(|e| Error::Codec(e.to_string()))?;
-        let size = frame.len() - strato_proto::HEADER_LEN;
-        if size > self.inner.max_frame {
-            return Err(Error::TooLarge {
-                size,
-                max: self.inner.max_frame,
-            });
+impl RedisBackend {
+    fn call(&self, call: Call) -> Result<Answer, Error> {
+        match self.state.call(call) {
+            Ok(Answer::Error { kind, message }) => Err(Error::Server { kind, message }),
+            Ok(answer) => Ok(answer),
+            Err(e) => Err(Error::ConnectionLost(e.to_string())),
         }
-        Ok(frame)
     }
 
-    fn write(&self, bytes: &[u8]) -> Result<(), Error> {
-        let mut writer = lock(&self.inner.writer);
-        writer
-            .write_all(bytes)
-            .map_err(|e| Error::ConnectionLost(e.to_string()))
+    fn cast(&self, call: Call) -> Result<(), Error> {
+        match self.call(call) {
+            Err(Error::ConnectionLost(reason)) => Err(Error::ConnectionLost(reason)),
+            _ => Ok(()),
+        }
     }
+}
+
+fn send(inner: &Inner, request: &Request) -> Result<(), Error> {
+    let frame = frame(inner, request)?;
+    write(inner, &frame)
+}
+
+/// Encodes one request, refusing it if the server would.
+fn frame(inner: &Inner, request: &Request) -> Result<Vec<u8>, Error> {
+    let frame = encode_frame(request).map_err(|e| Error::Codec(e.to_string()))?;
+    let size = frame.len() - strato_proto::HEADER_LEN;
+    if size > inner.max_frame {
+        return Err(Error::TooLarge {
+            size,
+            max: inner.max_frame,
+        });
+    }
+    Ok(frame)
+}
+
+fn write(inner: &Inner, bytes: &[u8]) -> Result<(), Error> {
+    let mut writer = lock(&inner.writer);
+    writer
+        .write_all(bytes)
+        .map_err(|e| Error::ConnectionLost(e.to_string()))
 }
 
 fn handshake(

@@ -21,6 +21,10 @@ impl Stream {
             }
             Address::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
             Address::Abstract(name) => Stream::Unix(connect_abstract(name)?),
+            Address::Redis(url) => {
+                let why = format!("{url} is Redis, not a strato state server");
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+            }
         })
     }
 

@@ -1,5 +1,6 @@
-//! Where a state server listens or a client connects: `tcp://host:port`, `unix:/path`, or
-//! (Linux) `unix:@name` for an abstract socket that leaves no file behind.
+//! Where a state server listens or a client connects: `tcp://host:port`, `unix:/path`,
+//! (Linux) `unix:@name` for an abstract socket that leaves no file behind, or a Redis URL
+//! (`redis://host:port`, `redis+unix:///path`) when Redis holds the state instead.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,8 @@ use std::str::FromStr;
 /// assert_eq!(b, Address::Tcp("127.0.0.1:0".into()));
 /// let c: Address = "unix:@strato-test".parse().unwrap();
 /// assert!(c.is_local());
+/// let d: Address = "redis://127.0.0.1:6379".parse().unwrap();
+/// assert_eq!(d, Address::Redis("redis://127.0.0.1:6379".into()));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
@@ -23,11 +26,16 @@ pub enum Address {
     Unix(String),
     /// A Linux abstract Unix socket of this name.
     Abstract(String),
+    /// A Redis server or cluster (the whole URL): the state lives in Redis, no strato server.
+    Redis(String),
 }
 
 /// An address that could not be parsed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("invalid address `{0}`: expected tcp://HOST:PORT, HOST:PORT, unix:/PATH or unix:@NAME")]
+#[error(
+    "invalid address `{0}`: expected tcp://HOST:PORT, HOST:PORT, unix:/PATH, unix:@NAME, \
+     redis://HOST:PORT or redis+unix:///PATH"
+)]
 pub struct AddressError(pub String);
 
 impl FromStr for Address {
@@ -35,6 +43,10 @@ impl FromStr for Address {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || AddressError(text.to_string());
+        let redis = ["redis://", "rediss://", "redis+unix://"];
+        if redis.iter().any(|scheme| text.starts_with(scheme)) {
+            return Ok(Address::Redis(text.to_string()));
+        }
         if let Some(name) = text.strip_prefix("unix:@") {
             return non_empty(name).map(Address::Abstract).ok_or_else(bad);
         }
@@ -61,6 +73,7 @@ impl fmt::Display for Address {
             Address::Tcp(hostport) => write!(f, "tcp://{hostport}"),
             Address::Unix(path) => write!(f, "unix:{path}"),
             Address::Abstract(name) => write!(f, "unix:@{name}"),
+            Address::Redis(url) => f.write_str(url),
         }
     }
 }
@@ -78,6 +91,13 @@ impl Address {
                         .is_ok_and(|ip| ip.is_loopback())
             }
             Address::Unix(_) | Address::Abstract(_) => true,
+            Address::Redis(url) => {
+                let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+                rest.starts_with('/')
+                    || ["localhost", "127.", "[::1]"]
+                        .iter()
+                        .any(|host| rest.starts_with(host) || rest.contains(&format!("@{host}")))
+            }
         }
     }
 }

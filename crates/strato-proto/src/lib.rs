@@ -18,11 +18,13 @@
 //! ```
 
 mod address;
+mod atomic;
 mod frame;
 mod message;
 mod task;
 
 pub use address::{Address, AddressError};
+pub use atomic::apply_atomic;
 pub use frame::{decode, encode_frame, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
 pub use message::*;
 pub use task::{TaskGrant, TaskOutcome, TaskReport, TaskSpec};

@@ -199,6 +199,51 @@ pub enum MergeOp {
     KeepFirst,
 }
 
+impl MergeOp {
+    /// Folds `new` into `old`, both postcard-encoded; an error names values this op cannot
+    /// read.
+    ///
+    /// ```
+    /// use strato_proto::{Blob, MergeOp};
+    /// let enc = |v: i64| Blob::from(postcard::to_stdvec(&v).unwrap());
+    /// assert_eq!(MergeOp::AddI64.apply(&enc(2), &enc(3)), Ok(enc(5)));
+    /// assert!(MergeOp::AddI64.apply(&enc(2), &Blob::from(vec![])).is_err());
+    /// ```
+    pub fn apply(self, old: &Blob, new: &Blob) -> Result<Blob, String> {
+        match self {
+            MergeOp::AddI64 => numeric(old, new, |a: i64, b| a.wrapping_add(b)),
+            MergeOp::AddU64 => numeric(old, new, |a: u64, b| a.wrapping_add(b)),
+            MergeOp::AddF64 => numeric(old, new, |a: f64, b| a + b),
+            MergeOp::MaxI64 => numeric(old, new, |a: i64, b| a.max(b)),
+            MergeOp::MinI64 => numeric(old, new, |a: i64, b| a.min(b)),
+            MergeOp::Replace => Ok(new.clone()),
+            MergeOp::KeepFirst => Ok(old.clone()),
+        }
+    }
+}
+
+fn numeric<T>(old: &Blob, new: &Blob, f: impl Fn(T, T) -> T) -> Result<Blob, String>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    let read = |b: &Blob| match postcard::take_from_bytes::<T>(b) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(format!(
+            "merge expects {} values, found {} bytes more",
+            std::any::type_name::<T>(),
+            rest.len()
+        )),
+        Err(e) => Err(format!(
+            "merge expects {} values: {e}",
+            std::any::type_name::<T>()
+        )),
+    };
+    let value = f(read(old)?, read(new)?);
+    postcard::to_stdvec(&value)
+        .map(Blob::from)
+        .map_err(|e| e.to_string())
+}
+
 /// How to create an object; also fixes its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Init {

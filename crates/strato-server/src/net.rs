@@ -242,6 +242,13 @@ impl Listener {
                 Socket::Unix(bind_abstract(name).map_err(fail)?),
                 address.clone(),
             ),
+            Address::Redis(_) => {
+                let why = "a strato server cannot listen on a Redis URL";
+                return Err(fail(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    why,
+                )));
+            }
         };
         Ok(Listener { socket, address })
     }

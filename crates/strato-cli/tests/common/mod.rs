@@ -39,6 +39,37 @@ impl Backend for Embedded {
     }
 }
 
+/// A private `redis-server` holding the state (no strato server at all).
+pub struct Redis(strato_redis::local::LocalRedis);
+
+impl Redis {
+    pub fn start() -> Redis {
+        Redis(strato_redis::local::LocalRedis::start().expect("start redis-server"))
+    }
+}
+
+impl Backend for Redis {
+    fn address(&self) -> String {
+        self.0.url()
+    }
+}
+
+/// A private three-master Redis Cluster on loopback holding the state.
+pub struct RedisCluster(strato_redis::local::LocalCluster);
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let cluster = strato_redis::local::LocalCluster::start(3).expect("start a Redis Cluster");
+        RedisCluster(cluster)
+    }
+}
+
+impl Backend for RedisCluster {
+    fn address(&self) -> String {
+        self.0.url()
+    }
+}
+
 /// A `strato serve` process; killed on drop.
 pub struct ServeProcess {
     child: Child,

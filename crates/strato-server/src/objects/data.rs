@@ -193,7 +193,7 @@ impl Map {
             let existing = merged.get(key).or_else(|| self.entries.get(key));
             let value = match existing {
                 None => Ok(new.clone()),
-                Some(old) => merge_values(old, new, op),
+                Some(old) => op.apply(old, new),
             };
             match value {
                 Ok(value) => merged.insert(key, value),
@@ -204,38 +204,4 @@ impl Map {
         self.entries.extend(merged);
         Answer::Done
     }
-}
-
-fn merge_values(old: &Blob, new: &Blob, op: MergeOp) -> Result<Blob, String> {
-    match op {
-        MergeOp::AddI64 => numeric(old, new, |a: i64, b| a.wrapping_add(b)),
-        MergeOp::AddU64 => numeric(old, new, |a: u64, b| a.wrapping_add(b)),
-        MergeOp::AddF64 => numeric(old, new, |a: f64, b| a + b),
-        MergeOp::MaxI64 => numeric(old, new, |a: i64, b| a.max(b)),
-        MergeOp::MinI64 => numeric(old, new, |a: i64, b| a.min(b)),
-        MergeOp::Replace => Ok(new.clone()),
-        MergeOp::KeepFirst => Ok(old.clone()),
-    }
-}
-
-fn numeric<T>(old: &Blob, new: &Blob, f: impl Fn(T, T) -> T) -> Result<Blob, String>
-where
-    T: serde::Serialize + serde::de::DeserializeOwned,
-{
-    let read = |b: &Blob| match postcard::take_from_bytes::<T>(b) {
-        Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(format!(
-            "merge expects {} values, found {} bytes more",
-            std::any::type_name::<T>(),
-            rest.len()
-        )),
-        Err(e) => Err(format!(
-            "merge expects {} values: {e}",
-            std::any::type_name::<T>()
-        )),
-    };
-    let value = f(read(old)?, read(new)?);
-    postcard::to_stdvec(&value)
-        .map(Blob::from)
-        .map_err(|e| e.to_string())
 }

@@ -1,0 +1,68 @@
+//! The strato state server's objects over Redis or Redis Cluster.
+//!
+//! [`RedisState`] answers the same [`Call`](strato_proto::Call)s as a strato state server,
+//! so every handle of `strato::sync`, the executor, threads and pools run unchanged with
+//! `STRATO_STATE=redis://host:port`. The client picks this backend from the URL.
+//!
+//! # How the objects map onto Redis
+//!
+//! Every object is at most four keys sharing the hash tag `{name}` (so a Redis Cluster keeps
+//! them in one slot): a hash of its scalar state and reference counts, a list (queue items,
+//! list and array elements, pending tasks), a hash (map entries, leases) and a list of parked
+//! calls. Each operation is one Lua script run (atomic on the server); nothing polls:
+//!
+//! * a call that cannot proceed is queued in the object's waiters list by the same script
+//!   that found it blocked, and its caller waits in `BLPOP` on a list of its own;
+//! * the script that makes progress possible (an unlock, a put, a set) completes the
+//!   queued calls in arrival order and pushes each its answer, so waiters are served FIFO;
+//! * a wait that runs out cancels its ticket in one script, or takes the answer that
+//!   arrived meanwhile.
+//!
+//! # Where Redis differs from the state server
+//!
+//! | guarantee | state server | Redis backend |
+//! |---|---|---|
+//! | user-defined shared objects (`shared!`) | methods run in the server | refused at open with [`ErrorKind::Unsupported`](strato_proto::ErrorKind) |
+//! | a task's worker dies | requeued when its connection closes | requeued once its lease deadline passes (3 s without a heartbeat) |
+//! | a lock holder's process dies | the lock is released and poisoned at once | held until the object's TTL expires (no holder liveness) |
+//! | references of a process that crashed | dropped when its connection closes | kept until the TTL (`STRATO_REDIS_TTL_SECS`, default 1 h) |
+//! | `fetch_and`/`or`/`xor`/`max`/…, `AtomicF64`, map merges | one step in the server | read, compute, compare-and-set (Lua has no 64-bit integers); linearizable, may retry |
+//! | condvar wait | one step | three scripts (enlist, unlock, relock); no notification is lost |
+//! | `Stats` | exact | objects by `KEYS strato:{*}:m`, parked calls from `blocked_clients` of every master |
+//!
+//! ```no_run
+//! use strato_proto::{Answer, Call, Init, Role};
+//! let state = strato_redis::RedisState::connect("redis://127.0.0.1:6379").unwrap();
+//! let open = Call::Open { name: "jobs".into(), init: Init::Map, persistent: false, role: Role::Handle };
+//! assert_eq!(state.call(open).unwrap(), Answer::Done);
+//! ```
+
+mod conn;
+mod keys;
+pub mod local;
+mod ops;
+mod reply;
+mod state;
+mod tasks;
+
+pub use keys::prefix as key_prefix;
+pub use state::RedisState;
+
+/// Why a call could not be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Redis could not be reached.
+    #[error("cannot connect to Redis at {url}: {reason}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// The cause.
+        reason: String,
+    },
+    /// A command failed on an established connection.
+    #[error("lost the connection to Redis: {0}")]
+    Lost(String),
+    /// A script answered something this client cannot read (another version's script?).
+    #[error("unexpected reply from Redis: {0}")]
+    Protocol(String),
+}

@@ -1,0 +1,176 @@
+-- Mutex, RwLock, ReentrantLock, Semaphore, Condvar. A hold is a lease number drawn from the
+-- object's counter; the holder's session is kept next to it.
+
+local function not_holder(what)
+  return err('Invalid', what .. ': the caller does not hold this lock (lease unknown)')
+end
+
+local function locked(lease) return enc('L', lease, meta('poison'), meta('x')) end
+
+local function new_lease() return redis.call('HINCRBY', M, 'next', 1) end
+
+local function init_lock() set('x', arg(5), 'holder', 0, 'poison', '0', 'next', 0, 'readers', 0) end
+INIT.Mutex = init_lock
+INIT.RwLock = init_lock
+INIT.ReentrantLock = function() set('x', arg(5), 'owner', '', 'depth', 0, 'poison', '0') end
+
+-- Stores the holder's value and poison flag on release.
+local function put_back(value_given, value, poison)
+  if value_given == '1' then set('x', value) end
+  if poison == '1' then set('poison', '1') end
+end
+
+local function try_lock()
+  if meta('holder') ~= '0' then return nil end
+  local lease = new_lease()
+  set('holder', lease, 'hs', SESSION)
+  return locked(lease)
+end
+
+SERVE.lock = function() return try_lock() end
+
+KINDS.lock = ',Mutex,'
+OPS.lock = function() return try_lock() or block('lock') end
+
+-- ARGV: lease, value given (1/0), value, poison (1/0).
+KINDS.unlock = ',Mutex,'
+OPS.unlock = function()
+  if meta('holder') ~= arg(1) then return not_holder('unlock') end
+  put_back(arg(2), arg(3), arg(4))
+  set('holder', 0, 'hs', '')
+  serve()
+  return enc('D')
+end
+
+local function try_read(ctx)
+  if meta('holder') ~= '0' or ctx.writer_waiting then return nil end
+  local lease = new_lease()
+  redis.call('HSET', H, lease, SESSION)
+  redis.call('HINCRBY', M, 'readers', 1)
+  return locked(lease)
+end
+
+local function try_write(ctx)
+  if meta('holder') ~= '0' or num('readers') > 0 or ctx.writer_waiting then
+    ctx.writer_waiting = true
+    return nil
+  end
+  return try_lock()
+end
+
+local function writer_queued()
+  for _, w in ipairs(waiters()) do
+    if w.kind == 'write' then return true end
+  end
+  return false
+end
+
+SERVE.read = function(_, ctx) return try_read(ctx) end
+SERVE.write = function(_, ctx) return try_write(ctx) end
+
+KINDS.rlock = ',RwLock,'
+OPS.rlock = function() return try_read({ writer_waiting = writer_queued() }) or block('read') end
+
+KINDS.wlock = ',RwLock,'
+OPS.wlock = function() return try_write({ writer_waiting = writer_queued() }) or block('write') end
+
+KINDS.runlock = ',RwLock,'
+OPS.runlock = function()
+  if redis.call('HDEL', H, arg(1)) == 0 then return not_holder('read unlock') end
+  redis.call('HINCRBY', M, 'readers', -1)
+  serve()
+  return enc('D')
+end
+
+KINDS.wunlock = ',RwLock,'
+OPS.wunlock = OPS.unlock
+
+-- Re-entrant: the owner is a thread of a session; ARGV: owner.
+local function try_reenter(owner)
+  local current = meta('owner')
+  if current ~= '' and current ~= owner then return nil end
+  set('owner', owner)
+  redis.call('HINCRBY', M, 'depth', 1)
+  return enc('L', string.match(owner, '[^:]*$'), '0', meta('x'))
+end
+
+SERVE.reenter = function(w) return try_reenter(w.data) end
+
+KINDS.rlock_enter = ',ReentrantLock,'
+OPS.rlock_enter = function()
+  local owner = SESSION .. ':' .. arg(1)
+  return try_reenter(owner) or block('reenter', owner)
+end
+
+KINDS.rlock_exit = ',ReentrantLock,'
+OPS.rlock_exit = function()
+  if meta('owner') ~= SESSION .. ':' .. arg(1) then return not_holder('re-entrant unlock') end
+  if redis.call('HINCRBY', M, 'depth', -1) <= 0 then
+    set('owner', '', 'depth', 0)
+    serve()
+  end
+  return enc('D')
+end
+
+INIT.Semaphore = function() set('permits', arg(5), 'bound', arg(6)) end
+
+local function try_acquire(n)
+  local permits = num('permits')
+  if permits < n then return nil end
+  set('permits', permits - n)
+  return enc('D')
+end
+
+SERVE.acquire = function(w) return try_acquire(tonumber(w.data)) end
+
+KINDS.acquire = ',Semaphore,'
+OPS.acquire = function() return try_acquire(tonumber(arg(1))) or block('acquire', arg(1)) end
+
+KINDS.sem_release = ',Semaphore,'
+OPS.sem_release = function()
+  local after = num('permits') + tonumber(arg(1))
+  local bound = meta('bound')
+  if bound ~= '' and after > tonumber(bound) then
+    return err('Overflow', 'bounded semaphore released too many times (' .. after ..
+      ' permits > bound ' .. bound .. ')')
+  end
+  set('permits', after)
+  serve()
+  return enc('D')
+end
+
+KINDS.available = ',Semaphore,'
+OPS.available = function() return enc('C', meta('permits')) end
+
+-- Condvar: a waiter enlists here while it still holds its mutex, then releases the mutex
+-- (another object, so another call) and waits for its wake list; a notify in between is
+-- kept in that list, so none is lost.
+INIT.Condvar = function() set('mutex', '') end
+
+KINDS.cv_enlist = ',Condvar,'
+OPS.cv_enlist = function()
+  local bound = meta('mutex')
+  if bound ~= '' and bound ~= arg(1) then
+    return err('Invalid', 'condvar `' .. NAME .. '` is used with mutex `' .. bound ..
+      '`; it cannot wait on another mutex `' .. arg(1) .. '`')
+  end
+  set('mutex', arg(1))
+  return block('cv')
+end
+
+local function notify(limit)
+  local woken = 0
+  for _, w in ipairs(waiters()) do
+    if w.kind == 'cv' and woken < limit then
+      complete(w, enc('D'))
+      woken = woken + 1
+    end
+  end
+  return enc('D')
+end
+
+KINDS.notify_one = ',Condvar,'
+OPS.notify_one = function() return notify(1) end
+
+KINDS.notify_all = ',Condvar,'
+OPS.notify_all = function() return notify(math.huge) end

@@ -1,0 +1,132 @@
+-- Queue (multi-producer, multi-consumer, optionally bounded, with task_done/join) and
+-- Channel (mpsc: unbounded, bounded, or rendezvous when the bound is 0). Items are a Redis
+-- list; a getter that finds it empty parks, and the put that follows hands it the item.
+
+INIT.Queue = function() set('bound', arg(5), 'unfinished', 0) end
+INIT.Channel = function() set('bound', arg(5)) end
+
+local function room()
+  local bound = meta('bound')
+  return bound == '' or redis.call('LLEN', L) < tonumber(bound)
+end
+
+local function try_put(item)
+  if not room() then return nil end
+  redis.call('RPUSH', L, item)
+  redis.call('HINCRBY', M, 'unfinished', 1)
+  return enc('D')
+end
+
+local function try_get()
+  local item = redis.call('LPOP', L)
+  if item then return enc('B', item) end
+end
+
+local function try_get_many(max)
+  local items = redis.call('LPOP', L, max)
+  if items then return 'S' .. all(items) end
+end
+
+SERVE.put = function(w) return try_put(w.data) end
+SERVE.get = function() return try_get() end
+SERVE.get_many = function(w) return try_get_many(tonumber(w.data)) end
+SERVE.join = function() if num('unfinished') == 0 then return enc('D') end end
+
+KINDS.put = ',Queue,'
+OPS.put = function()
+  local done = try_put(arg(1))
+  if not done then return block('put', arg(1)) end
+  serve()
+  return done
+end
+
+KINDS.get = ',Queue,'
+OPS.get = function()
+  local item = try_get()
+  if not item then return block('get') end
+  serve()
+  return item
+end
+
+KINDS.get_many = ',Queue,'
+OPS.get_many = function()
+  local items = try_get_many(tonumber(arg(1)))
+  if not items then return block('get_many', arg(1)) end
+  serve()
+  return items
+end
+
+KINDS.len = ',Queue,Channel,'
+OPS.len = function() return enc('C', redis.call('LLEN', L)) end
+
+KINDS.task_done = ',Queue,'
+OPS.task_done = function()
+  if num('unfinished') == 0 then
+    return err('Invalid', 'task_done() called more times than there were items put')
+  end
+  redis.call('HINCRBY', M, 'unfinished', -1)
+  serve()
+  return enc('D')
+end
+
+KINDS.join = ',Queue,'
+OPS.join = function() return SERVE.join() or block('join') end
+
+-- Channel. A rendezvous send completes only when a receiver takes the item, so a blocked
+-- sender's item stays with its waiter record until then.
+local function senders() return count('s') end
+local function receivers() return count('r') end
+
+local function try_send(item)
+  if receivers() == 0 then return enc('Z') end
+  for _, w in ipairs(waiters()) do
+    if w.kind == 'recv' then
+      complete(w, enc('B', item))
+      return enc('D')
+    end
+  end
+  if meta('bound') == '0' or not room() then return nil end
+  redis.call('RPUSH', L, item)
+  return enc('D')
+end
+
+local function try_recv()
+  local item = redis.call('LPOP', L)
+  if item then return enc('B', item) end
+  for _, w in ipairs(waiters()) do
+    if w.kind == 'send' then
+      complete(w, enc('D'))
+      return enc('B', w.data)
+    end
+  end
+  if senders() == 0 then return enc('Z') end
+end
+
+SERVE.send = function(w)
+  if receivers() == 0 then return enc('Z') end
+  if meta('bound') ~= '0' and room() then
+    redis.call('RPUSH', L, w.data)
+    return enc('D')
+  end
+end
+
+SERVE.recv = function()
+  local item = redis.call('LPOP', L)
+  if item then return enc('B', item) end
+  if senders() == 0 then return enc('Z') end
+end
+
+KINDS.send = ',Channel,'
+OPS.send = function()
+  local done = try_send(arg(1))
+  if done then return done end
+  return block('send', arg(1))
+end
+
+KINDS.recv = ',Channel,'
+OPS.recv = function()
+  local item = try_recv()
+  if not item then return block('recv') end
+  serve()
+  return item
+end

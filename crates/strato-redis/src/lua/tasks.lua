@@ -1,0 +1,132 @@
+-- The task board. Pending tasks are a list of records (netstring fields: id, attempt,
+-- max_retries, reply_to, body). A taken task is leased in the hash as "t:<id>" =
+-- "<session>|<record>"; each worker's session has "w:<session>" = the deadline (ms) by which
+-- it must beat again. A session past its deadline is dead: its tasks are queued again, first
+-- in line, or, with no retries left, handed back to the caller to report lost.
+
+INIT.TaskBoard = function() set('bin', arg(5)) end
+
+local function record(f, attempt)
+  return ns(f[1]) .. ns(attempt) .. ns(f[3]) .. ns(f[4]) .. ns(f[5])
+end
+
+local function workers()
+  local n = 0
+  for _, field in ipairs(redis.call('HKEYS', H)) do
+    if string.sub(field, 1, 2) == 'w:' then n = n + 1 end
+  end
+  return n
+end
+
+-- Queues again (or returns as lost) every task leased to `session`.
+local function give_back(session, lost)
+  local leases = redis.call('HGETALL', H)
+  for i = 1, #leases, 2 do
+    local field, lease = leases[i], leases[i + 1]
+    local bar = string.find(lease, '|', 1, true)
+    if string.sub(field, 1, 2) == 't:' and string.sub(lease, 1, bar - 1) == session then
+      redis.call('HDEL', H, field)
+      local f = fields(string.sub(lease, bar + 1))
+      if tonumber(f[2]) < tonumber(f[3]) then
+        redis.call('LPUSH', L, record(f, tonumber(f[2]) + 1))
+      else
+        lost[#lost + 1] = ns(ns(f[1]) .. ns(f[2]) .. ns(f[4]))
+      end
+    end
+  end
+  redis.call('HDEL', H, 'w:' .. session)
+end
+
+local function grant(session, max)
+  local pending = redis.call('LLEN', L)
+  if pending == 0 then return nil end
+  local share = math.max(1, math.ceil(pending / (math.max(1, workers()) * 4)))
+  local items = redis.call('LPOP', L, math.min(share, math.max(1, max)))
+  for _, item in ipairs(items) do
+    local f = fields(item)
+    redis.call('HSET', H, 't:' .. f[1], session .. '|' .. item)
+  end
+  return 'S' .. all(items)
+end
+
+SERVE.take = function(w)
+  local comma = string.find(w.data, ',', 1, true)
+  return grant(string.sub(w.data, comma + 1), tonumber(string.sub(w.data, 1, comma - 1)))
+end
+
+-- ARGV: binary, deadline.
+KINDS.task_join = ',TaskBoard,'
+OPS.task_join = function()
+  if meta('bin') ~= arg(1) then
+    return err('WrongBinary', 'this worker runs binary ' .. arg(1) .. ', but the tasks need binary ' ..
+      meta('bin') .. ': workers must run the identical executable as their driver (rebuilt or another program?)')
+  end
+  redis.call('HSET', H, 'w:' .. SESSION, arg(2))
+  return enc('D')
+end
+
+-- ARGV: the session's new deadline.
+KINDS.task_beat = ',TaskBoard,'
+OPS.task_beat = function()
+  if redis.call('HEXISTS', H, 'w:' .. SESSION) == 1 then redis.call('HSET', H, 'w:' .. SESSION, arg(1)) end
+  return enc('D')
+end
+
+-- ARGV: the records.
+KINDS.task_submit = ',TaskBoard,'
+OPS.task_submit = function()
+  for i = 1, nargs() do redis.call('RPUSH', L, arg(i)) end
+  serve()
+  return enc('D')
+end
+
+-- ARGV: now (ms). Answers the lost tasks (id, attempt, reply_to).
+KINDS.task_reap = ',TaskBoard,'
+OPS.task_reap = function()
+  local now, lost = tonumber(arg(1)), {}
+  local entries = redis.call('HGETALL', H)
+  for i = 1, #entries, 2 do
+    if string.sub(entries[i], 1, 2) == 'w:' and tonumber(entries[i + 1]) < now then
+      give_back(string.sub(entries[i], 3), lost)
+    end
+  end
+  serve()
+  return 'S' .. table.concat(lost)
+end
+
+-- The caller's session leaves the board: its tasks go back at once.
+KINDS.task_leave = ',TaskBoard,'
+OPS.task_leave = function()
+  local lost = {}
+  give_back(SESSION, lost)
+  serve()
+  return 'S' .. table.concat(lost)
+end
+
+-- ARGV: max.
+KINDS.task_take = ',TaskBoard,'
+OPS.task_take = function()
+  if redis.call('HEXISTS', H, 'w:' .. SESSION) == 0 then
+    return err('Invalid', 'a worker must join the task board (TaskJoin) before taking tasks')
+  end
+  return grant(SESSION, tonumber(arg(1))) or block('take', arg(1) .. ',' .. SESSION)
+end
+
+-- ARGV: id, attempt. Answers the reply queue of the task.
+KINDS.task_finish = ',TaskBoard,'
+OPS.task_finish = function()
+  local lease = redis.call('HGET', H, 't:' .. arg(1))
+  local bar = lease and string.find(lease, '|', 1, true)
+  local f = lease and fields(string.sub(lease, bar + 1))
+  if not lease or string.sub(lease, 1, bar - 1) ~= SESSION or f[2] ~= arg(2) then
+    return err('Invalid', 'task ' .. arg(1) .. ' (attempt ' .. arg(2) .. ') is not leased to this worker')
+  end
+  redis.call('HDEL', H, 't:' .. arg(1))
+  return enc('B', f[4])
+end
+
+KINDS.task_counts = ',TaskBoard,'
+OPS.task_counts = function()
+  local leased = redis.call('HLEN', H) - workers()
+  return enc('U', redis.call('LLEN', L), leased, workers())
+end

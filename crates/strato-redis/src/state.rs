@@ -1,0 +1,409 @@
+//! [`RedisState`]: the state server's calls, answered by Redis.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Script;
+use strato_proto::{Answer, Call, ErrorKind, Role, ServerStats, Wait};
+
+use crate::conn::Pool;
+use crate::reply::Reply;
+use crate::Failure;
+
+/// How often a process beats for the task boards it works on.
+pub(crate) const BEAT: Duration = Duration::from_millis(500);
+
+/// A worker whose session has not beaten for this long is dead; its tasks are requeued.
+pub(crate) const LEASE: Duration = Duration::from_secs(3);
+
+/// The backstop for objects a crashed program left behind (Lithops uses one hour).
+const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// The Lua of every object, one script.
+fn script() -> &'static Script {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    SCRIPT.get_or_init(|| {
+        Script::new(concat!(
+            include_str!("lua/common.lua"),
+            include_str!("lua/data.lua"),
+            include_str!("lua/locks.lua"),
+            include_str!("lua/coord.lua"),
+            include_str!("lua/messaging.lua"),
+            include_str!("lua/tasks.lua"),
+            include_str!("lua/dispatch.lua"),
+        ))
+    })
+}
+
+/// The state of a strato program kept in Redis (or Redis Cluster) instead of a strato state
+/// server: it answers the same [`Call`]s with the same [`Answer`]s.
+///
+/// Cheap to share behind an `Arc`; every thread may call at once (each call that waits
+/// holds a pooled connection).
+///
+/// ```no_run
+/// use strato_proto::{Answer, Call};
+/// let state = strato_redis::RedisState::connect("redis://127.0.0.1:6379").unwrap();
+/// assert_eq!(state.call(Call::Ping).unwrap(), Answer::Pong);
+/// ```
+pub struct RedisState {
+    shared: Arc<Shared>,
+}
+
+/// What the heartbeat thread shares with the handle.
+pub(crate) struct Shared {
+    pub url: String,
+    pub pool: Pool,
+    pub session: u64,
+    tickets: AtomicU64,
+    /// References this process holds, per object and role: released when it ends.
+    refs: Mutex<HashMap<(String, Role), u64>>,
+    /// Task boards this process works for (it beats for them).
+    boards: Mutex<HashSet<String>>,
+    ttl: Duration,
+    stop: Mutex<bool>,
+    stopped: Condvar,
+}
+
+impl RedisState {
+    /// Connects to `url` (`redis://host:port`, `redis+unix:///path`); a node of a Redis
+    /// Cluster is detected and the cluster used.
+    pub fn connect(url: &str) -> Result<RedisState, Failure> {
+        let fail = |e: redis::RedisError| Failure::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        };
+        let pool = Pool::open(url).map_err(fail)?;
+        let session: u64 = pool
+            .with(|c| redis::cmd("INCR").arg("strato:sessions").query(c))
+            .map_err(fail)?;
+        let shared = Arc::new(Shared {
+            url: url.to_string(),
+            pool,
+            session,
+            tickets: AtomicU64::new(0),
+            refs: Mutex::default(),
+            boards: Mutex::default(),
+            ttl: ttl_from_env(),
+            stop: Mutex::new(false),
+            stopped: Condvar::new(),
+        });
+        let beating = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("strato-redis-beat".into())
+            .spawn(move || heartbeat(beating))
+            .map_err(|e| Failure::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(RedisState { shared })
+    }
+
+    /// The URL connected to.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// This process's session: it stands where a state server's connection id would.
+    pub fn session(&self) -> u64 {
+        self.shared.session
+    }
+
+    /// Whether the server is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.shared.pool.is_cluster()
+    }
+
+    /// Answers `call` as a state server would. Errors of the object (not found, wrong
+    /// kind, …) are [`Answer::Error`]s; a failure to reach Redis is a [`Failure`].
+    pub fn call(&self, call: Call) -> Result<Answer, Failure> {
+        let s = &self.shared;
+        match call {
+            Call::Ping => s.ping(),
+            Call::Open {
+                name,
+                init,
+                persistent,
+                role,
+            } => s.open(name, init, persistent, role),
+            Call::Release { name, role } => s.release(name, role),
+            Call::Lend { name, role } => s.answer(&name, "lend", Wait::Never, vec![letter(role)]),
+            Call::Adopt { name, role } => {
+                let answer = s.answer(&name, "adopt", Wait::Never, vec![letter(role)])?;
+                if answer == Answer::Done {
+                    *s.refs().entry((name, role)).or_default() += 1;
+                }
+                Ok(answer)
+            }
+            Call::Delete { name } => s.answer(&name, "delete", Wait::Never, vec![]),
+            Call::Exists { name } => s.answer(&name, "exists", Wait::Never, vec![]),
+            Call::Stats => s.stats(),
+            Call::Op { name, op } => s.op(name, op),
+        }
+    }
+}
+
+impl Drop for RedisState {
+    fn drop(&mut self) {
+        *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.shared.stopped.notify_all();
+        self.shared.leave();
+    }
+}
+
+impl std::fmt::Debug for RedisState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisState")
+            .field("url", &self.shared.url)
+            .field("session", &self.shared.session)
+            .finish()
+    }
+}
+
+/// A role's letter in the scripts' reference counts.
+pub(crate) fn letter(role: Role) -> Vec<u8> {
+    match role {
+        Role::Handle => b"h".to_vec(),
+        Role::Sender => b"s".to_vec(),
+        Role::Receiver => b"r".to_vec(),
+    }
+}
+
+fn ttl_from_env() -> Duration {
+    std::env::var("STRATO_REDIS_TTL_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(DEFAULT_TTL, Duration::from_secs)
+}
+
+/// Milliseconds since the epoch (deadlines are compared across processes).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Beats for the boards this process works on, and keeps the objects it references alive
+/// past their TTL, until the handle is dropped.
+fn heartbeat(shared: Weak<Shared>) {
+    let mut beats = 0u64;
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        {
+            let stop = s.stop.lock().unwrap_or_else(|e| e.into_inner());
+            let (stop, _) = s
+                .stopped
+                .wait_timeout_while(stop, BEAT, |stop| !*stop)
+                .unwrap_or_else(|e| e.into_inner());
+            if *stop {
+                return;
+            }
+        }
+        s.beat();
+        beats += 1;
+        if Duration::from_millis(BEAT.as_millis() as u64 * beats) >= s.ttl / 4 {
+            beats = 0;
+            s.touch_all();
+        }
+    }
+}
+
+impl Shared {
+    fn ping(&self) -> Result<Answer, Failure> {
+        let _: String = self
+            .pool
+            .with(|c| redis::cmd("PING").query(c))
+            .map_err(lost)?;
+        Ok(Answer::Pong)
+    }
+
+    pub(crate) fn refs(&self) -> MutexGuard<'_, HashMap<(String, Role), u64>> {
+        self.refs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn boards(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.boards.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn ttl_ms(&self) -> Vec<u8> {
+        self.ttl.as_millis().to_string().into_bytes()
+    }
+
+    /// A ticket unique to this call among all processes.
+    pub(crate) fn ticket(&self) -> String {
+        let n = self.tickets.fetch_add(1, Ordering::Relaxed);
+        format!("{}.{n}", self.session)
+    }
+
+    /// Runs the script's `op` on object `name` with `ticket` ("" never waits).
+    pub(crate) fn script(
+        &self,
+        name: &str,
+        op: &str,
+        ticket: &str,
+        args: &[Vec<u8>],
+    ) -> Result<Reply, Failure> {
+        let prefix = crate::keys::prefix(name);
+        let mut invocation = script().prepare_invoke();
+        for suffix in ["m", "l", "h", "w"] {
+            invocation.key(format!("{prefix}{suffix}"));
+        }
+        invocation
+            .arg(op)
+            .arg(&prefix)
+            .arg(ticket)
+            .arg(self.session);
+        for a in args {
+            invocation.arg(a.as_slice());
+        }
+        let bytes: Vec<u8> = self.pool.with(|c| invocation.invoke(c)).map_err(lost)?;
+        Reply::decode(&bytes).map_err(Failure::Protocol)
+    }
+
+    /// Runs `op`, waiting per `wait` if it cannot proceed.
+    pub(crate) fn run(
+        &self,
+        name: &str,
+        op: &str,
+        wait: Wait,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Reply, Failure> {
+        let ticket = match wait {
+            Wait::Never => String::new(),
+            _ => self.ticket(),
+        };
+        let reply = self.script(name, op, &ticket, &args)?;
+        if reply.tag != b'Q' {
+            return Ok(reply);
+        }
+        self.park(name, &ticket, wait)
+    }
+
+    /// Waits in `BLPOP` on the ticket's wake list; when the wait runs out, the ticket is
+    /// cancelled (or, answered meanwhile, its answer taken).
+    pub(crate) fn park(&self, name: &str, ticket: &str, wait: Wait) -> Result<Reply, Failure> {
+        let key = format!("{}k:{ticket}", crate::keys::prefix(name));
+        let seconds = match wait {
+            Wait::Micros(us) => (us as f64 / 1e6).max(0.001),
+            _ => 0.0,
+        };
+        let woken: Option<(Vec<u8>, Vec<u8>)> = self
+            .pool
+            .with(|c| redis::cmd("BLPOP").arg(&key).arg(seconds).query(c))
+            .map_err(lost)?;
+        match woken {
+            Some((_, payload)) => Reply::decode(&payload).map_err(Failure::Protocol),
+            None => self.script(name, "cancel", ticket, &[]),
+        }
+    }
+
+    /// Runs `op` and turns its reply into an answer.
+    pub(crate) fn answer(
+        &self,
+        name: &str,
+        op: &str,
+        wait: Wait,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Answer, Failure> {
+        self.run(name, op, wait, args)?
+            .answer()
+            .map_err(Failure::Protocol)
+    }
+
+    fn release(&self, name: String, role: Role) -> Result<Answer, Failure> {
+        {
+            let mut refs = self.refs();
+            if let Some(n) = refs.get_mut(&(name.clone(), role)) {
+                *n -= 1;
+                if *n == 0 {
+                    refs.remove(&(name.clone(), role));
+                }
+            }
+        }
+        self.answer(&name, "release", Wait::Never, vec![letter(role)])
+    }
+
+    fn stats(&self) -> Result<Answer, Failure> {
+        let keys = self
+            .pool
+            .on_masters(redis::cmd("KEYS").arg("strato:{*}:m"))
+            .map_err(lost)?;
+        let objects = keys
+            .iter()
+            .map(|v| match v {
+                redis::Value::Array(items) => items.len() as u64,
+                _ => 0,
+            })
+            .sum();
+        let infos = self
+            .pool
+            .on_masters(redis::cmd("INFO").arg("clients"))
+            .map_err(lost)?;
+        let field = |name: &str| -> u64 {
+            infos
+                .iter()
+                .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+                .flat_map(|text| {
+                    text.lines()
+                        .filter_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+                        .collect::<Vec<_>>()
+                })
+                .sum()
+        };
+        Ok(Answer::Stats(ServerStats {
+            objects,
+            connections: field("connected_clients:"),
+            parked: field("blocked_clients:"),
+        }))
+    }
+
+    /// Beats for every board this process works on.
+    fn beat(&self) {
+        let boards: Vec<String> = self.boards().iter().cloned().collect();
+        let deadline = (now_ms() + LEASE.as_millis() as u64)
+            .to_string()
+            .into_bytes();
+        for board in boards {
+            if let Err(e) = self.script(&board, "task_beat", "", std::slice::from_ref(&deadline)) {
+                tracing::warn!(board, error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    /// Pushes back the TTL of every object this process references.
+    fn touch_all(&self) {
+        let names: HashSet<String> = self.refs().keys().map(|(n, _)| n.clone()).collect();
+        for name in names {
+            let _ = self.script(&name, "touch", "", &[self.ttl_ms()]);
+        }
+    }
+
+    /// The process is done: its references are released and its tasks handed back.
+    fn leave(&self) {
+        let boards: Vec<String> = self.boards().drain().collect();
+        for board in boards {
+            let _ = self.leave_board(&board);
+        }
+        let refs: Vec<((String, Role), u64)> = self.refs().drain().collect();
+        for ((name, role), n) in refs {
+            for _ in 0..n {
+                let _ = self.script(&name, "release", "", &[letter(role)]);
+            }
+        }
+    }
+
+    /// Answers an error of this backend.
+    pub(crate) fn refuse(kind: ErrorKind, message: impl Into<String>) -> Answer {
+        Answer::Error {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A Redis error on an established connection.
+pub(crate) fn lost(e: redis::RedisError) -> Failure {
+    Failure::Lost(e.to_string())
+}

@@ -1,0 +1,169 @@
+//! The task board over Redis: tasks as records in a list, leases in a hash, each worker's
+//! liveness a deadline it pushes back every [`BEAT`](crate::state::BEAT).
+//!
+//! A state server sees a worker die when its connection closes; Redis cannot, so a worker
+//! counts as dead once its deadline ([`LEASE`](crate::state::LEASE)) passes. Whoever takes
+//! tasks next reaps the dead first, and a worker waiting for tasks wakes at least once per
+//! lease period to do so.
+
+use strato_proto::{
+    Answer, Blob, ErrorKind, Op, TaskGrant, TaskOutcome, TaskReport, TaskSpec, Wait,
+};
+
+use crate::reply::{netstrings, Reply};
+use crate::state::{now_ms, Shared, LEASE};
+use crate::Failure;
+
+fn record(spec: &TaskSpec) -> Vec<u8> {
+    netstrings([
+        spec.id.to_string().as_bytes(),
+        b"0",
+        spec.max_retries.to_string().as_bytes(),
+        spec.reply_to.as_bytes(),
+        &spec.body[..],
+    ])
+}
+
+/// A granted record (id, attempt, max_retries, reply_to, body) as a [`TaskGrant`].
+fn grant(record: &[u8]) -> Result<TaskGrant, Failure> {
+    let mut bytes = b"S".to_vec();
+    bytes.extend_from_slice(record);
+    let r = Reply::decode(&bytes).map_err(Failure::Protocol)?;
+    Ok(TaskGrant {
+        id: r.number(0).map_err(Failure::Protocol)?,
+        attempt: r.number(1).map_err(Failure::Protocol)?,
+        body: r.blob(4).map_err(Failure::Protocol)?,
+    })
+}
+
+impl Shared {
+    pub(crate) fn task_join(&self, board: &str, binary: String) -> Result<Answer, Failure> {
+        let deadline = (now_ms() + LEASE.as_millis() as u64).to_string();
+        let args = vec![binary.into_bytes(), deadline.into_bytes()];
+        let answer = self.answer(board, "task_join", Wait::Never, args)?;
+        if answer == Answer::Done {
+            self.boards().insert(board.to_string());
+        }
+        Ok(answer)
+    }
+
+    pub(crate) fn task_submit(&self, board: &str, specs: &[TaskSpec]) -> Result<Answer, Failure> {
+        self.answer(
+            board,
+            "task_submit",
+            Wait::Never,
+            specs.iter().map(record).collect(),
+        )
+    }
+
+    /// Reaps dead workers, then takes tasks; a long wait is cut into lease periods so that
+    /// the reaping happens while every live worker waits.
+    pub(crate) fn task_take(&self, board: &str, max: u32, wait: Wait) -> Result<Answer, Failure> {
+        let deadline = match wait {
+            Wait::Micros(us) => {
+                Some(std::time::Instant::now() + std::time::Duration::from_micros(us))
+            }
+            _ => None,
+        };
+        loop {
+            self.reap(board)?;
+            let slice = match (wait, deadline) {
+                (Wait::Never, _) => Wait::Never,
+                (_, Some(end)) => {
+                    let left = end.saturating_duration_since(std::time::Instant::now());
+                    Wait::Micros(left.min(LEASE).as_micros() as u64)
+                }
+                (_, None) => Wait::Micros(LEASE.as_micros() as u64),
+            };
+            let reply = self.run(
+                board,
+                "task_take",
+                slice,
+                vec![max.to_string().into_bytes()],
+            )?;
+            let expired = deadline.is_some_and(|end| std::time::Instant::now() >= end);
+            match reply.tag {
+                b'S' => {
+                    let grants = reply
+                        .fields
+                        .iter()
+                        .map(|r| grant(r))
+                        .collect::<Result<_, _>>()?;
+                    return Ok(Answer::Tasks(grants));
+                }
+                b'T' if !expired => continue,
+                _ => return reply.answer().map_err(Failure::Protocol),
+            }
+        }
+    }
+
+    pub(crate) fn task_finish(
+        &self,
+        board: &str,
+        id: u64,
+        attempt: u32,
+        result: Blob,
+    ) -> Result<Answer, Failure> {
+        let args = vec![
+            id.to_string().into_bytes(),
+            attempt.to_string().into_bytes(),
+        ];
+        let reply_to = match self.answer(board, "task_finish", Wait::Never, args)? {
+            Answer::Blob(queue) => String::from_utf8_lossy(&queue).into_owned(),
+            other => return Ok(other),
+        };
+        let report = TaskReport {
+            id,
+            attempt,
+            outcome: TaskOutcome::Finished(result),
+        };
+        self.deliver(&reply_to, &report)
+    }
+
+    /// Requeues the tasks of workers past their deadline and reports those out of retries.
+    fn reap(&self, board: &str) -> Result<(), Failure> {
+        let lost = self.run(
+            board,
+            "task_reap",
+            Wait::Never,
+            vec![now_ms().to_string().into_bytes()],
+        )?;
+        self.report_lost(lost)
+    }
+
+    /// This process leaves `board`: its leased tasks go back at once.
+    pub(crate) fn leave_board(&self, board: &str) -> Result<(), Failure> {
+        let lost = self.run(board, "task_leave", Wait::Never, vec![])?;
+        self.report_lost(lost)
+    }
+
+    fn report_lost(&self, lost: Reply) -> Result<(), Failure> {
+        if lost.tag != b'S' {
+            return Ok(());
+        }
+        for entry in &lost.fields {
+            let mut bytes = b"S".to_vec();
+            bytes.extend_from_slice(entry);
+            let r = Reply::decode(&bytes).map_err(Failure::Protocol)?;
+            let report = TaskReport {
+                id: r.number(0).map_err(Failure::Protocol)?,
+                attempt: r.number(1).map_err(Failure::Protocol)?,
+                outcome: TaskOutcome::Lost,
+            };
+            self.deliver(r.text(2).map_err(Failure::Protocol)?, &report)?;
+        }
+        Ok(())
+    }
+
+    /// Puts a report on the driver's reply queue.
+    fn deliver(&self, queue: &str, report: &TaskReport) -> Result<Answer, Failure> {
+        let encoded = postcard::to_stdvec(report).map_err(|e| Failure::Protocol(e.to_string()))?;
+        match self.op(queue.to_string(), Op::Put(Blob::from(encoded), Wait::Never))? {
+            Answer::Error {
+                kind: ErrorKind::NotFound,
+                ..
+            } => Ok(Answer::Done), // the driver is gone: nobody waits for the report
+            other => Ok(other),
+        }
+    }
+}
