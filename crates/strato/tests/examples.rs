@@ -17,7 +17,16 @@ fn example(name: &str) -> PathBuf {
 
 /// The `result:` line of one run.
 fn result_of(name: &str, args: &[&str]) -> String {
-    let output = Command::new(example(name))
+    result_on(name, args, None)
+}
+
+/// The `result:` line of one run whose state is at `state` (`STRATO_STATE`), if given.
+fn result_on(name: &str, args: &[&str], state: Option<&str>) -> String {
+    let mut command = Command::new(example(name));
+    if let Some(state) = state {
+        command.env("STRATO_STATE", state);
+    }
+    let output = command
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("run example {name}: {e}"));
@@ -110,4 +119,43 @@ fn mandelbrot_agrees_and_writes_a_png() {
     let bytes = std::fs::read(png).unwrap();
     assert_eq!(&bytes[1..4], b"PNG");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The same programs, unchanged, with their state in Redis: the results match the std build.
+#[test]
+fn redis_runs_the_papers_programs_unchanged() {
+    let redis = strato_redis::local::LocalRedis::start().expect("start redis-server");
+    let url = redis.url();
+    // kmeans and santa_claus keep state in user-defined shared objects, which Redis cannot
+    // host (refused with a clear error; see the table in docs/redis.md).
+    let programs: [(&str, &[&str]); 2] = [
+        ("montecarlo_pi", &["--threads", "3", "--points", "300000"]),
+        ("pipeline", &["--items", "300", "--capacity", "8"]),
+    ];
+    for (name, args) in programs {
+        let on_redis = result_on(name, args, Some(&url));
+        let local = result_of(name, &[args, &["--local"]].concat());
+        assert_eq!(
+            on_redis, local,
+            "{name}: the build on Redis differs from the std build"
+        );
+    }
+}
+
+/// The README's main job on a three-master Redis Cluster.
+#[test]
+fn redis_cluster_runs_pi() {
+    let cluster = strato_redis::local::LocalCluster::start(3).expect("start a Redis Cluster");
+    let output = Command::new(example("pi"))
+        .args(["--tasks", "4", "--points", "2000000"])
+        .env("STRATO_STATE", cluster.url())
+        .output()
+        .expect("run pi");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("pi ≈ 3.14"), "{stdout}");
 }

@@ -307,3 +307,17 @@ fn a_worker_of_another_binary_is_refused() {
     assert!(stderr.contains("identical executable"), "{stderr}");
     assert!(stderr.contains("some-other-build"), "{stderr}");
 }
+
+mod on_redis;
+
+/// Every test above, unchanged, with the state in Redis instead of a strato server.
+#[test]
+fn redis_runs_the_executor_suite() {
+    on_redis::run_suite_on_redis();
+}
+
+/// Every test above, unchanged, with the state in a three-master Redis Cluster.
+#[test]
+fn redis_cluster_runs_the_executor_suite() {
+    on_redis::run_suite_on_redis_cluster();
+}

@@ -111,3 +111,11 @@ fn workers_exit_when_main_panics_with_the_executor_leaked() {
     assert!(!child.wait().unwrap().success());
     assert_all_exit(&pids);
 }
+
+mod on_redis;
+
+/// Every test above, unchanged, with the state in Redis instead of a strato server.
+#[test]
+fn redis_runs_the_lifetime_suite() {
+    on_redis::run_suite_on_redis();
+}

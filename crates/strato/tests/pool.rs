@@ -398,3 +398,11 @@ fn the_initializer_runs_once_in_each_worker_before_its_first_task() {
     assert_eq!(total.load(Ordering::SeqCst), pids.len() as u64);
     assert_eq!(INIT_RUNS.load(Ordering::SeqCst), 0, "not in the driver");
 }
+
+mod on_redis;
+
+/// Every test above, unchanged, with the state in Redis instead of a strato server.
+#[test]
+fn redis_runs_the_pool_suite() {
+    on_redis::run_suite_on_redis();
+}

@@ -168,6 +168,15 @@ fn a_server_that_does_not_run_this_binary_refuses_user_types() {
 }
 
 #[test]
+fn redis_refuses_user_types_with_a_clear_error() {
+    let redis = strato_redis::local::LocalRedis::start().unwrap();
+    let client = strato::Client::connect(&redis.url()).unwrap();
+    let refused = BoardRef::open(&client, "in-redis", Board::default()).unwrap_err();
+    assert_eq!(refused.server_kind(), Some(ErrorKind::Unsupported));
+    assert!(refused.to_string().contains("Redis cannot"), "{refused}");
+}
+
+#[test]
 fn the_local_twin_has_the_same_methods() {
     let board = twin::BoardRef::new(Board::default());
     let waiter = {

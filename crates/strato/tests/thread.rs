@@ -319,3 +319,11 @@ fn no_worker_outlives_the_program() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+mod on_redis;
+
+/// Every test above, unchanged, with the state in Redis instead of a strato server.
+#[test]
+fn redis_runs_the_thread_suite() {
+    on_redis::run_suite_on_redis();
+}

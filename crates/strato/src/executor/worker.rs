@@ -151,6 +151,7 @@ fn serve() -> Result<(), Exit> {
         data_dir: settings.data_dir.clone(),
     });
     watch_for_shutdown(&client, &settings.board)?;
+    watch_driver();
     count_ready(&client, &settings.ready);
     Loop::new(board, worker).run()
 }
@@ -194,6 +195,54 @@ fn watch_for_shutdown(client: &Client, board: &str) -> Result<(), Exit> {
         })
         .map_err(|e| exit(2, e.to_string()))?;
     Ok(())
+}
+
+/// Exits the process once the driver that started it has ended, however it ended (even by
+/// SIGKILL). The state server's going away says so as well, but a state that outlives the
+/// driver (Redis, `strato serve`) would otherwise keep the worker waiting for tasks forever.
+fn watch_driver() {
+    let Some(pid) = std::env::var(DRIVER_ENV).ok().and_then(|p| p.parse().ok()) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("strato-driver-watch".into())
+        .spawn(move || {
+            if wait_for_exit(pid) {
+                tracing::debug!(driver = pid, "shutdown: the driver ended");
+                capture::flush();
+                std::process::exit(0);
+            }
+        });
+}
+
+/// Blocks until process `pid` has ended; false if this system cannot watch it. A pidfd
+/// becomes readable when its process exits, so this waits without polling.
+#[cfg(target_os = "linux")]
+fn wait_for_exit(pid: libc::pid_t) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags by value and returns a new descriptor or -1;
+    // no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        // ESRCH: the driver is already gone. Anything else: no pidfds on this kernel.
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    let mut watched = libc::pollfd {
+        fd: fd as libc::c_int,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `watched` is one valid pollfd that outlives the call; -1 waits without limit.
+    while unsafe { libc::poll(&mut watched, 1, -1) } < 0 {
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_for_exit(_pid: i32) -> bool {
+    false
 }
 
 fn count_ready(client: &Client, latch: &str) {
