@@ -16,7 +16,7 @@ use strato::sync::{Barrier, BarrierError, Mutex, Queue};
 use strato::ObjectName;
 use strato_proto::Call;
 
-use common::{eventually, exists, parked_count, Backend, ChildProcess, ServeProcess};
+use common::{eventually, exists, parked_count, Backend, ChildProcess, Redis, ServeProcess};
 
 /// The entry point of child processes: runs the role the parent asked for; does nothing
 /// in a normal test run.
@@ -131,12 +131,12 @@ fn unhex(text: &str) -> Vec<u8> {
 }
 
 /// A child process of `role` on `server`.
-fn spawn(server: &ServeProcess, role: &str, args: &[&str]) -> ChildProcess {
+fn spawn(server: &dyn Backend, role: &str, args: &[&str]) -> ChildProcess {
     ChildProcess::spawn(role, &server.address(), args)
 }
 
 /// Waits until exactly `n` calls are parked on `server`.
-fn parked(server: &ServeProcess, n: u64, what: &str) {
+fn parked(server: &dyn Backend, n: u64, what: &str) {
     let observer = server.client();
     eventually(what, || parked_count(&observer) == n);
 }
@@ -213,16 +213,24 @@ fn a_handle_passed_through_a_queue_is_the_same_object() {
 
 #[test]
 fn a_killed_holder_releases_its_mutex_poisoned() {
-    let server = ServeProcess::start();
+    killed_holder(&ServeProcess::start());
+}
+
+#[test]
+fn redis_a_killed_holder_releases_its_mutex_poisoned() {
+    killed_holder(&Redis::start());
+}
+
+fn killed_holder(server: &dyn Backend) {
     let m = Mutex::open(&server.client(), "held", 1u32).unwrap();
-    let mut holder = spawn(&server, "hold", &["held"]);
+    let mut holder = spawn(server, "hold", &["held"]);
     holder.wait_ready();
     assert!(m.try_lock().is_err(), "the child holds it");
     let waiter = {
         let m = m.clone();
         background(move || m.lock().map(|g| *g).map_err(|p| *p.into_inner()))
     };
-    parked(&server, 1, "the parent waits for the lock");
+    parked(server, 1, "the parent waits for the lock");
     holder.kill();
     let poisoned = finished(&waiter, "lock after the holder died");
     assert_eq!(
@@ -234,22 +242,39 @@ fn a_killed_holder_releases_its_mutex_poisoned() {
 
 #[test]
 fn a_killed_getter_leaves_no_parked_call() {
-    let server = ServeProcess::start();
+    killed_getter(&ServeProcess::start());
+}
+
+#[test]
+fn redis_a_killed_getter_takes_no_item() {
+    killed_getter(&Redis::start());
+}
+
+fn killed_getter(server: &dyn Backend) {
     let q: Queue<u8> = Queue::open(&server.client(), "jobs", None).unwrap();
-    let mut getter = spawn(&server, "get", &["jobs"]);
+    let mut getter = spawn(server, "get", &["jobs"]);
     getter.wait_ready();
-    parked(&server, 1, "the child's get waits");
+    parked(server, 1, "the child's get waits");
     getter.kill();
-    parked(&server, 0, "the dead child's get is gone");
+    parked(server, 0, "the dead child's get is gone");
+    std::thread::sleep(server.notices_death_after());
     q.put(5);
     assert_eq!(q.try_get(), Some(5), "no dead consumer took the item");
 }
 
 #[test]
 fn a_killed_party_breaks_the_barrier() {
-    let server = ServeProcess::start();
+    killed_party(&ServeProcess::start());
+}
+
+#[test]
+fn redis_a_killed_party_breaks_the_barrier() {
+    killed_party(&Redis::start());
+}
+
+fn killed_party(server: &dyn Backend) {
     let b = Barrier::open(&server.client(), "gate", 3).unwrap();
-    let mut party = spawn(&server, "barrier", &["gate"]);
+    let mut party = spawn(server, "barrier", &["gate"]);
     party.wait_ready();
     let other = Barrier::open(&server.client(), "gate", 3).unwrap();
     let waiting = background(move || {
@@ -257,7 +282,7 @@ fn a_killed_party_breaks_the_barrier() {
             .wait_timeout(Duration::from_secs(30))
             .map(|r| r.is_leader())
     });
-    parked(&server, 2, "two parties wait");
+    parked(server, 2, "two parties wait");
     party.kill();
     assert_eq!(
         finished(&waiting, "the surviving party"),
@@ -267,7 +292,7 @@ fn a_killed_party_breaks_the_barrier() {
         b.wait_timeout(Duration::from_secs(30)),
         Err(BarrierError::Broken)
     );
-    parked(&server, 0, "nothing left waiting");
+    parked(server, 0, "nothing left waiting");
 }
 
 #[test]

@@ -80,8 +80,29 @@ impl Shared {
         Ok(answer)
     }
 
+    /// Runs `op` on object `name`, keeping count of the locks this process holds (it stays
+    /// present on their objects while it holds them).
     pub(crate) fn op(&self, name: String, op: Op) -> Result<Answer, Failure> {
-        let n = name.as_str();
+        let takes = matches!(
+            op,
+            Op::Lock(_) | Op::ReadLock(_) | Op::WriteLock(_) | Op::ReentrantLock { .. }
+        );
+        let gives = matches!(
+            op,
+            Op::Unlock { .. }
+                | Op::ReadUnlock { .. }
+                | Op::WriteUnlock { .. }
+                | Op::ReentrantUnlock { .. }
+        );
+        let answer = self.apply(&name, op)?;
+        if (takes && matches!(answer, Answer::Locked { .. })) || gives {
+            self.involve(&name, takes);
+        }
+        Ok(answer)
+    }
+
+    fn apply(&self, name: &str, op: Op) -> Result<Answer, Failure> {
+        let n = name;
         let never = Wait::Never;
         match op {
             Op::Load => self.answer(n, "load", never, vec![]),
@@ -178,7 +199,7 @@ impl Shared {
             Op::Len => self.answer(n, "len", never, vec![]),
             Op::TaskDone => self.answer(n, "task_done", never, vec![]),
             Op::Join(w) => self.answer(n, "join", w, vec![]),
-            Op::Invoke { .. } | Op::Snapshot => Ok(unsupported(&format!("`{name}`"))),
+            Op::Invoke { .. } | Op::Snapshot => Ok(unsupported(&format!("`{n}`"))),
             Op::TaskJoin { binary } => self.task_join(n, binary),
             Op::TaskSubmit(specs) => self.task_submit(n, &specs),
             Op::TaskTake { max, wait } => self.task_take(n, max, wait),
@@ -316,14 +337,10 @@ impl Shared {
             self.script(condvar, "cancel", &ticket, &[])?;
             return Ok(unlocked);
         }
-        let wait = match wait {
-            Wait::Never => Wait::Micros(0),
-            w => w,
+        let woken = match self.park(condvar, &ticket, crate::state::deadline(wait))? {
+            Some(reply) => reply.answer().map_err(Failure::Protocol)?,
+            None => Answer::Done, // dropped from the queue: a spurious wake-up
         };
-        let woken = self
-            .park(condvar, &ticket, wait)?
-            .answer()
-            .map_err(Failure::Protocol)?;
         let timed_out = match woken {
             Answer::Done => false,
             Answer::TimedOut => true,

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
 use strato_proto::{Answer, Call, ErrorKind, Role, ServerStats, Wait};
@@ -17,6 +17,14 @@ pub(crate) const BEAT: Duration = Duration::from_millis(500);
 
 /// A worker whose session has not beaten for this long is dead; its tasks are requeued.
 pub(crate) const LEASE: Duration = Duration::from_secs(3);
+
+/// How often a parked call checks on itself: that it is still queued (its presence may have
+/// lapsed on a loaded machine) and that the holders it waits for are alive.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// How long a process that waits on, or holds a lock of, an object stays present there
+/// without renewing (`STRATO_REDIS_PRESENCE_MS`): after that it counts as dead to it.
+const DEFAULT_PRESENCE: Duration = Duration::from_secs(10);
 
 /// The backstop for objects a crashed program left behind (Lithops uses one hour).
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -60,9 +68,15 @@ pub(crate) struct Shared {
     tickets: AtomicU64,
     /// References this process holds, per object and role: released when it ends.
     refs: Mutex<HashMap<(String, Role), u64>>,
-    /// Task boards this process works for (it beats for them).
-    boards: Mutex<HashSet<String>>,
+    /// Task boards this process works for (it beats for them), with its binary.
+    boards: Mutex<HashMap<String, String>>,
+    /// Objects this process waits on or holds a lock of, with how many such calls: it
+    /// renews its presence on them.
+    involved: Mutex<HashMap<String, u64>>,
     ttl: Duration,
+    /// How long this process counts as alive to an object it waits on or holds without
+    /// renewing its presence there.
+    presence: Duration,
     stop: Mutex<bool>,
     stopped: Condvar,
 }
@@ -86,7 +100,9 @@ impl RedisState {
             tickets: AtomicU64::new(0),
             refs: Mutex::default(),
             boards: Mutex::default(),
-            ttl: ttl_from_env(),
+            involved: Mutex::default(),
+            ttl: duration_from_env("STRATO_REDIS_TTL_SECS", 1000, DEFAULT_TTL),
+            presence: duration_from_env("STRATO_REDIS_PRESENCE_MS", 1, DEFAULT_PRESENCE),
             stop: Mutex::new(false),
             stopped: Condvar::new(),
         });
@@ -171,11 +187,21 @@ pub(crate) fn letter(role: Role) -> Vec<u8> {
     }
 }
 
-fn ttl_from_env() -> Duration {
-    std::env::var("STRATO_REDIS_TTL_SECS")
+/// A duration from the environment variable `name`, in units of `millis` milliseconds.
+fn duration_from_env(name: &str, millis: u64, default: Duration) -> Duration {
+    std::env::var(name)
         .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(DEFAULT_TTL, Duration::from_secs)
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(default, |n| Duration::from_millis(n * millis))
+}
+
+/// When a wait of `wait` ends, if it does.
+pub(crate) fn deadline(wait: Wait) -> Option<Instant> {
+    match wait {
+        Wait::Micros(us) => Some(Instant::now() + Duration::from_micros(us)),
+        Wait::Never => Some(Instant::now()),
+        Wait::Forever => None,
+    }
 }
 
 /// Milliseconds since the epoch (deadlines are compared across processes).
@@ -193,9 +219,10 @@ fn heartbeat(shared: Weak<Shared>) {
         let Some(s) = shared.upgrade() else { return };
         {
             let stop = s.stop.lock().unwrap_or_else(|e| e.into_inner());
+            let period = BEAT.min(s.presence / 4);
             let (stop, _) = s
                 .stopped
-                .wait_timeout_while(stop, BEAT, |stop| !*stop)
+                .wait_timeout_while(stop, period, |stop| !*stop)
                 .unwrap_or_else(|e| e.into_inner());
             if *stop {
                 return;
@@ -203,7 +230,7 @@ fn heartbeat(shared: Weak<Shared>) {
         }
         s.beat();
         beats += 1;
-        if Duration::from_millis(BEAT.as_millis() as u64 * beats) >= s.ttl / 4 {
+        if BEAT.min(s.presence / 4) * beats as u32 >= s.ttl / 4 {
             beats = 0;
             s.touch_all();
         }
@@ -223,8 +250,21 @@ impl Shared {
         self.refs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn boards(&self) -> MutexGuard<'_, HashSet<String>> {
+    pub(crate) fn boards(&self) -> MutexGuard<'_, HashMap<String, String>> {
         self.boards.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one more (or one fewer) call of this process waiting on or holding `name`.
+    pub(crate) fn involve(&self, name: &str, more: bool) {
+        let mut involved = self.involved.lock().unwrap_or_else(|e| e.into_inner());
+        let n = involved.entry(name.to_string()).or_default();
+        match more {
+            true => *n += 1,
+            false => *n = n.saturating_sub(1),
+        }
+        if *n == 0 {
+            involved.remove(name);
+        }
     }
 
     pub(crate) fn ttl_ms(&self) -> Vec<u8> {
@@ -254,7 +294,8 @@ impl Shared {
             .arg(op)
             .arg(&prefix)
             .arg(ticket)
-            .arg(self.session);
+            .arg(self.session)
+            .arg(self.presence.as_millis() as u64);
         for a in args {
             invocation.arg(a.as_slice());
         }
@@ -270,32 +311,64 @@ impl Shared {
         wait: Wait,
         args: Vec<Vec<u8>>,
     ) -> Result<Reply, Failure> {
-        let ticket = match wait {
-            Wait::Never => String::new(),
-            _ => self.ticket(),
-        };
-        let reply = self.script(name, op, &ticket, &args)?;
-        if reply.tag != b'Q' {
-            return Ok(reply);
+        let until = deadline(wait);
+        loop {
+            let ticket = match wait {
+                Wait::Never => String::new(),
+                _ => self.ticket(),
+            };
+            let reply = self.script(name, op, &ticket, &args)?;
+            if reply.tag != b'Q' {
+                return Ok(reply);
+            }
+            if let Some(reply) = self.park(name, &ticket, until)? {
+                return Ok(reply);
+            }
         }
-        self.park(name, &ticket, wait)
     }
 
-    /// Waits in `BLPOP` on the ticket's wake list; when the wait runs out, the ticket is
-    /// cancelled (or, answered meanwhile, its answer taken).
-    pub(crate) fn park(&self, name: &str, ticket: &str, wait: Wait) -> Result<Reply, Failure> {
+    /// Waits in `BLPOP` on the ticket's wake list until `until` (`None`: no limit), checking
+    /// on the call every [`RECHECK`]. When the wait runs out the ticket is cancelled (or,
+    /// answered meanwhile, its answer taken). `None` if the call was dropped from the queue
+    /// (this process looked dead) and must be made again.
+    pub(crate) fn park(
+        &self,
+        name: &str,
+        ticket: &str,
+        until: Option<Instant>,
+    ) -> Result<Option<Reply>, Failure> {
+        self.involve(name, true);
+        let parked = self.wait_for_answer(name, ticket, until);
+        self.involve(name, false);
+        parked
+    }
+
+    fn wait_for_answer(
+        &self,
+        name: &str,
+        ticket: &str,
+        until: Option<Instant>,
+    ) -> Result<Option<Reply>, Failure> {
         let key = format!("{}k:{ticket}", crate::keys::prefix(name));
-        let seconds = match wait {
-            Wait::Micros(us) => (us as f64 / 1e6).max(0.001),
-            _ => 0.0,
-        };
-        let woken: Option<(Vec<u8>, Vec<u8>)> = self
-            .pool
-            .with(|c| redis::cmd("BLPOP").arg(&key).arg(seconds).query(c))
-            .map_err(lost)?;
-        match woken {
-            Some((_, payload)) => Reply::decode(&payload).map_err(Failure::Protocol),
-            None => self.script(name, "cancel", ticket, &[]),
+        loop {
+            let left = until.map_or(RECHECK, |u| u.saturating_duration_since(Instant::now()));
+            let seconds = left.min(RECHECK).as_secs_f64().max(0.001);
+            let woken: Option<(Vec<u8>, Vec<u8>)> = self
+                .pool
+                .with(|c| redis::cmd("BLPOP").arg(&key).arg(seconds).query(c))
+                .map_err(lost)?;
+            if let Some((_, payload)) = woken {
+                return Reply::decode(&payload).map(Some).map_err(Failure::Protocol);
+            }
+            if until.is_some_and(|u| Instant::now() >= u) {
+                return self.script(name, "cancel", ticket, &[]).map(Some);
+            }
+            let check = self.script(name, "recheck", ticket, &[])?;
+            match check.tag {
+                b'Q' => continue,
+                b'W' => return Ok(None),
+                _ => return Ok(Some(check)),
+            }
         }
     }
 
@@ -359,9 +432,19 @@ impl Shared {
         }))
     }
 
-    /// Beats for every board this process works on.
+    /// Beats for every board this process works on, and renews its presence on the objects
+    /// it waits on or holds.
     fn beat(&self) {
-        let boards: Vec<String> = self.boards().iter().cloned().collect();
+        let involved: Vec<String> = {
+            let involved = self.involved.lock().unwrap_or_else(|e| e.into_inner());
+            involved.keys().cloned().collect()
+        };
+        for name in involved {
+            if let Err(e) = self.script(&name, "present", "", &[]) {
+                tracing::warn!(object = name, error = %e, "heartbeat failed");
+            }
+        }
+        let boards: Vec<String> = self.boards().keys().cloned().collect();
         let deadline = (now_ms() + LEASE.as_millis() as u64)
             .to_string()
             .into_bytes();
@@ -382,7 +465,7 @@ impl Shared {
 
     /// The process is done: its references are released and its tasks handed back.
     fn leave(&self) {
-        let boards: Vec<String> = self.boards().drain().collect();
+        let boards: Vec<String> = self.boards().drain().map(|(board, _)| board).collect();
         for board in boards {
             let _ = self.leave_board(&board);
         }

@@ -39,10 +39,10 @@ fn grant(record: &[u8]) -> Result<TaskGrant, Failure> {
 impl Shared {
     pub(crate) fn task_join(&self, board: &str, binary: String) -> Result<Answer, Failure> {
         let deadline = (now_ms() + LEASE.as_millis() as u64).to_string();
-        let args = vec![binary.into_bytes(), deadline.into_bytes()];
+        let args = vec![binary.clone().into_bytes(), deadline.into_bytes()];
         let answer = self.answer(board, "task_join", Wait::Never, args)?;
         if answer == Answer::Done {
-            self.boards().insert(board.to_string());
+            self.boards().insert(board.to_string(), binary);
         }
         Ok(answer)
     }
@@ -81,6 +81,9 @@ impl Shared {
                 slice,
                 vec![max.to_string().into_bytes()],
             )?;
+            if reply.tag == b'E' && self.rejoin(board)? {
+                continue; // reaped while alive (a heartbeat came late): join again
+            }
             let expired = deadline.is_some_and(|end| std::time::Instant::now() >= end);
             match reply.tag {
                 b'S' => {
@@ -118,6 +121,15 @@ impl Shared {
             outcome: TaskOutcome::Finished(result),
         };
         self.deliver(&reply_to, &report)
+    }
+
+    /// Joins `board` again after this worker was taken for dead; false if it never joined.
+    fn rejoin(&self, board: &str) -> Result<bool, Failure> {
+        let Some(binary) = self.boards().get(board).cloned() else {
+            return Ok(false);
+        };
+        tracing::warn!(board, "this worker was taken for dead; joining again");
+        Ok(self.task_join(board, binary)? == Answer::Done)
     }
 
     /// Requeues the tasks of workers past their deadline and reports those out of retries.

@@ -18,7 +18,16 @@ pub trait Backend {
     fn client(&self) -> Client {
         Client::connect(&self.address()).expect("connect to the test server")
     }
+
+    /// How long after a process dies until this backend has noticed: a state server sees
+    /// the connection close; Redis sees the process's presence lapse.
+    fn notices_death_after(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
+
+/// How long a child process stays present to the Redis backend without renewing.
+pub const CHILD_PRESENCE_MS: u64 = 1000;
 
 /// A server on a thread of the test process.
 pub struct Embedded(strato_server::ServerHandle);
@@ -51,6 +60,10 @@ impl Redis {
 impl Backend for Redis {
     fn address(&self) -> String {
         self.0.url()
+    }
+
+    fn notices_death_after(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(CHILD_PRESENCE_MS + 500)
     }
 }
 
@@ -179,6 +192,7 @@ impl ChildProcess {
             .env("STRATO_CHILD_ROLE", role)
             .env("STRATO_CHILD_ARGS", args.join(" "))
             .env("STRATO_STATE", address)
+            .env("STRATO_REDIS_PRESENCE_MS", CHILD_PRESENCE_MS.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn child");

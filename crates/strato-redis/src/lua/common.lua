@@ -4,7 +4,10 @@
 -- KEYS: 1 meta hash (kind, reference counts, scalar state), 2 list (items, elements),
 --       3 hash (map entries, leases), 4 waiters list ("ticket|kind|data" per parked call).
 -- ARGV: 1 op, 2 key prefix ("strato:{name}:"), 3 ticket of the caller ("" = never wait),
---       4 session of the caller, 5.. the op's arguments.
+--       4 session of the caller, 5 how long a presence lasts (ms), 6.. the op's arguments.
+-- Liveness: a session that waits on an object, or holds one of its locks, keeps the key
+-- "<prefix>p:<session>" alive (its heartbeat renews it). Once it lapses, the session is dead
+-- to this object: its queued calls are dropped and its locks released (poisoned).
 -- Replies are one string: a tag letter, then netstring fields ("<len>:<bytes>"). A call
 -- that must wait is queued in the waiters list and answered "Q"; whatever lets it proceed
 -- pushes its answer to the caller's wake list "<prefix>k:<ticket>", where it waits in BLPOP.
@@ -13,14 +16,17 @@ local M, L, H, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local OP, PREFIX, TICKET, SESSION = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local NAME = string.sub(PREFIX, 9, -3)
 
-local function arg(i) return ARGV[4 + i] end
-local function nargs() return #ARGV - 4 end
+local PRESENCE_MS = tonumber(ARGV[5])
+
+local function arg(i) return ARGV[5 + i] end
+local function nargs() return #ARGV - 5 end
 
 local OPS = {}    -- op name -> function returning the reply
 local KINDS = {}  -- op name -> ",Kind,Kind," the op applies to (checked before it runs)
 local SERVE = {}  -- waiter kind -> function(waiter, ctx) returning its answer, or nil
 local CANCEL = {} -- waiter kind -> function(waiter) run when a waiter times out
 local INIT = {}   -- object kind -> function() setting up a new object, or returning an error
+local REAP = {}   -- object kind -> function() releasing what dead sessions hold
 
 local function ns(s) s = tostring(s) return #s .. ':' .. s end
 
@@ -67,6 +73,16 @@ local function waiters()
   return out
 end
 
+local function session_of(ticket) return string.match(ticket, '^[^.]*') end
+
+local function present(session)
+  return redis.call('EXISTS', PREFIX .. 'p:' .. session) == 1
+end
+
+local function mark_present(session)
+  redis.call('SET', PREFIX .. 'p:' .. session, '1', 'PX', PRESENCE_MS)
+end
+
 local function wake(ticket, payload)
   local key = PREFIX .. 'k:' .. ticket
   redis.call('RPUSH', key, payload)
@@ -82,6 +98,7 @@ end
 -- The caller cannot proceed: WouldBlock if it will not wait, else it is parked.
 local function block(kind, data)
   if TICKET == '' then return enc('K') end
+  mark_present(SESSION)
   redis.call('RPUSH', W, TICKET .. '|' .. kind .. '|' .. (data or ''))
   return enc('Q')
 end
@@ -93,11 +110,18 @@ local function serve()
     progress = false
     local ctx = {}
     for _, w in ipairs(waiters()) do
-      local try = SERVE[w.kind]
-      local payload = try and try(w, ctx)
-      if payload then
-        complete(w, payload)
+      if not present(session_of(w.ticket)) then
+        redis.call('LREM', W, 1, w.raw)
+        local hook = CANCEL[w.kind]
+        if hook then hook(w) end
         progress = true
+      else
+        local try = SERVE[w.kind]
+        local payload = try and try(w, ctx)
+        if payload then
+          complete(w, payload)
+          progress = true
+        end
       end
     end
   end
@@ -179,6 +203,26 @@ OPS.delete = function()
 end
 
 OPS.exists = function() return enc('Y', flag(redis.call('EXISTS', M) == 1)) end
+
+-- The caller's heartbeat: it still waits on, or holds, this object.
+OPS.present = function()
+  if redis.call('EXISTS', M) == 1 then mark_present(SESSION) end
+  return enc('D')
+end
+
+-- A parked caller checks on its call (and, for it, on everyone): dead sessions' holds and
+-- queued calls go, then "Q" if its call is still queued, its answer if one arrived, or "W"
+-- if the call was dropped (its presence had lapsed) and must be made anew.
+OPS.recheck = function()
+  mark_present(SESSION)
+  local reap = REAP[meta('kind') or '']
+  if reap then reap() end
+  serve()
+  for _, w in ipairs(waiters()) do
+    if w.ticket == TICKET then return enc('Q') end
+  end
+  return redis.call('LPOP', PREFIX .. 'k:' .. TICKET) or enc('W')
+end
 
 OPS.touch = function()
   if meta('persist') == '0' then expire(tonumber(arg(1))) end

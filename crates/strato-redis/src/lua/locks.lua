@@ -20,17 +20,43 @@ local function put_back(value_given, value, poison)
   if poison == '1' then set('poison', '1') end
 end
 
-local function try_lock()
+-- Locks are granted to a session: the caller's, or a queued waiter's.
+local function try_lock(session)
   if meta('holder') ~= '0' then return nil end
   local lease = new_lease()
-  set('holder', lease, 'hs', SESSION)
+  set('holder', lease, 'hs', session)
+  mark_present(session)
   return locked(lease)
 end
 
-SERVE.lock = function() return try_lock() end
+-- Releases (poisoned) whatever sessions that are no longer present hold.
+local function reap_locks()
+  local changed = false
+  local hs = meta('hs')
+  if hs and hs ~= '' and not present(hs) then
+    set('holder', 0, 'hs', '', 'poison', '1')
+    changed = true
+  end
+  local readers = redis.call('HGETALL', H)
+  for i = 1, #readers, 2 do
+    if not present(readers[i + 1]) then
+      redis.call('HDEL', H, readers[i])
+      redis.call('HINCRBY', M, 'readers', -1)
+      changed = true
+    end
+  end
+  if changed then serve() end
+end
+REAP.Mutex = reap_locks
+REAP.RwLock = reap_locks
+
+SERVE.lock = function(w) return try_lock(session_of(w.ticket)) end
 
 KINDS.lock = ',Mutex,'
-OPS.lock = function() return try_lock() or block('lock') end
+OPS.lock = function()
+  reap_locks()
+  return try_lock(SESSION) or block('lock')
+end
 
 -- ARGV: lease, value given (1/0), value, poison (1/0).
 KINDS.unlock = ',Mutex,'
@@ -42,20 +68,21 @@ OPS.unlock = function()
   return enc('D')
 end
 
-local function try_read(ctx)
+local function try_read(ctx, session)
   if meta('holder') ~= '0' or ctx.writer_waiting then return nil end
   local lease = new_lease()
-  redis.call('HSET', H, lease, SESSION)
+  redis.call('HSET', H, lease, session)
+  mark_present(session)
   redis.call('HINCRBY', M, 'readers', 1)
   return locked(lease)
 end
 
-local function try_write(ctx)
+local function try_write(ctx, session)
   if meta('holder') ~= '0' or num('readers') > 0 or ctx.writer_waiting then
     ctx.writer_waiting = true
     return nil
   end
-  return try_lock()
+  return try_lock(session)
 end
 
 local function writer_queued()
@@ -65,14 +92,20 @@ local function writer_queued()
   return false
 end
 
-SERVE.read = function(_, ctx) return try_read(ctx) end
-SERVE.write = function(_, ctx) return try_write(ctx) end
+SERVE.read = function(w, ctx) return try_read(ctx, session_of(w.ticket)) end
+SERVE.write = function(w, ctx) return try_write(ctx, session_of(w.ticket)) end
 
 KINDS.rlock = ',RwLock,'
-OPS.rlock = function() return try_read({ writer_waiting = writer_queued() }) or block('read') end
+OPS.rlock = function()
+  reap_locks()
+  return try_read({ writer_waiting = writer_queued() }, SESSION) or block('read')
+end
 
 KINDS.wlock = ',RwLock,'
-OPS.wlock = function() return try_write({ writer_waiting = writer_queued() }) or block('write') end
+OPS.wlock = function()
+  reap_locks()
+  return try_write({ writer_waiting = writer_queued() }, SESSION) or block('write')
+end
 
 KINDS.runlock = ',RwLock,'
 OPS.runlock = function()
@@ -90,14 +123,24 @@ local function try_reenter(owner)
   local current = meta('owner')
   if current ~= '' and current ~= owner then return nil end
   set('owner', owner)
+  mark_present(string.match(owner, '^[^:]*'))
   redis.call('HINCRBY', M, 'depth', 1)
   return enc('L', string.match(owner, '[^:]*$'), '0', meta('x'))
 end
 
 SERVE.reenter = function(w) return try_reenter(w.data) end
 
+REAP.ReentrantLock = function()
+  local owner = meta('owner')
+  if owner ~= '' and not present(string.match(owner, '^[^:]*')) then
+    set('owner', '', 'depth', 0)
+    serve()
+  end
+end
+
 KINDS.rlock_enter = ',ReentrantLock,'
 OPS.rlock_enter = function()
+  REAP.ReentrantLock()
   local owner = SESSION .. ':' .. arg(1)
   return try_reenter(owner) or block('reenter', owner)
 end
