@@ -20,15 +20,10 @@
 //!
 //! # Where Redis differs from the state server
 //!
-//! | guarantee | state server | Redis backend |
-//! |---|---|---|
-//! | user-defined shared objects (`shared!`) | methods run in the server | refused at open with [`ErrorKind::Unsupported`](strato_proto::ErrorKind) |
-//! | a task's worker dies | requeued when its connection closes | requeued once its lease deadline passes (3 s without a heartbeat) |
-//! | a lock holder's process dies | the lock is released and poisoned at once | held until the object's TTL expires (no holder liveness) |
-//! | references of a process that crashed | dropped when its connection closes | kept until the TTL (`STRATO_REDIS_TTL_SECS`, default 1 h) |
-//! | `fetch_and`/`or`/`xor`/`max`/…, `AtomicF64`, map merges | one step in the server | read, compute, compare-and-set (Lua has no 64-bit integers); linearizable, may retry |
-//! | condvar wait | one step | three scripts (enlist, unlock, relock); no notification is lost |
-//! | `Stats` | exact | objects by `KEYS strato:{*}:m`, parked calls from `blocked_clients` of every master |
+//! User-defined shared objects are refused (Redis cannot run their methods); a dead
+//! process is noticed when its presence or lease lapses rather than when its connection
+//! closes; some atomics and map merges are a compare-and-set loop. `docs/redis.md` has the
+//! whole table.
 //!
 //! ```no_run
 //! use strato_proto::{Answer, Call, Init, Role};

@@ -89,6 +89,10 @@ local function wake(ticket, payload)
   redis.call('PEXPIRE', key, 600000)
 end
 
+-- Whether a queued call's process is still present (a dead one's call must not take
+-- anything handed over).
+local function alive(w) return present(session_of(w.ticket)) end
+
 -- Removes a waiter and hands it its answer.
 local function complete(w, payload)
   redis.call('LREM', W, 1, w.raw)
@@ -110,7 +114,7 @@ local function serve()
     progress = false
     local ctx = {}
     for _, w in ipairs(waiters()) do
-      if not present(session_of(w.ticket)) then
+      if not alive(w) then
         redis.call('LREM', W, 1, w.raw)
         local hook = CANCEL[w.kind]
         if hook then hook(w) end

@@ -204,7 +204,7 @@ end
 local function notify(limit)
   local woken = 0
   for _, w in ipairs(waiters()) do
-    if w.kind == 'cv' and woken < limit then
+    if w.kind == 'cv' and woken < limit and alive(w) then
       complete(w, enc('D'))
       woken = woken + 1
     end

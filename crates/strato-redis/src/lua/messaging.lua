@@ -80,7 +80,7 @@ local function receivers() return count('r') end
 local function try_send(item)
   if receivers() == 0 then return enc('Z') end
   for _, w in ipairs(waiters()) do
-    if w.kind == 'recv' then
+    if w.kind == 'recv' and alive(w) then
       complete(w, enc('B', item))
       return enc('D')
     end
@@ -94,7 +94,7 @@ local function try_recv()
   local item = redis.call('LPOP', L)
   if item then return enc('B', item) end
   for _, w in ipairs(waiters()) do
-    if w.kind == 'send' then
+    if w.kind == 'send' and alive(w) then
       complete(w, enc('D'))
       return enc('B', w.data)
     end
