@@ -296,6 +296,24 @@ fn killed_party(server: &dyn Backend) {
 }
 
 #[test]
+fn redis_the_ttl_collects_what_a_killed_process_left() {
+    let redis = Redis::start();
+    let observer = redis.client();
+    let mut holder = ChildProcess::spawn_with(
+        "hold",
+        &redis.address(),
+        &["left-behind"],
+        &[("STRATO_REDIS_TTL_SECS", "1")],
+    );
+    holder.wait_ready();
+    assert!(exists(&observer, "left-behind"));
+    holder.kill();
+    eventually("the TTL collects the object", || {
+        !exists(&observer, "left-behind")
+    });
+}
+
+#[test]
 fn the_ttl_collects_a_handle_lent_but_never_received() {
     let server = ServeProcess::with_args(&["--ttl", "0.5"]);
     let client = server.client();

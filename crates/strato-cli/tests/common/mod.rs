@@ -187,7 +187,18 @@ pub struct ChildProcess {
 
 impl ChildProcess {
     pub fn spawn(role: &str, address: &str, args: &[&str]) -> ChildProcess {
+        ChildProcess::spawn_with(role, address, args, &[])
+    }
+
+    /// Like [`ChildProcess::spawn`], with extra environment variables.
+    pub fn spawn_with(
+        role: &str,
+        address: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ChildProcess {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .envs(env.iter().copied())
             .args(["--exact", "child", "--nocapture", "--test-threads=1"])
             .env("STRATO_CHILD_ROLE", role)
             .env("STRATO_CHILD_ARGS", args.join(" "))

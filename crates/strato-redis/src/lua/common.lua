@@ -156,6 +156,16 @@ local function expire(ttl)
   for _, key in ipairs({ M, L, H, W }) do redis.call('PEXPIRE', key, ttl) end
 end
 
+-- Keys made after the object (its list on the first put, say) get the object's TTL, so a
+-- crashed program leaves nothing behind for longer than the TTL.
+local function spread_ttl()
+  local ttl = redis.call('PTTL', M)
+  if ttl <= 0 then return end
+  for _, key in ipairs({ L, H, W }) do
+    if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ttl) end
+  end
+end
+
 OPS.open = function()
   local kind, persistent, role, ttl = arg(1), arg(2), arg(3), tonumber(arg(4))
   local have = meta('kind')
@@ -171,6 +181,8 @@ OPS.open = function()
     return err('WrongType', 'object `' .. NAME .. '` is a ' .. have .. ', not a ' .. kind)
   elseif kind == 'Atomic' and meta('f') ~= arg(5) then
     return err('WrongType', 'object `' .. NAME .. '` is an atomic of another type')
+  elseif meta('persist') ~= '1' then
+    expire(ttl)
   end
   redis.call('HINCRBY', M, 'r' .. role, 1)
   serve()

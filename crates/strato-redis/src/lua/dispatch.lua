@@ -11,7 +11,9 @@ local function dispatch()
       return err('WrongType', OP .. ' is not an operation of a ' .. kind)
     end
   end
-  return run()
+  local reply = run()
+  spread_ttl()
+  return reply
 end
 
 return dispatch()
