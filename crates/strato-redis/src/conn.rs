@@ -4,7 +4,9 @@
 use std::sync::{Mutex, MutexGuard};
 
 use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+use redis::cluster_routing::{
+    get_slot, MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{ConnectionLike, RedisResult, Value};
 
 /// A standalone server or a cluster.
@@ -24,6 +26,13 @@ impl Conn {
         match self {
             Conn::Single(c) => c,
             Conn::Cluster(c) => c.as_mut(),
+        }
+    }
+
+    fn as_cluster(&mut self) -> Option<&mut ClusterConnection> {
+        match self {
+            Conn::Single(_) => None,
+            Conn::Cluster(c) => Some(c.as_mut()),
         }
     }
 }
@@ -64,11 +73,15 @@ impl Pool {
         &self,
         f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> RedisResult<T> {
+        self.with_conn(|conn| f(conn.as_dyn()))
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> RedisResult<T>) -> RedisResult<T> {
         let mut conn = match self.idle().pop() {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        let result = f(conn.as_dyn());
+        let result = f(&mut conn);
         let broken = result.as_ref().err().is_some_and(|e| {
             e.is_io_error()
                 || e.is_connection_dropped()
@@ -79,6 +92,23 @@ impl Pool {
             self.idle().push(conn);
         }
         result
+    }
+
+    /// Runs `cmd` on the node serving `key` (a command the cluster client cannot route by
+    /// itself, such as `FCALL`).
+    pub fn query_for_key<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        key: &[u8],
+    ) -> RedisResult<T> {
+        self.with_conn(|conn| match conn.as_cluster() {
+            Some(cluster) => {
+                let route = Route::new(get_slot(key), SlotAddr::Master);
+                let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                redis::from_redis_value(&cluster.route_command(cmd, node)?)
+            }
+            None => cmd.query(conn.as_dyn()),
+        })
     }
 
     /// Sends `cmd` to every master and returns each one's reply.

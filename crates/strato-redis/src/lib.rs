@@ -9,7 +9,8 @@
 //! Every object is at most four keys sharing the hash tag `{name}` (so a Redis Cluster keeps
 //! them in one slot): a hash of its scalar state and reference counts, a list (queue items,
 //! list and array elements, pending tasks), a hash (map entries, leases) and a list of parked
-//! calls. Each operation is one Lua script run (atomic on the server); nothing polls:
+//! calls. Each operation is one `FCALL` of a Redis Functions library (Lua, atomic on the
+//! server; Redis 7 or newer); nothing polls:
 //!
 //! * a call that cannot proceed is queued in the object's waiters list by the same script
 //!   that found it blocked, and its caller waits in `BLPOP` on a list of its own;

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::Script;
 use strato_proto::{Answer, Call, ErrorKind, Role, ServerStats, Wait};
 
 use crate::conn::Pool;
@@ -29,11 +28,19 @@ const DEFAULT_PRESENCE: Duration = Duration::from_secs(10);
 /// The backstop for objects a crashed program left behind (Lithops uses one hour).
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
-/// The Lua of every object, one script.
-fn script() -> &'static Script {
-    static SCRIPT: OnceLock<Script> = OnceLock::new();
-    SCRIPT.get_or_init(|| {
-        Script::new(concat!(
+/// The Lua of every object: one Redis Functions library, named after a hash of its code so
+/// that programs of different strato versions can share a Redis.
+pub(crate) struct Library {
+    /// The function to `FCALL` (also the library's name).
+    pub name: String,
+    /// The code to `FUNCTION LOAD`.
+    pub code: String,
+}
+
+pub(crate) fn library() -> &'static Library {
+    static LIBRARY: OnceLock<Library> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let body = concat!(
             include_str!("lua/common.lua"),
             include_str!("lua/data.lua"),
             include_str!("lua/locks.lua"),
@@ -41,7 +48,15 @@ fn script() -> &'static Script {
             include_str!("lua/messaging.lua"),
             include_str!("lua/tasks.lua"),
             include_str!("lua/dispatch.lua"),
-        ))
+        );
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(body, &mut hasher);
+        let name = format!("strato_{:016x}", std::hash::Hasher::finish(&hasher));
+        let code = format!(
+            "#!lua name={name}\n{}",
+            body.replace("FUNCTION_NAME", &name)
+        );
+        Library { name, code }
     })
 }
 
@@ -90,6 +105,7 @@ impl RedisState {
             reason: e.to_string(),
         };
         let pool = Pool::open(url).map_err(fail)?;
+        load_library(&pool).map_err(fail)?;
         let session: u64 = pool
             .with(|c| redis::cmd("INCR").arg("strato:sessions").query(c))
             .map_err(fail)?;
@@ -195,6 +211,13 @@ fn duration_from_env(name: &str, millis: u64, default: Duration) -> Duration {
         .map_or(default, |n| Duration::from_millis(n * millis))
 }
 
+/// Loads the library on every master (again, if it is there already).
+fn load_library(pool: &Pool) -> redis::RedisResult<()> {
+    let mut load = redis::cmd("FUNCTION");
+    load.arg("LOAD").arg("REPLACE").arg(&library().code);
+    pool.on_masters(&load).map(drop)
+}
+
 /// When a wait of `wait` ends, if it does.
 pub(crate) fn deadline(wait: Wait) -> Option<Instant> {
     match wait {
@@ -286,20 +309,32 @@ impl Shared {
         args: &[Vec<u8>],
     ) -> Result<Reply, Failure> {
         let prefix = crate::keys::prefix(name);
-        let mut invocation = script().prepare_invoke();
+        let mut fcall = redis::cmd("FCALL");
+        fcall.arg(&library().name).arg(4);
         for suffix in ["m", "l", "h", "w"] {
-            invocation.key(format!("{prefix}{suffix}"));
+            fcall.arg(format!("{prefix}{suffix}"));
         }
-        invocation
+        fcall
             .arg(op)
             .arg(&prefix)
             .arg(ticket)
             .arg(self.session)
             .arg(self.presence.as_millis() as u64);
         for a in args {
-            invocation.arg(a.as_slice());
+            fcall.arg(a.as_slice());
         }
-        let bytes: Vec<u8> = self.pool.with(|c| invocation.invoke(c)).map_err(lost)?;
+        let key = format!("{prefix}m");
+        let called = self.pool.query_for_key::<Vec<u8>>(&fcall, key.as_bytes());
+        let bytes = match called {
+            Err(e) if e.to_string().contains("Function not found") => {
+                // The server restarted or failed over: load the library again.
+                load_library(&self.pool).map_err(lost)?;
+                self.pool
+                    .query_for_key(&fcall, key.as_bytes())
+                    .map_err(lost)?
+            }
+            other => other.map_err(lost)?,
+        };
         Reply::decode(&bytes).map_err(Failure::Protocol)
     }
 

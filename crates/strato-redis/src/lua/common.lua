@@ -1,5 +1,7 @@
--- strato over Redis: one script, dispatched on ARGV[1]. Every key belongs to one object and
--- carries its hash tag, so the script runs unchanged on Redis Cluster.
+-- strato over Redis: one Redis Functions library with one function, dispatched on its
+-- first argument. Every key belongs to one object and carries its hash tag, so the library
+-- runs unchanged on Redis Cluster. Loading it defines every op once; a call only binds its
+-- keys and arguments and runs one op.
 --
 -- KEYS: 1 meta hash (kind, reference counts, scalar state), 2 list (items, elements),
 --       3 hash (map entries, leases), 4 waiters list ("ticket|kind|data" per parked call).
@@ -12,11 +14,16 @@
 -- that must wait is queued in the waiters list and answered "Q"; whatever lets it proceed
 -- pushes its answer to the caller's wake list "<prefix>k:<ticket>", where it waits in BLPOP.
 
-local M, L, H, W = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local OP, PREFIX, TICKET, SESSION = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local NAME = string.sub(PREFIX, 9, -3)
+-- The call being run (Redis runs one at a time): bound by `bind` at its start.
+local M, L, H, W, OP, PREFIX, TICKET, SESSION, NAME, PRESENCE_MS, ARGV
 
-local PRESENCE_MS = tonumber(ARGV[5])
+local function bind(keys, args)
+  M, L, H, W = keys[1], keys[2], keys[3], keys[4]
+  OP, PREFIX, TICKET, SESSION = args[1], args[2], args[3], args[4]
+  NAME = string.sub(PREFIX, 9, -3)
+  PRESENCE_MS = tonumber(args[5])
+  ARGV = args
+end
 
 local function arg(i) return ARGV[5 + i] end
 local function nargs() return #ARGV - 5 end

@@ -16,4 +16,7 @@ local function dispatch()
   return reply
 end
 
-return dispatch()
+redis.register_function('FUNCTION_NAME', function(keys, args)
+  bind(keys, args)
+  return dispatch()
+end)
