@@ -105,7 +105,13 @@ impl RedisState {
             reason: e.to_string(),
         };
         let pool = Pool::open(url).map_err(fail)?;
-        load_library(&pool).map_err(fail)?;
+        load_library(&pool).map_err(|e| Failure::Connect {
+            url: url.to_string(),
+            reason: match e.to_string().to_lowercase().contains("unknown command") {
+                true => format!("Redis 7 or newer is needed (for Redis Functions): {e}"),
+                false => e.to_string(),
+            },
+        })?;
         let session: u64 = pool
             .with(|c| redis::cmd("INCR").arg("strato:sessions").query(c))
             .map_err(fail)?;
