@@ -1,4 +1,4 @@
-//! Real processes sharing one `strato serve`: children re-executed from this test binary
+//! Real processes sharing one `strato serve` (and, in the `redis_*` tests, one Redis): children re-executed from this test binary
 //! (see [`child`]) count on one atomic, receive serialized handles and use them, and die
 //! (SIGKILL) while holding a mutex or parked in a blocking call. The server must release
 //! (and poison), unpark, break, or collect accordingly; the TTL backstop collects a handle
@@ -170,10 +170,18 @@ fn wait_out_the_ttl(server: &ServeProcess) {
 
 #[test]
 fn four_processes_count_to_two_thousand() {
-    let server = ServeProcess::start();
+    four_processes_count_to_two_thousand_on(&ServeProcess::start());
+}
+
+#[test]
+fn redis_four_processes_count_to_two_thousand() {
+    four_processes_count_to_two_thousand_on(&Redis::start());
+}
+
+fn four_processes_count_to_two_thousand_on(server: &dyn Backend) {
     let counter = AtomicU64::open(&server.client(), "hits", 0).unwrap();
     let children: Vec<_> = (0..4)
-        .map(|_| spawn(&server, "count", &["hits", "500"]))
+        .map(|_| spawn(server, "count", &["hits", "500"]))
         .collect();
     children.into_iter().for_each(ChildProcess::join);
     assert_eq!(counter.load(SeqCst), 2000);
@@ -181,13 +189,21 @@ fn four_processes_count_to_two_thousand() {
 
 #[test]
 fn a_handle_passed_as_an_argument_is_the_same_object() {
-    let server = ServeProcess::start();
+    a_handle_passed_as_an_argument_is_the_same_object_on(&ServeProcess::start());
+}
+
+#[test]
+fn redis_a_handle_passed_as_an_argument_is_the_same_object() {
+    a_handle_passed_as_an_argument_is_the_same_object_on(&Redis::start());
+}
+
+fn a_handle_passed_as_an_argument_is_the_same_object_on(server: &dyn Backend) {
     let client = server.client();
     let inbox: Queue<String> = Queue::open(&client, "inbox", None).unwrap();
     let outbox: Queue<String> = Queue::open(&client, "outbox", None).unwrap();
     inbox.put("hello".into());
     let bytes = postcard::to_stdvec(&(&inbox, &outbox)).unwrap();
-    spawn(&server, "echo", &[&hex(&bytes)]).join();
+    spawn(server, "echo", &[&hex(&bytes)]).join();
     assert_eq!(
         outbox.try_get().as_deref(),
         Some("hello via inbox and outbox")
@@ -197,12 +213,20 @@ fn a_handle_passed_as_an_argument_is_the_same_object() {
 
 #[test]
 fn a_handle_passed_through_a_queue_is_the_same_object() {
-    let server = ServeProcess::start();
+    a_handle_passed_through_a_queue_is_the_same_object_on(&ServeProcess::start());
+}
+
+#[test]
+fn redis_a_handle_passed_through_a_queue_is_the_same_object() {
+    a_handle_passed_through_a_queue_is_the_same_object_on(&Redis::start());
+}
+
+fn a_handle_passed_through_a_queue_is_the_same_object_on(server: &dyn Backend) {
     let client = server.client();
     let shared = Mutex::open(&client, "shared", vec!["parent".to_string()]).unwrap();
     let mailbox: Queue<Mutex<Vec<String>>> = Queue::open(&client, "mailbox", None).unwrap();
     mailbox.put(shared.clone());
-    let child = spawn(&server, "mailbox", &["mailbox"]);
+    let child = spawn(server, "mailbox", &["mailbox"]);
     let pid = child.child.id();
     child.join();
     assert_eq!(
