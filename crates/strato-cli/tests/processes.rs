@@ -1,6 +1,7 @@
-//! Real processes sharing one `strato serve` (and, in the `redis_*` tests, one Redis): children re-executed from this test binary
-//! (see [`child`]) count on one atomic, receive serialized handles and use them, and die
-//! (SIGKILL) while holding a mutex or parked in a blocking call. The server must release
+//! Real processes sharing one `strato serve` (and, in the `redis_*` tests, one Redis):
+//! children re-executed from this test binary (see [`child`]) count on one atomic, receive
+//! serialized handles and use them, and die (SIGKILL) while holding a mutex or parked in a
+//! blocking call. The server must release
 //! (and poison), unpark, break, or collect accordingly; the TTL backstop collects a handle
 //! lent but never received, and persistent objects outlive their handles.
 //!
