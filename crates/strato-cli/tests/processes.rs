@@ -275,6 +275,27 @@ fn redis_a_killed_getter_takes_no_item() {
     killed_getter(&Redis::start());
 }
 
+/// A getter frozen (SIGSTOP) while parked is handed an item it can never acknowledge, then
+/// killed: Redis gives the item back once the getter's presence lapses.
+#[test]
+fn redis_an_item_handed_to_a_getter_that_dies_is_given_back() {
+    let server = Redis::start();
+    let q: Queue<u8> = Queue::open(&server.client(), "handed", None).unwrap();
+    let mut getter = spawn(&server, "get", &["handed"]);
+    getter.wait_ready();
+    parked(&server, 1, "the child's get waits");
+    let pid = getter.child.id().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    q.put(7);
+    getter.kill();
+    std::thread::sleep(server.notices_death_after());
+    assert_eq!(q.try_get(), Some(7), "the dead getter's item came back");
+}
+
 fn killed_getter(server: &dyn Backend) {
     let q: Queue<u8> = Queue::open(&server.client(), "jobs", None).unwrap();
     let mut getter = spawn(server, "get", &["jobs"]);

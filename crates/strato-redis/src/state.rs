@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     /// Objects this process waits on or holds a lock of, with how many such calls: it
     /// renews its presence on them.
     involved: Mutex<HashMap<String, u64>>,
+    /// Items handed to this process's parked gets, not yet acknowledged: (object, ticket).
+    acks: Mutex<Vec<(String, String)>>,
     ttl: Duration,
     /// How long this process counts as alive to an object it waits on or holds without
     /// renewing its presence there.
@@ -105,7 +107,7 @@ impl RedisState {
             reason: e.to_string(),
         };
         let pool = Pool::open(url).map_err(fail)?;
-        load_library(&pool).map_err(|e| Failure::Connect {
+        ensure_library(&pool).map_err(|e| Failure::Connect {
             url: url.to_string(),
             reason: match e.to_string().to_lowercase().contains("unknown command") {
                 true => format!("Redis 7 or newer is needed (for Redis Functions): {e}"),
@@ -123,6 +125,7 @@ impl RedisState {
             refs: Mutex::default(),
             boards: Mutex::default(),
             involved: Mutex::default(),
+            acks: Mutex::default(),
             ttl: duration_from_env("STRATO_REDIS_TTL_SECS", 1000, DEFAULT_TTL),
             presence: duration_from_env("STRATO_REDIS_PRESENCE_MS", 1, DEFAULT_PRESENCE),
             stop: Mutex::new(false),
@@ -217,6 +220,21 @@ fn duration_from_env(name: &str, millis: u64, default: Duration) -> Duration {
         .map_or(default, |n| Duration::from_millis(n * millis))
 }
 
+/// Loads the library on the masters unless every one has it already (loading compiles it:
+/// not something to do on every connect).
+fn ensure_library(pool: &Pool) -> redis::RedisResult<()> {
+    let mut list = redis::cmd("FUNCTION");
+    list.arg("LIST").arg("LIBRARYNAME").arg(&library().name);
+    let listed = pool.on_masters(&list)?;
+    let everywhere = listed
+        .iter()
+        .all(|v| matches!(v, redis::Value::Array(libs) if !libs.is_empty()));
+    match everywhere {
+        true => Ok(()),
+        false => load_library(pool),
+    }
+}
+
 /// Loads the library on every master (again, if it is there already).
 fn load_library(pool: &Pool) -> redis::RedisResult<()> {
     let mut load = redis::cmd("FUNCTION");
@@ -281,6 +299,24 @@ impl Shared {
 
     pub(crate) fn boards(&self) -> MutexGuard<'_, HashMap<String, String>> {
         self.boards.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn acks(&self) -> MutexGuard<'_, Vec<(String, String)>> {
+        self.acks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Acknowledges the items handed to this process, so none is given back.
+    fn send_acks(&self) {
+        let pending: Vec<(String, String)> = self.acks().drain(..).collect();
+        let mut by_object: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for (name, ticket) in pending {
+            by_object.entry(name).or_default().push(ticket.into_bytes());
+        }
+        for (name, tickets) in by_object {
+            if let Err(e) = self.script(&name, "ack", "", &tickets) {
+                tracing::warn!(object = name, error = %e, "acknowledging handed items failed");
+            }
+        }
     }
 
     /// Counts one more (or one fewer) call of this process waiting on or holding `name`.
@@ -363,6 +399,9 @@ impl Shared {
                 return Ok(reply);
             }
             if let Some(reply) = self.park(name, &ticket, until)? {
+                if matches!(op, "get" | "get_many" | "recv") && matches!(reply.tag, b'B' | b'S') {
+                    self.acks().push((name.to_string(), ticket));
+                }
                 return Ok(reply);
             }
         }
@@ -476,6 +515,7 @@ impl Shared {
     /// Beats for every board this process works on, and renews its presence on the objects
     /// it waits on or holds.
     fn beat(&self) {
+        self.send_acks();
         let involved: Vec<String> = {
             let involved = self.involved.lock().unwrap_or_else(|e| e.into_inner());
             involved.keys().cloned().collect()
@@ -506,6 +546,7 @@ impl Shared {
 
     /// The process is done: its references are released and its tasks handed back.
     fn leave(&self) {
+        self.send_acks();
         let boards: Vec<String> = self.boards().drain().map(|(board, _)| board).collect();
         for board in boards {
             let _ = self.leave_board(&board);

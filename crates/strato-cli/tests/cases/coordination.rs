@@ -170,9 +170,13 @@ pub fn wrong_kind_is_an_error(connect: Connect) {
 
 pub fn many_connections_one_counter(connect: Connect) {
     let key = name("counter");
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let counter = AtomicU64::open(&connect(), key.as_str(), 0).unwrap();
+    // Every handle is open before any thread starts (see `mutex_excludes`).
+    let counters: Vec<_> = (0..8)
+        .map(|_| AtomicU64::open(&connect(), key.as_str(), 0).unwrap())
+        .collect();
+    let workers: Vec<_> = counters
+        .into_iter()
+        .map(|counter| {
             background(move || {
                 (0..100)
                     .map(|_| counter.fetch_add(1, SeqCst))

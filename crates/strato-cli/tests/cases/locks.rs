@@ -9,9 +9,15 @@ use super::{assert_blocked, background, finished, name, Connect, SHORT};
 
 pub fn mutex_excludes(connect: Connect) {
     let key = name("mutex");
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let m = Mutex::open(&connect(), key.as_str(), (0u32, 0u32)).unwrap();
+    let m = Mutex::open(&connect(), key.as_str(), (0u32, 0u32)).unwrap();
+    // Every handle is open before any thread starts: a thread that finished and dropped the
+    // only handle would let the mutex be collected, and the next open make a new one.
+    let handles: Vec<_> = (0..4)
+        .map(|_| Mutex::open(&connect(), key.as_str(), (0u32, 0u32)).unwrap())
+        .collect();
+    let threads: Vec<_> = handles
+        .into_iter()
+        .map(|m| {
             std::thread::spawn(move || {
                 for _ in 0..25 {
                     let mut g = m.lock().unwrap();
@@ -23,7 +29,6 @@ pub fn mutex_excludes(connect: Connect) {
             })
         })
         .collect();
-    let m = Mutex::open(&connect(), key.as_str(), (0u32, 0u32)).unwrap();
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_eq!(*m.lock().unwrap(), (0, 100));
 }

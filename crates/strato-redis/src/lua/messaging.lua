@@ -27,9 +27,40 @@ local function try_get_many(max)
   if items then return 'S' .. all(items) end
 end
 
+-- Items handed to a parked getter are kept as "handed:<ticket>" in the hash until its process
+-- acknowledges them (its heartbeat does, within a beat): if the process died first, they go
+-- back to the front of the list once its presence lapses. So a getter killed at the wrong
+-- moment delays an item; it does not lose it.
+local function handed(w, payload)
+  if payload then redis.call('HSET', H, 'handed:' .. w.ticket, payload) end
+  return payload
+end
+
+local function recover()
+  if redis.call('HLEN', H) == 0 then return end
+  local entries = redis.call('HGETALL', H)
+  for i = 1, #entries, 2 do
+    local ticket = string.match(entries[i], '^handed:(.*)$')
+    if ticket and not present(session_of(ticket)) then
+      redis.call('HDEL', H, entries[i])
+      local reply = entries[i + 1]
+      local items = fields(string.sub(reply, 2))
+      for j = #items, 1, -1 do redis.call('LPUSH', L, items[j]) end
+    end
+  end
+end
+REAP.Queue = recover
+REAP.Channel = recover
+
+KINDS.ack = ',Queue,Channel,'
+OPS.ack = function()
+  for i = 1, nargs() do redis.call('HDEL', H, 'handed:' .. arg(i)) end
+  return enc('D')
+end
+
 SERVE.put = function(w) return try_put(w.data) end
-SERVE.get = function() return try_get() end
-SERVE.get_many = function(w) return try_get_many(tonumber(w.data)) end
+SERVE.get = function(w) return handed(w, try_get()) end
+SERVE.get_many = function(w) return handed(w, try_get_many(tonumber(w.data))) end
 SERVE.join = function() if num('unfinished') == 0 then return enc('D') end end
 
 KINDS.put = ',Queue,'
@@ -42,6 +73,7 @@ end
 
 KINDS.get = ',Queue,'
 OPS.get = function()
+  recover()
   local item = try_get()
   if not item then return block('get') end
   serve()
@@ -50,6 +82,7 @@ end
 
 KINDS.get_many = ',Queue,'
 OPS.get_many = function()
+  recover()
   local items = try_get_many(tonumber(arg(1)))
   if not items then return block('get_many', arg(1)) end
   serve()
@@ -57,7 +90,10 @@ OPS.get_many = function()
 end
 
 KINDS.len = ',Queue,Channel,'
-OPS.len = function() return enc('C', redis.call('LLEN', L)) end
+OPS.len = function()
+  recover()
+  return enc('C', redis.call('LLEN', L))
+end
 
 KINDS.task_done = ',Queue,'
 OPS.task_done = function()
@@ -81,7 +117,7 @@ local function try_send(item)
   if receivers() == 0 then return enc('Z') end
   for _, w in ipairs(waiters()) do
     if w.kind == 'recv' and alive(w) then
-      complete(w, enc('B', item))
+      complete(w, handed(w, enc('B', item)))
       return enc('D')
     end
   end
@@ -110,9 +146,9 @@ SERVE.send = function(w)
   end
 end
 
-SERVE.recv = function()
+SERVE.recv = function(w)
   local item = redis.call('LPOP', L)
-  if item then return enc('B', item) end
+  if item then return handed(w, enc('B', item)) end
   if senders() == 0 then return enc('Z') end
 end
 
@@ -125,6 +161,7 @@ end
 
 KINDS.recv = ',Channel,'
 OPS.recv = function()
+  recover()
   local item = try_recv()
   if not item then return block('recv') end
   serve()
