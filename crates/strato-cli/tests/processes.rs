@@ -131,6 +131,21 @@ fn unhex(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Two tests running `$body`: `$name` on a `strato serve` process, `$redis` on Redis.
+macro_rules! on_both {
+    ($name:ident, $redis:ident, $body:ident) => {
+        #[test]
+        fn $name() {
+            $body(&ServeProcess::start());
+        }
+
+        #[test]
+        fn $redis() {
+            $body(&Redis::start());
+        }
+    };
+}
+
 /// A child process of `role` on `server`.
 fn spawn(server: &dyn Backend, role: &str, args: &[&str]) -> ChildProcess {
     ChildProcess::spawn(role, &server.address(), args)
@@ -169,15 +184,11 @@ fn wait_out_the_ttl(server: &ServeProcess) {
     drop(lent);
 }
 
-#[test]
-fn four_processes_count_to_two_thousand() {
-    four_processes_count_to_two_thousand_on(&ServeProcess::start());
-}
-
-#[test]
-fn redis_four_processes_count_to_two_thousand() {
-    four_processes_count_to_two_thousand_on(&Redis::start());
-}
+on_both!(
+    four_processes_count_to_two_thousand,
+    redis_four_processes_count_to_two_thousand,
+    four_processes_count_to_two_thousand_on
+);
 
 fn four_processes_count_to_two_thousand_on(server: &dyn Backend) {
     let counter = AtomicU64::open(&server.client(), "hits", 0).unwrap();
@@ -188,15 +199,11 @@ fn four_processes_count_to_two_thousand_on(server: &dyn Backend) {
     assert_eq!(counter.load(SeqCst), 2000);
 }
 
-#[test]
-fn a_handle_passed_as_an_argument_is_the_same_object() {
-    a_handle_passed_as_an_argument_is_the_same_object_on(&ServeProcess::start());
-}
-
-#[test]
-fn redis_a_handle_passed_as_an_argument_is_the_same_object() {
-    a_handle_passed_as_an_argument_is_the_same_object_on(&Redis::start());
-}
+on_both!(
+    a_handle_passed_as_an_argument_is_the_same_object,
+    redis_a_handle_passed_as_an_argument_is_the_same_object,
+    a_handle_passed_as_an_argument_is_the_same_object_on
+);
 
 fn a_handle_passed_as_an_argument_is_the_same_object_on(server: &dyn Backend) {
     let client = server.client();
@@ -212,15 +219,11 @@ fn a_handle_passed_as_an_argument_is_the_same_object_on(server: &dyn Backend) {
     assert!(inbox.is_empty(), "the child took the parent's item");
 }
 
-#[test]
-fn a_handle_passed_through_a_queue_is_the_same_object() {
-    a_handle_passed_through_a_queue_is_the_same_object_on(&ServeProcess::start());
-}
-
-#[test]
-fn redis_a_handle_passed_through_a_queue_is_the_same_object() {
-    a_handle_passed_through_a_queue_is_the_same_object_on(&Redis::start());
-}
+on_both!(
+    a_handle_passed_through_a_queue_is_the_same_object,
+    redis_a_handle_passed_through_a_queue_is_the_same_object,
+    a_handle_passed_through_a_queue_is_the_same_object_on
+);
 
 fn a_handle_passed_through_a_queue_is_the_same_object_on(server: &dyn Backend) {
     let client = server.client();
@@ -236,15 +239,11 @@ fn a_handle_passed_through_a_queue_is_the_same_object_on(server: &dyn Backend) {
     );
 }
 
-#[test]
-fn a_killed_holder_releases_its_mutex_poisoned() {
-    killed_holder(&ServeProcess::start());
-}
-
-#[test]
-fn redis_a_killed_holder_releases_its_mutex_poisoned() {
-    killed_holder(&Redis::start());
-}
+on_both!(
+    a_killed_holder_releases_its_mutex_poisoned,
+    redis_a_killed_holder_releases_its_mutex_poisoned,
+    killed_holder
+);
 
 fn killed_holder(server: &dyn Backend) {
     let m = Mutex::open(&server.client(), "held", 1u32).unwrap();
@@ -265,15 +264,11 @@ fn killed_holder(server: &dyn Backend) {
     );
 }
 
-#[test]
-fn a_killed_getter_leaves_no_parked_call() {
-    killed_getter(&ServeProcess::start());
-}
-
-#[test]
-fn redis_a_killed_getter_takes_no_item() {
-    killed_getter(&Redis::start());
-}
+on_both!(
+    a_killed_getter_leaves_no_parked_call,
+    redis_a_killed_getter_takes_no_item,
+    killed_getter
+);
 
 /// A getter frozen (SIGSTOP) while parked is handed an item it can never acknowledge, then
 /// killed: Redis gives the item back once the getter's presence lapses.
@@ -308,15 +303,11 @@ fn killed_getter(server: &dyn Backend) {
     assert_eq!(q.try_get(), Some(5), "no dead consumer took the item");
 }
 
-#[test]
-fn a_killed_party_breaks_the_barrier() {
-    killed_party(&ServeProcess::start());
-}
-
-#[test]
-fn redis_a_killed_party_breaks_the_barrier() {
-    killed_party(&Redis::start());
-}
+on_both!(
+    a_killed_party_breaks_the_barrier,
+    redis_a_killed_party_breaks_the_barrier,
+    killed_party
+);
 
 fn killed_party(server: &dyn Backend) {
     let b = Barrier::open(&server.client(), "gate", 3).unwrap();
