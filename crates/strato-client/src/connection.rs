@@ -254,7 +254,12 @@ impl Client {
     pub fn cast_all(&self, calls: impl IntoIterator<Item = Call>) -> Result<(), Error> {
         let inner = match &self.transport {
             Transport::Server(inner) => inner,
-            Transport::Redis(redis) => return calls.into_iter().try_for_each(|c| redis.cast(c)),
+            Transport::Redis(redis) => {
+                return redis
+                    .state
+                    .cast_all(calls)
+                    .map_err(|e| Error::ConnectionLost(e.to_string()))
+            }
         };
         let mut bytes = Vec::new();
         for call in calls {

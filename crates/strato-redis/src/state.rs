@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     /// Objects this process waits on or holds a lock of, with how many such calls: it
     /// renews its presence on them.
     involved: Mutex<HashMap<String, u64>>,
+    /// When this process last looked for dead workers, per board.
+    pub(crate) reaped: Mutex<HashMap<String, Instant>>,
     /// Items handed to this process's parked gets, not yet acknowledged: (object, ticket).
     acks: Mutex<Vec<(String, String)>>,
     ttl: Duration,
@@ -126,6 +128,7 @@ impl RedisState {
             boards: Mutex::default(),
             involved: Mutex::default(),
             acks: Mutex::default(),
+            reaped: Mutex::default(),
             ttl: duration_from_env("STRATO_REDIS_TTL_SECS", 1000, DEFAULT_TTL),
             presence: duration_from_env("STRATO_REDIS_PRESENCE_MS", 1, DEFAULT_PRESENCE),
             stop: Mutex::new(false),
@@ -155,6 +158,40 @@ impl RedisState {
     /// Whether the server is a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         self.shared.pool.is_cluster()
+    }
+
+    /// Runs `calls` in order, dropping their answers (a state server's `cast`); several
+    /// finished tasks of one board in a row are reported in one call.
+    pub fn cast_all(&self, calls: impl IntoIterator<Item = Call>) -> Result<(), Failure> {
+        let mut finished: Vec<(u64, u32, strato_proto::Blob)> = Vec::new();
+        let mut board = String::new();
+        for call in calls {
+            match call {
+                Call::Op {
+                    name,
+                    op:
+                        strato_proto::Op::TaskFinish {
+                            id,
+                            attempt,
+                            result,
+                        },
+                } if finished.is_empty() || name == board => {
+                    board = name;
+                    finished.push((id, attempt, result));
+                }
+                other => {
+                    if !finished.is_empty() {
+                        self.shared
+                            .task_finish_many(&board, std::mem::take(&mut finished))?;
+                    }
+                    self.call(other)?;
+                }
+            }
+        }
+        if !finished.is_empty() {
+            self.shared.task_finish_many(&board, finished)?;
+        }
+        Ok(())
     }
 
     /// Answers `call` as a state server would. Errors of the object (not found, wrong
@@ -305,6 +342,20 @@ impl Shared {
         self.acks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The pending acknowledgements for `name`, to travel with the next get on it.
+    fn take_acks(&self, name: &str) -> Vec<Vec<u8>> {
+        let mut acks = self.acks();
+        let mut mine = Vec::new();
+        acks.retain(|(object, ticket)| {
+            let keep = object != name;
+            if !keep {
+                mine.push(ticket.clone().into_bytes());
+            }
+            keep
+        });
+        mine
+    }
+
     /// Acknowledges the items handed to this process, so none is given back.
     fn send_acks(&self) {
         let pending: Vec<(String, String)> = self.acks().drain(..).collect();
@@ -389,6 +440,11 @@ impl Shared {
         args: Vec<Vec<u8>>,
     ) -> Result<Reply, Failure> {
         let until = deadline(wait);
+        let takes_items = matches!(op, "get" | "get_many" | "recv");
+        let mut args = args;
+        if takes_items {
+            args.extend(self.take_acks(name));
+        }
         loop {
             let ticket = match wait {
                 Wait::Never => String::new(),
@@ -399,7 +455,7 @@ impl Shared {
                 return Ok(reply);
             }
             if let Some(reply) = self.park(name, &ticket, until)? {
-                if matches!(op, "get" | "get_many" | "recv") && matches!(reply.tag, b'B' | b'S') {
+                if takes_items && matches!(reply.tag, b'B' | b'S') {
                     self.acks().push((name.to_string(), ticket));
                 }
                 return Ok(reply);

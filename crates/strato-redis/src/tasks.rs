@@ -6,6 +6,8 @@
 //! tasks next reaps the dead first, and a worker waiting for tasks wakes at least once per
 //! lease period to do so.
 
+use std::collections::HashMap;
+
 use strato_proto::{
     Answer, Blob, ErrorKind, Op, TaskGrant, TaskOutcome, TaskReport, TaskSpec, Wait,
 };
@@ -13,6 +15,9 @@ use strato_proto::{
 use crate::reply::{netstrings, Reply};
 use crate::state::{now_ms, Shared, LEASE};
 use crate::Failure;
+
+/// How often a worker looks for dead workers on a board it takes tasks from.
+const REAP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn record(spec: &TaskSpec) -> Vec<u8> {
     netstrings([
@@ -66,7 +71,9 @@ impl Shared {
             _ => None,
         };
         loop {
-            self.reap(board)?;
+            if self.reap_due(board) {
+                self.reap(board)?;
+            }
             let slice = match (wait, deadline) {
                 (Wait::Never, _) => Wait::Never,
                 (_, Some(end)) => {
@@ -123,6 +130,48 @@ impl Shared {
         self.deliver(&reply_to, &report)
     }
 
+    /// Ends the leases of several finished tasks of `board` in one call, then puts their
+    /// reports on their reply queues, one call per queue. Tasks whose lease this worker
+    /// lost are skipped, as a state server would.
+    pub(crate) fn task_finish_many(
+        &self,
+        board: &str,
+        finished: Vec<(u64, u32, Blob)>,
+    ) -> Result<(), Failure> {
+        let args = finished
+            .iter()
+            .flat_map(|(id, attempt, _)| {
+                [
+                    id.to_string().into_bytes(),
+                    attempt.to_string().into_bytes(),
+                ]
+            })
+            .collect();
+        let queues = match self.answer(board, "task_finish_many", Wait::Never, args)? {
+            Answer::Blobs(queues) => queues,
+            _ => return Ok(()),
+        };
+        let mut reports: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        for ((id, attempt, result), queue) in finished.into_iter().zip(queues) {
+            if queue.is_empty() {
+                continue;
+            }
+            let report = TaskReport {
+                id,
+                attempt,
+                outcome: TaskOutcome::Finished(result),
+            };
+            let encoded =
+                postcard::to_stdvec(&report).map_err(|e| Failure::Protocol(e.to_string()))?;
+            let queue = String::from_utf8_lossy(&queue).into_owned();
+            reports.entry(queue).or_default().push(encoded);
+        }
+        for (queue, items) in reports {
+            self.answer(&queue, "put_many", Wait::Never, items)?;
+        }
+        Ok(())
+    }
+
     /// Joins `board` again after this worker was taken for dead; false if it never joined.
     fn rejoin(&self, board: &str) -> Result<bool, Failure> {
         let Some(binary) = self.boards().get(board).cloned() else {
@@ -130,6 +179,20 @@ impl Shared {
         };
         tracing::warn!(board, "this worker was taken for dead; joining again");
         Ok(self.task_join(board, binary)? == Answer::Done)
+    }
+
+    /// Whether this process should look for dead workers on `board` now: once a second
+    /// at most (a lease lasts three), not on every take.
+    fn reap_due(&self, board: &str) -> bool {
+        let mut reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        match reaped.get(board) {
+            Some(last) if now.duration_since(*last) < REAP_EVERY => false,
+            _ => {
+                reaped.insert(board.to_string(), now);
+                true
+            }
+        }
     }
 
     /// Requeues the tasks of workers past their deadline and reports those out of retries.

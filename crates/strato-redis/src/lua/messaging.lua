@@ -38,23 +38,31 @@ end
 
 local function recover()
   if redis.call('HLEN', H) == 0 then return end
-  local entries = redis.call('HGETALL', H)
+  local entries, alive_session = redis.call('HGETALL', H), {}
   for i = 1, #entries, 2 do
     local ticket = string.match(entries[i], '^handed:(.*)$')
-    if ticket and not present(session_of(ticket)) then
+    local session = ticket and session_of(ticket)
+    if session and alive_session[session] == nil then alive_session[session] = present(session) end
+    if session and not alive_session[session] then
       redis.call('HDEL', H, entries[i])
-      local reply = entries[i + 1]
-      local items = fields(string.sub(reply, 2))
+      local items = fields(string.sub(entries[i + 1], 2))
       for j = #items, 1, -1 do redis.call('LPUSH', L, items[j]) end
     end
   end
 end
+
+-- A getter's call carries the tickets of the items it received since its last call: they
+-- are acknowledged first, so few hand-offs stay unacknowledged for long.
+local function ack_from(first)
+  for i = first, nargs() do redis.call('HDEL', H, 'handed:' .. arg(i)) end
+end
+
 REAP.Queue = recover
 REAP.Channel = recover
 
 KINDS.ack = ',Queue,Channel,'
 OPS.ack = function()
-  for i = 1, nargs() do redis.call('HDEL', H, 'handed:' .. arg(i)) end
+  ack_from(1)
   return enc('D')
 end
 
@@ -71,8 +79,21 @@ OPS.put = function()
   return done
 end
 
+-- Puts every item while there is room; answers how many it put.
+KINDS.put_many = ',Queue,'
+OPS.put_many = function()
+  local put = 0
+  for i = 1, nargs() do
+    if not try_put(arg(i)) then break end
+    put = put + 1
+  end
+  serve()
+  return enc('C', put)
+end
+
 KINDS.get = ',Queue,'
 OPS.get = function()
+  ack_from(1)
   recover()
   local item = try_get()
   if not item then return block('get') end
@@ -82,6 +103,7 @@ end
 
 KINDS.get_many = ',Queue,'
 OPS.get_many = function()
+  ack_from(2)
   recover()
   local items = try_get_many(tonumber(arg(1)))
   if not items then return block('get_many', arg(1)) end
@@ -161,6 +183,7 @@ end
 
 KINDS.recv = ',Channel,'
 OPS.recv = function()
+  ack_from(1)
   recover()
   local item = try_recv()
   if not item then return block('recv') end

@@ -112,17 +112,33 @@ OPS.task_take = function()
   return grant(SESSION, tonumber(arg(1))) or block('take', arg(1) .. ',' .. SESSION)
 end
 
+-- Ends the lease of task `id` at `attempt` if the caller holds it; its reply queue, or nil.
+local function finish(id, attempt)
+  local lease = redis.call('HGET', H, 't:' .. id)
+  local bar = lease and string.find(lease, '|', 1, true)
+  local f = lease and fields(string.sub(lease, bar + 1))
+  if not lease or string.sub(lease, 1, bar - 1) ~= SESSION or f[2] ~= attempt then return nil end
+  redis.call('HDEL', H, 't:' .. id)
+  return f[4]
+end
+
 -- ARGV: id, attempt. Answers the reply queue of the task.
 KINDS.task_finish = ',TaskBoard,'
 OPS.task_finish = function()
-  local lease = redis.call('HGET', H, 't:' .. arg(1))
-  local bar = lease and string.find(lease, '|', 1, true)
-  local f = lease and fields(string.sub(lease, bar + 1))
-  if not lease or string.sub(lease, 1, bar - 1) ~= SESSION or f[2] ~= arg(2) then
+  local reply_to = finish(arg(1), arg(2))
+  if not reply_to then
     return err('Invalid', 'task ' .. arg(1) .. ' (attempt ' .. arg(2) .. ') is not leased to this worker')
   end
-  redis.call('HDEL', H, 't:' .. arg(1))
-  return enc('B', f[4])
+  return enc('B', reply_to)
+end
+
+-- ARGV: id, attempt, id, attempt, ... Answers each task's reply queue ("" if the caller
+-- does not hold its lease).
+KINDS.task_finish_many = ',TaskBoard,'
+OPS.task_finish_many = function()
+  local queues = {}
+  for i = 1, nargs(), 2 do queues[#queues + 1] = finish(arg(i), arg(i + 1)) or '' end
+  return 'S' .. all(queues)
 end
 
 KINDS.task_counts = ',TaskBoard,'
