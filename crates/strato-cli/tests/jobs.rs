@@ -84,12 +84,12 @@ struct Run {
     stderr: String,
 }
 
-fn run_driver(server: &Serve, rust_log: Option<&str>) -> Run {
+fn run_driver(address: &str, rust_log: Option<&str>) -> Run {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
         .env("STRATO_CHILD_ROLE", "driver")
-        .env("STRATO_STATE", &server.address);
+        .env("STRATO_STATE", address);
     match rust_log {
         Some(filter) => command.env("RUST_LOG", filter),
         None => command.env_remove("RUST_LOG"),
@@ -113,11 +113,11 @@ fn run_driver(server: &Serve, rust_log: Option<&str>) -> Run {
     }
 }
 
-/// Runs `strato ARGS --connect SERVER`; its stdout.
-fn strato(server: &Serve, args: &[&str]) -> String {
+/// Runs `strato ARGS --connect ADDRESS`; its stdout.
+fn strato(address: &str, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_strato"))
         .args(args)
-        .args(["--connect", &server.address])
+        .args(["--connect", address])
         .env_remove("RUST_LOG")
         .output()
         .expect("run strato");
@@ -133,20 +133,31 @@ fn strato(server: &Serve, args: &[&str]) -> String {
 #[test]
 fn the_cli_lists_shows_and_plots_a_job_of_another_program() {
     let server = Serve::start(None, None);
-    assert!(strato(&server, &["jobs"]).starts_with("no jobs on "));
-    let run = run_driver(&server, None);
+    lists_shows_and_plots(&server.address);
+}
+
+/// The same with the job records (and all the state) in Redis.
+#[test]
+fn redis_the_cli_lists_shows_and_plots_a_job_of_another_program() {
+    let redis = strato_redis::local::LocalRedis::start().expect("start redis-server");
+    lists_shows_and_plots(&redis.url());
+}
+
+fn lists_shows_and_plots(server: &str) {
+    assert!(strato(server, &["jobs"]).starts_with("no jobs on "));
+    let run = run_driver(server, None);
     // What tasks print still reaches the terminal of the driver.
     assert!(run.stdout.contains("hello from task 4"), "{}", run.stdout);
     assert!(run.stderr.contains("note 4"), "{}", run.stderr);
 
-    let jobs = strato(&server, &["jobs"]);
+    let jobs = strato(server, &["jobs"]);
     let line = jobs.lines().find(|l| l.starts_with(&run.job)).expect(&jobs);
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[1], "map", "{line}");
     assert!(fields[2].ends_with("greet"), "{line}");
     assert_eq!(&fields[3..7], ["5", "5", "1", "failed"], "{line}");
 
-    let logs = strato(&server, &["logs", &run.job]);
+    let logs = strato(server, &["logs", &run.job]);
     assert!(
         logs.starts_with(&format!("job {}: map of ", run.job)),
         "{logs}"
@@ -162,13 +173,13 @@ fn the_cli_lists_shows_and_plots_a_job_of_another_program() {
         logs.contains("[error] the task panicked: task three refuses"),
         "{logs}"
     );
-    let failed = strato(&server, &["logs", "last", "--failed"]);
+    let failed = strato(server, &["logs", "last", "--failed"]);
     assert!(failed.contains("hello from task 3") && !failed.contains("hello from task 2"));
 
-    let dir = std::env::temp_dir().join(format!("strato-cli-plot-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("strato-cli-plot-{}", run.job));
     let dir_arg = dir.to_string_lossy().into_owned();
     let suffix = &run.job[run.job.len() - 4..]; // "M000": the end of the id is enough
-    let written = strato(&server, &["plot", suffix, "-o", &dir_arg]);
+    let written = strato(server, &["plot", suffix, "-o", &dir_arg]);
     assert_eq!(written.lines().count(), 4, "{written}");
     check_plots(&dir, &run.job);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -230,7 +241,7 @@ fn number_after(line: &str, key: &str) -> Option<u64> {
 fn rust_log_follows_one_job_through_driver_server_and_workers() {
     let log = std::env::temp_dir().join(format!("strato-serve-log-{}", std::process::id()));
     let server = Serve::start(Some("strato_server=debug"), Some(&log));
-    let run = run_driver(&server, Some("strato=debug"));
+    let run = run_driver(&server.address, Some("strato=debug"));
     let driver = plain(&run.stderr);
     let job = format!("job={}", run.job);
     // The driver: the job and each of its tasks submitted, and each outcome received.
