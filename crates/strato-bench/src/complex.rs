@@ -6,8 +6,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use strato::executor::Executor;
 
-use crate::redis_server::RedisServer;
 use crate::report::Report;
+use strato_redis::local::LocalRedis;
 
 /// One object: a number transformed by each call.
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,7 +94,7 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
         .collect();
     let args = (0..8).map(|me| (cells.clone(), me, calls)).collect();
     let strato = calls_per_s(&executor, client, args, calls)?;
-    let redis = RedisServer::start()?;
+    let redis = LocalRedis::start()?;
     let args = (0..8).map(|me| (redis.url(), me, calls)).collect();
     let baseline = calls_per_s(&executor, redis_client, args, calls)?;
     report.add(

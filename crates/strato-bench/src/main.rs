@@ -11,7 +11,7 @@ mod floor;
 mod memory;
 mod pi;
 mod queue;
-mod redis_server;
+mod redis_backend;
 mod report;
 mod sync;
 
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long)]
     json: Option<std::path::PathBuf>,
     /// Run only the groups with these names (floor, executor, queue, sync, complex, pi,
-    /// memory).
+    /// memory, redis_backend).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
 }
@@ -46,6 +46,7 @@ const GROUPS: &[Group] = &[
     ("complex", complex::run),
     ("pi", pi::run),
     ("memory", memory::run),
+    ("redis_backend", redis_backend::run),
 ];
 
 fn main() -> anyhow::Result<()> {

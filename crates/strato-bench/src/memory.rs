@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use strato::Client;
 use strato_proto::{Call, Init, Role, Scalar};
 
-use crate::redis_server::RedisServer;
 use crate::report::Report;
+use strato_redis::local::LocalRedis;
 
 const CHILD_ENV: &str = "STRATO_BENCH_CHILD";
 
@@ -110,8 +110,8 @@ fn server_bytes_per_object(n: u64) -> anyhow::Result<f64> {
 }
 
 fn redis_bytes_per_key(n: u64) -> anyhow::Result<f64> {
-    let redis = RedisServer::start()?;
-    let mut connection = redis.connect()?;
+    let redis = LocalRedis::start()?;
+    let mut connection = redis::Client::open(redis.url())?.get_connection()?;
     let used = |c: &mut redis::Connection| -> anyhow::Result<f64> {
         let info: String = redis::cmd("INFO").arg("memory").query(c)?;
         let line = info

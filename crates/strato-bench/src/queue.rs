@@ -9,8 +9,8 @@ use strato::executor::Executor;
 use strato::sync::{pipe, PipeEnd, Queue};
 use strato::Bytes;
 
-use crate::redis_server::RedisServer;
 use crate::report::Report;
+use strato_redis::local::LocalRedis;
 
 /// Two queues between a pinger and a ponger.
 #[derive(Serialize, Deserialize)]
@@ -134,7 +134,7 @@ fn strato_rtt(executor: &Executor, size: usize, rounds: u32) -> anyhow::Result<f
 
 fn redis_rtt(
     executor: &Executor,
-    redis: &RedisServer,
+    redis: &LocalRedis,
     size: usize,
     rounds: u32,
 ) -> anyhow::Result<f64> {
@@ -169,7 +169,7 @@ fn pipe_receive((end, count, size): (PipeEnd<Bytes>, u32, usize)) -> f64 {
 pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let executor = Executor::builder().workers(2).build()?;
     let rounds = if quick { 300 } else { 2_000 };
-    let redis = RedisServer::start()?;
+    let redis = LocalRedis::start()?;
     let small = strato_rtt(&executor, 1 << 10, rounds)?;
     let small_redis = redis_rtt(&executor, &redis, 1 << 10, rounds)?;
     report.add(

@@ -7,8 +7,8 @@ use strato::executor::Executor;
 use strato::sync::atomic::{AtomicU64, Ordering};
 use strato::sync::Barrier;
 
-use crate::redis_server::RedisServer;
 use crate::report::Report;
+use strato_redis::local::LocalRedis;
 
 /// Crosses the barrier `rounds` times after a warm-up; returns µs per crossing.
 fn cross((barrier, rounds): (Barrier, u32)) -> f64 {
@@ -83,7 +83,7 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let counter = AtomicU64::new(0);
     let strato = wall_ms(&executor, count, vec![(counter.clone(), 1_000); 8])?;
     anyhow::ensure!(counter.load(Ordering::SeqCst) == 8_000, "lost increments");
-    let redis = RedisServer::start()?;
+    let redis = LocalRedis::start()?;
     let baseline = wall_ms(&executor, redis_count, vec![(redis.url(), 1_000); 8])?;
     report.add(
         "counter_8x1000_ms",

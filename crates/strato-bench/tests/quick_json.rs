@@ -1,5 +1,6 @@
-//! `strato-bench --quick --json` writes every metric of `shared/BENCHMARKS.md`, each a finite,
-//! positive number. Their values are not checked: timings never decide a test.
+//! `strato-bench --quick --json` writes every metric of `shared/BENCHMARKS.md` and the Redis
+//! backend's three columns with their ratios, each a finite, positive number. Their values are
+//! not checked: timings never decide a test.
 
 use std::process::Command;
 
@@ -27,6 +28,34 @@ const METRICS: &[&str] = &[
     "server_bytes_per_object_redis",
 ];
 
+/// The operations of the `redis_backend` group, with the unit in their metrics' names.
+const REDIS_BACKEND: &[(&str, &str)] = &[
+    ("queue_rtt_1k", "us"),
+    ("queue_rtt_1m", "us"),
+    ("counter_8x1000", "ms"),
+    ("mutex", "us"),
+    ("mutex_2", "us"),
+    ("barrier_2", "us"),
+];
+
+/// Every metric the quick run must write: BENCHMARKS.md's, then for each Redis backend
+/// operation the strato server, the backend, raw Redis and the backend's two ratios, then
+/// Redis's CPU per `fetch_add` on the backend and per `INCR`.
+fn expected() -> Vec<String> {
+    let mut names: Vec<String> = METRICS.iter().map(|m| m.to_string()).collect();
+    for (op, unit) in REDIS_BACKEND {
+        let stem = format!("redis_backend_{op}");
+        names.push(format!("{stem}_{unit}_server"));
+        names.push(format!("{stem}_{unit}"));
+        names.push(format!("{stem}_{unit}_redis"));
+        names.push(format!("{stem}_vs_redis"));
+        names.push(format!("{stem}_vs_server"));
+    }
+    names.push("redis_backend_fetch_add_cpu_us".into());
+    names.push("redis_backend_incr_cpu_us".into());
+    names
+}
+
 #[test]
 fn quick_run_writes_every_metric_as_a_finite_positive_number() {
     let json = std::env::temp_dir().join(format!("strato-bench-{}.json", std::process::id()));
@@ -45,13 +74,13 @@ fn quick_run_writes_every_metric_as_a_finite_positive_number() {
     std::fs::remove_file(&json).unwrap();
     let metrics: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&text).expect("one flat JSON object");
-    for name in METRICS {
-        let value = metrics.get(*name).and_then(|v| v.as_f64());
+    for name in expected() {
+        let value = metrics.get(&name).and_then(|v| v.as_f64());
         assert!(
             value.is_some_and(|v| v.is_finite() && v > 0.0),
             "metric {name}: {value:?}"
         );
-        assert!(stdout.contains(name), "the table shows {name}");
+        assert!(stdout.contains(&name), "the table shows {name}");
     }
 }
 
