@@ -15,21 +15,24 @@
 -- pushes its answer to the caller's wake list "<prefix>k:<ticket>", where it waits in BLPOP.
 
 -- The call being run (Redis runs one at a time): bound by `bind` at its start.
-local M, L, H, W, OP, PREFIX, TICKET, SESSION, NAME, PRESENCE_MS, ARGV
+local M, L, H, W, OP, PREFIX, TICKET, SESSION, PRESENCE_MS, ARGV
 
 local function bind(keys, args)
   M, L, H, W = keys[1], keys[2], keys[3], keys[4]
   OP, PREFIX, TICKET, SESSION = args[1], args[2], args[3], args[4]
-  NAME = string.sub(PREFIX, 9, -3)
   PRESENCE_MS = tonumber(args[5])
   ARGV = args
 end
+
+-- The object's name, for messages.
+local function name() return string.sub(PREFIX, 9, -3) end
 
 local function arg(i) return ARGV[5 + i] end
 local function nargs() return #ARGV - 5 end
 
 local OPS = {}    -- op name -> function returning the reply
 local KINDS = {}  -- op name -> ",Kind,Kind," the op applies to (checked before it runs)
+local PURE = {}   -- ops that never make a key: no TTL to spread after them
 local SERVE = {}  -- waiter kind -> function(waiter, ctx) returning its answer, or nil
 local CANCEL = {} -- waiter kind -> function(waiter) run when a waiter times out
 local INIT = {}   -- object kind -> function() setting up a new object, or returning an error
@@ -37,10 +40,12 @@ local REAP = {}   -- object kind -> function() releasing what dead sessions hold
 
 local function ns(s) s = tostring(s) return #s .. ':' .. s end
 
-local function enc(tag, ...)
-  local out = { tag }
-  for i = 1, select('#', ...) do out[#out + 1] = ns((select(i, ...))) end
-  return table.concat(out)
+-- A reply of up to three fields (plain concatenation: the hot path of every call).
+local function enc(tag, a, b, c)
+  if a == nil then return tag end
+  if b == nil then return tag .. ns(a) end
+  if c == nil then return tag .. ns(a) .. ns(b) end
+  return tag .. ns(a) .. ns(b) .. ns(c)
 end
 
 local function fields(s)
@@ -150,7 +155,7 @@ local function referenced()
 end
 
 local function delete_object()
-  local message = 'object `' .. NAME .. '` was deleted while the call waited'
+  local message = 'object `' .. name() .. '` was deleted while the call waited'
   for _, w in ipairs(waiters()) do wake(w.ticket, err('Deleted', message)) end
   redis.call('DEL', M, L, H, W)
 end
@@ -185,9 +190,9 @@ OPS.open = function()
     set('kind', kind, 'persist', persistent)
     if persistent ~= '1' then expire(ttl) end
   elseif have ~= kind then
-    return err('WrongType', 'object `' .. NAME .. '` is a ' .. have .. ', not a ' .. kind)
+    return err('WrongType', 'object `' .. name() .. '` is a ' .. have .. ', not a ' .. kind)
   elseif kind == 'Atomic' and meta('f') ~= arg(5) then
-    return err('WrongType', 'object `' .. NAME .. '` is an atomic of another type')
+    return err('WrongType', 'object `' .. name() .. '` is an atomic of another type')
   elseif meta('persist') ~= '1' then
     expire(ttl)
   end
@@ -206,13 +211,13 @@ OPS.release = function()
 end
 
 OPS.lend = function()
-  if redis.call('EXISTS', M) == 0 then return err('NotFound', 'no object named `' .. NAME .. '`') end
+  if redis.call('EXISTS', M) == 0 then return err('NotFound', 'no object named `' .. name() .. '`') end
   redis.call('HINCRBY', M, 'l' .. arg(1), 1)
   return enc('D')
 end
 
 OPS.adopt = function()
-  if redis.call('EXISTS', M) == 0 then return err('NotFound', 'no object named `' .. NAME .. '`') end
+  if redis.call('EXISTS', M) == 0 then return err('NotFound', 'no object named `' .. name() .. '`') end
   local lent = 'l' .. arg(1)
   if redis.call('HINCRBY', M, lent, -1) < 0 then set(lent, 0) end
   redis.call('HINCRBY', M, 'r' .. arg(1), 1)
@@ -220,7 +225,7 @@ OPS.adopt = function()
 end
 
 OPS.delete = function()
-  if redis.call('EXISTS', M) == 0 then return err('NotFound', 'no object named `' .. NAME .. '`') end
+  if redis.call('EXISTS', M) == 0 then return err('NotFound', 'no object named `' .. name() .. '`') end
   delete_object()
   return enc('D')
 end

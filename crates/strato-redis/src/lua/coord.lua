@@ -50,7 +50,7 @@ SERVE.future = function() if meta('set') == '1' then return enc('B', meta('x')) 
 
 KINDS.fut_set = ',Future,'
 OPS.fut_set = function()
-  if meta('set') == '1' then return err('AlreadySet', 'the future `' .. NAME .. '` is already set') end
+  if meta('set') == '1' then return err('AlreadySet', 'the future `' .. name() .. '` is already set') end
   set('set', '1', 'x', arg(1))
   serve()
   return enc('D')

@@ -194,7 +194,7 @@ KINDS.cv_enlist = ',Condvar,'
 OPS.cv_enlist = function()
   local bound = meta('mutex')
   if bound ~= '' and bound ~= arg(1) then
-    return err('Invalid', 'condvar `' .. NAME .. '` is used with mutex `' .. bound ..
+    return err('Invalid', 'condvar `' .. name() .. '` is used with mutex `' .. bound ..
       '`; it cannot wait on another mutex `' .. arg(1) .. '`')
   end
   set('mutex', arg(1))
