@@ -1,9 +1,12 @@
-//! A connection to a strato state server, shared by every thread of a process.
+//! A connection to the state, shared by every thread of a process.
 //!
 //! [`Client::call`] sends one request and blocks the calling thread until its reply; many
 //! threads may call at once over the one connection (each request carries an id, and a
 //! reader thread hands each reply to its caller). Calls that wait on the server (a lock, a
 //! queue) park only their own thread.
+//!
+//! The state lives behind one [`StateBackend`], chosen by the address: a strato state server
+//! (cargo feature `server`, on by default) or Redis (feature `redis`).
 //!
 //! ```
 //! use strato_client::Client;
@@ -14,9 +17,16 @@
 //! assert_eq!(client.call(Call::Ping).unwrap(), Answer::Pong);
 //! ```
 
-mod connection;
+mod backend;
+mod client;
 mod error;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
 mod stream;
 
-pub use connection::{Client, ConnectOptions};
+pub use backend::StateBackend;
+pub use client::{Client, ConnectOptions};
 pub use error::{Error, ErrorKind};

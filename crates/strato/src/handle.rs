@@ -139,16 +139,6 @@ impl Handle {
         })
     }
 
-    /// Runs several operations without waiting for answers, sent in one write.
-    pub fn cast_all(&self, ops: Vec<Op>) -> Result<(), Error> {
-        let name = &self.inner.name;
-        let calls = ops.into_iter().map(|op| Call::Op {
-            name: name.clone(),
-            op,
-        });
-        self.inner.client.cast_all(calls)
-    }
-
     /// Deletes the object for everyone.
     pub fn delete(&self) -> Result<(), Error> {
         self.inner.client.call(Call::Delete {

@@ -7,9 +7,6 @@
 //! standard error when `RUST_LOG` is set; a driver logs wherever its program's subscriber
 //! writes, for instance through [`init_tracing`].
 
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
-
 /// Installs a `tracing` subscriber that writes to standard error what `RUST_LOG` selects
 /// (`RUST_LOG=strato=debug` follows every job), if `RUST_LOG` is set and the program has no
 /// subscriber yet; whether it installed one. Programs with their own subscriber need not call
@@ -22,21 +19,5 @@ use tracing_subscriber::EnvFilter;
 /// ```
 pub fn init_tracing() -> bool {
     use std::io::IsTerminal;
-    init_with(std::io::stderr, std::io::stderr().is_terminal())
-}
-
-/// [`init_tracing`] writing to `writer`, in colour if `ansi`.
-pub(crate) fn init_with<W>(writer: W, ansi: bool) -> bool
-where
-    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
-{
-    if std::env::var_os("RUST_LOG").is_none() {
-        return false;
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::from_default_env())
-        .with_writer(writer)
-        .with_ansi(ansi)
-        .try_init()
-        .is_ok()
+    strato_worker::trace::init_with(std::io::stderr, std::io::stderr().is_terminal())
 }

@@ -8,11 +8,13 @@ use strato_client::Client;
 use strato_proto::{Init, Role};
 
 use super::core::{Core, Limits, Submit};
+use strato_worker::compute::ComputeKind;
+use strato_worker::worker::{ready_latch, WorkerContext};
+use strato_worker::{Compute, ComputeError, WorkerSpec};
+
 use super::func::binary_id;
 use super::job::Jobs;
-use super::local::{LocalWorkers, WorkerEnv};
-use super::worker::{self, ready_latch, WorkerContext};
-use super::{Executor, Inner};
+use super::{hook, Executor, Inner};
 use crate::handle::Handle;
 use crate::sync::CountDownLatch;
 use crate::ObjectName;
@@ -24,9 +26,12 @@ pub enum ExecutorError {
     /// The state server could not be reached or refused a call.
     #[error("executor: state server: {0}")]
     State(#[from] strato_client::Error),
-    /// Worker processes or the data directory could not be created.
+    /// The data directory could not be created.
     #[error("executor: cannot start workers: {0}")]
     Start(#[from] std::io::Error),
+    /// The compute backend could not give workers.
+    #[error("executor: {0}")]
+    Compute(#[from] ComputeError),
     /// The workers did not all join within the time allowed.
     #[error(
         "executor: only {joined} of {wanted} workers started within {waited:?} (see their stderr)"
@@ -140,12 +145,12 @@ impl ExecutorBuilder {
 
     /// Starts the executor (and, outside a worker, its local workers).
     pub fn build(self) -> Result<Executor, ExecutorError> {
-        worker::keep_hook();
+        hook::keep_hook();
         let client = match self.client.clone() {
             Some(client) => client,
             None => crate::client()?,
         };
-        match worker::context() {
+        match strato_worker::worker::context() {
             Some(context) if !self.own_workers => self.attach(client, context),
             _ => self.start(client),
         }
@@ -177,13 +182,14 @@ impl ExecutorBuilder {
         std::fs::create_dir_all(&data_dir)?;
         let count = self.workers.unwrap_or_else(default_workers);
         let ready = CountDownLatch::open(&client, ready_latch(&name), count as u64)?;
-        let env = WorkerEnv {
+        let spec = WorkerSpec {
             state: client.address().to_string(),
             board: name.clone(),
             data_dir: data_dir.to_string_lossy().into_owned(),
             ready: ready_latch(&name),
         };
-        let workers = LocalWorkers::start(count, env)?;
+        let workers = ComputeKind::Local.start(spec)?;
+        workers.grow_to(count, &ready_latch(&name))?;
         let limits = Limits {
             inline_limit: self.inline_limit,
             data_dir,
@@ -205,7 +211,7 @@ impl ExecutorBuilder {
         client: Client,
         board: Handle,
         limits: Limits,
-        workers: Option<LocalWorkers>,
+        workers: Option<Box<dyn Compute>>,
         owns_board: bool,
     ) -> Result<Executor, ExecutorError> {
         let replies_name = format!("strato.replies.{}", crate::context::unique_suffix());

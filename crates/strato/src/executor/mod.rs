@@ -39,16 +39,14 @@
 //! of `main`.
 
 mod builder;
-mod capture;
 mod core;
-mod elf;
-pub(crate) mod func;
 mod future;
+mod hook;
 mod job;
-mod local;
 mod plot;
-mod wire;
-mod worker;
+
+pub(crate) use strato_worker::{func, wire};
+use strato_worker::{worker, Compute};
 
 use std::io::IsTerminal;
 use std::marker::PhantomData;
@@ -64,10 +62,9 @@ pub use future::{ResponseFuture, TaskError, TaskLogs, TaskStats, TaskStatus};
 pub use strato_plot::PlotError;
 
 use self::core::{Chunk, Core, Place, Submit};
-use self::local::LocalWorkers;
 use strato_jobs::JobKind;
 
-pub(crate) use worker::enter_if_worker;
+pub(crate) use hook::enter_if_worker;
 
 /// When [`Executor::wait`] returns, as Lithops' `ALWAYS`, `ANY_COMPLETED`, `ALL_COMPLETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +145,7 @@ pub struct Executor {
 struct Inner {
     core: Arc<Core>,
     defaults: Submit,
-    workers: Option<LocalWorkers>,
+    workers: Option<Box<dyn Compute>>,
     growing: std::sync::Mutex<()>,
     ready_timeout: Duration,
     owns_board: bool,
@@ -183,7 +180,7 @@ impl Executor {
 
     /// How many local worker processes it runs (0 inside a task).
     pub fn worker_count(&self) -> usize {
-        self.inner.workers.as_ref().map_or(0, LocalWorkers::slots)
+        self.inner.workers.as_ref().map_or(0, |w| w.slots())
     }
 
     /// What wakes whoever waits for any of its tasks.
@@ -196,7 +193,7 @@ impl Executor {
         self.inner
             .workers
             .as_ref()
-            .map_or_else(Vec::new, LocalWorkers::pids)
+            .map_or_else(Vec::new, |w| w.pids())
     }
 
     /// Makes sure at least `count` local worker processes exist, starting more if needed
@@ -306,7 +303,7 @@ impl Executor {
         R: Serialize + DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        worker::keep_hook();
+        hook::keep_hook();
         let items: Vec<A> = items.into_iter().collect();
         let chunks = items
             .chunks(options.chunksize.max(1))

@@ -12,12 +12,23 @@ use std::sync::OnceLock;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use strato_proto::ByteBuf;
 
-/// An entry point: decodes its input, runs the user's function, encodes the output.
-pub(crate) type Entry = fn(&[u8]) -> Result<Vec<u8>, String>;
+/// An entry point: decodes its input, runs the user's function, encodes the output (see
+/// [`entry_of`]).
+pub type Entry = fn(&[u8]) -> Result<Vec<u8>, String>;
 
-/// A function reference as it travels: the entry's offset from [`anchor`].
+/// A function reference as it travels: the entry's offset from a fixed anchor of the binary.
+///
+/// ```
+/// use strato_worker::func::{entry_of, FnRef};
+/// let square = |x: u64| x * x;
+/// let reference = FnRef::of(entry_of(square));
+/// // SAFETY: made in this very process.
+/// let entry = unsafe { reference.resolve() };
+/// let input = postcard::to_stdvec(&vec![3u64]).unwrap();
+/// assert!(entry(&input).is_ok());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct FnRef(i64);
+pub struct FnRef(i64);
 
 /// A fixed point of the binary that offsets are measured from.
 #[inline(never)]
@@ -30,12 +41,18 @@ fn anchor_address() -> usize {
 }
 
 /// The offset of a function's address from the anchor (see [`FnRef`]).
-pub(crate) fn offset_of(address: usize) -> i64 {
+///
+/// ```
+/// use strato_worker::func::{address_at, offset_of};
+/// let address = offset_of as fn(usize) -> i64 as usize;
+/// assert_eq!(address_at(offset_of(address)), address);
+/// ```
+pub fn offset_of(address: usize) -> i64 {
     address.wrapping_sub(anchor_address()) as i64
 }
 
-/// The address at `offset` from the anchor in this process.
-pub(crate) fn address_at(offset: i64) -> usize {
+/// The address at `offset` from the anchor in this process (the inverse of [`offset_of`]).
+pub fn address_at(offset: i64) -> usize {
     anchor_address().wrapping_add(offset as usize)
 }
 
@@ -61,7 +78,15 @@ impl FnRef {
 
 /// The entry point that runs `F` on each item of a chunk (a `Vec<A>`) and encodes each
 /// result separately (a `Vec<ByteBuf>`), so the driver splits a chunk without knowing `R`.
-pub(crate) fn entry_of<F, A, R>(_f: F) -> Entry
+///
+/// ```
+/// use strato_worker::func::entry_of;
+/// let entry = entry_of(|s: String| s.len());
+/// let output = entry(&postcard::to_stdvec(&vec!["abc".to_string()]).unwrap()).unwrap();
+/// let lengths: Vec<strato_proto::ByteBuf> = postcard::from_bytes(&output).unwrap();
+/// assert_eq!(postcard::from_bytes::<usize>(&lengths[0]).unwrap(), 3);
+/// ```
+pub fn entry_of<F, A, R>(_f: F) -> Entry
 where
     F: Fn(A) -> R + Copy + 'static,
     A: DeserializeOwned,
@@ -96,7 +121,13 @@ where
 }
 
 /// The one value of a zero-sized function type (a `fn` item or a closure without captures).
-pub(crate) fn conjure<F: Copy>() -> F {
+///
+/// ```
+/// fn seven() -> u32 { 7 }
+/// fn call<F: Fn() -> u32 + Copy>(_: F) -> u32 { strato_worker::func::conjure::<F>()() }
+/// assert_eq!(call(seven), 7);
+/// ```
+pub fn conjure<F: Copy>() -> F {
     const { assert!(std::mem::size_of::<F>() == 0) };
     // SAFETY: `F` is zero-sized (asserted above), so no byte of it can be invalid, and it is
     // `Copy`, so it has no drop glue. `entry_of` only accepts `Fn` types, and the zero-sized
@@ -109,15 +140,15 @@ pub(crate) fn conjure<F: Copy>() -> F {
 /// contents, written by the linker), else a hash of the file's bytes.
 ///
 /// ```
-/// let id = strato::executor::binary_id();
+/// let id = strato_worker::func::binary_id();
 /// assert!(!id.is_empty());
-/// assert_eq!(id, strato::executor::binary_id());
+/// assert_eq!(id, strato_worker::func::binary_id());
 /// ```
 pub fn binary_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let path = current_exe_path();
-        crate::executor::elf::build_id(&path)
+        crate::elf::build_id(&path)
             .or_else(|| hash_file(&path))
             .unwrap_or_else(|| format!("unknown-{}", std::process::id()))
     })
@@ -125,7 +156,11 @@ pub fn binary_id() -> &'static str {
 
 /// The executable of this process (on Linux, the file it was started from even if it has
 /// since been replaced on disk).
-pub(crate) fn current_exe_path() -> std::path::PathBuf {
+///
+/// ```
+/// assert!(strato_worker::func::current_exe_path().exists());
+/// ```
+pub fn current_exe_path() -> std::path::PathBuf {
     let proc_self = std::path::PathBuf::from("/proc/self/exe");
     if proc_self.exists() {
         return proc_self;

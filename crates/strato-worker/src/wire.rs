@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use strato_proto::ByteBuf;
 
-use super::func::FnRef;
+use crate::func::FnRef;
 
 /// A task as workers see it.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct TaskBody {
+pub struct TaskBody {
     /// The job it belongs to (for logs and traces).
     pub job: std::sync::Arc<str>,
     /// What to run.
@@ -26,8 +26,14 @@ pub(crate) struct TaskBody {
 }
 
 /// Bytes inline, or the file holding them.
+///
+/// ```
+/// use strato_worker::wire::Payload;
+/// let payload = Payload::store(vec![1, 2, 3], 1024, std::path::Path::new("/nonexistent"), "x").unwrap();
+/// assert_eq!((payload.len(), payload.load().unwrap()), (3, vec![1, 2, 3]));
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum Payload {
+pub enum Payload {
     /// The bytes themselves.
     Inline(ByteBuf),
     /// A file of the data directory.
@@ -69,6 +75,11 @@ impl Payload {
         }
     }
 
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The file, if stored.
     pub fn file(&self) -> Option<PathBuf> {
         match self {
@@ -80,7 +91,7 @@ impl Payload {
 
 /// How a run ended on the worker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// The function panicked.
     Panicked {
         /// The panic message.
@@ -99,7 +110,7 @@ pub(crate) enum Failure {
 
 /// Times and sizes of one run, measured on the worker.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct RunStats {
+pub struct RunStats {
     /// Which worker ran it.
     pub worker: String,
     /// Microseconds since the Unix epoch when the run started.
@@ -114,7 +125,7 @@ pub(crate) struct RunStats {
 
 /// What a worker reports for a task.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct WorkerResult {
+pub struct WorkerResult {
     /// The encoded results (a `Vec<ByteBuf>`, one per item) or why there are none.
     pub outcome: Result<Payload, Failure>,
     /// The run's measurements.
@@ -126,7 +137,11 @@ pub(crate) struct WorkerResult {
 }
 
 /// Microseconds since the Unix epoch.
-pub(crate) fn now_us() -> u64 {
+///
+/// ```
+/// assert!(strato_worker::wire::now_us() > 1_600_000_000_000_000);
+/// ```
+pub fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

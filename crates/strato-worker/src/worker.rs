@@ -1,9 +1,9 @@
 //! The worker: a process of the user's own binary, started with `STRATO_ROLE=worker`, that
 //! joins a task board and runs tasks until told to stop or until its state server is gone.
 //!
-//! On Linux a constructor in `.init_array` enters the worker loop before `main` (so test
-//! harnesses, benchmarks and examples become workers with no code of their own); elsewhere
-//! the program calls [`crate::init`] first thing in `main`.
+//! The `strato` facade enters [`enter_if_worker`] before `main` (on Linux through a
+//! constructor in `.init_array`, so test harnesses, benchmarks and examples become workers
+//! with no code of their own; elsewhere through `strato::init()` first thing in `main`).
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -14,14 +14,15 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use strato_client::{Client, ConnectOptions, Error, ErrorKind};
-use strato_proto::{Answer, ByteBuf, Init, Op, Role, TaskGrant, Wait};
+use strato_proto::{Answer, ByteBuf, Init, Op, TaskGrant, Wait};
 
-use super::capture;
-use super::func::{binary_id, Entry};
-use super::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
-use crate::handle::Handle;
-use crate::ObjectName;
+use crate::board::ObjectRef;
+use crate::capture;
+use crate::func::{binary_id, Entry};
+use crate::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
 
+/// The state a worker connects to (as `strato::STATE_ENV`).
+pub const STATE_ENV: &str = "STRATO_STATE";
 /// `worker` makes a process a worker.
 pub(crate) const ROLE_ENV: &str = "STRATO_ROLE";
 /// The task board a worker serves.
@@ -36,41 +37,37 @@ pub(crate) const READY_ENV: &str = "STRATO_READY";
 pub(crate) const DRIVER_ENV: &str = "STRATO_DRIVER_PID";
 
 /// What a worker process knows about its place, for executors created inside tasks.
+///
+/// ```
+/// // Outside a worker there is none.
+/// assert!(strato_worker::worker::context().is_none());
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct WorkerContext {
+pub struct WorkerContext {
+    /// The task board it serves.
     pub board: String,
+    /// The driver's data directory ("" for none).
     pub data_dir: String,
 }
 
 static CONTEXT: OnceLock<WorkerContext> = OnceLock::new();
 
-/// The worker's context, if this process is a worker.
-pub(crate) fn context() -> Option<&'static WorkerContext> {
+/// The worker's context, if this process is a worker (see [`WorkerContext`]).
+pub fn context() -> Option<&'static WorkerContext> {
     CONTEXT.get()
 }
 
-/// Runs before `main` in every binary that links strato (Linux, via `.init_array`).
-#[cfg(target_os = "linux")]
-#[used]
-#[link_section = ".init_array"]
-pub(crate) static WORKER_HOOK: extern "C" fn() = worker_hook;
-
-#[cfg(target_os = "linux")]
-extern "C" fn worker_hook() {
-    enter_if_worker();
-}
-
-/// Makes sure the constructor above is linked into a binary that uses executors.
-pub(crate) fn keep_hook() {
-    #[cfg(target_os = "linux")]
-    std::hint::black_box(&WORKER_HOOK);
-}
-
-/// Becomes a worker (and never returns) if this process was started as one.
-pub(crate) fn enter_if_worker() {
+/// Becomes a worker (and never returns) if this process was started as one; `on_connect`
+/// receives the worker's connection to the state first, to make it the process's default.
+/// In any other process it does nothing.
+///
+/// ```
+/// strato_worker::worker::enter_if_worker(|_client| {});
+/// ```
+pub fn enter_if_worker(on_connect: fn(Client)) {
     let is_worker = std::env::var_os(ROLE_ENV).is_some_and(|role| role == "worker");
     if is_worker && CONTEXT.get().is_none() {
-        std::process::exit(run());
+        std::process::exit(run(on_connect));
     }
 }
 
@@ -87,7 +84,7 @@ fn exit(code: i32, message: impl Into<String>) -> Exit {
     }
 }
 
-fn run() -> i32 {
+fn run(on_connect: fn(Client)) -> i32 {
     if let Err(e) = capture::install() {
         eprintln!("strato worker: not capturing task output: {e}");
     }
@@ -95,7 +92,7 @@ fn run() -> i32 {
         || capture::OriginalStderr,
         capture::OriginalStderr.is_terminal(),
     );
-    let code = match serve() {
+    let code = match serve(on_connect) {
         Ok(()) => 0,
         Err(Exit { code, message }) => {
             let pid = std::process::id();
@@ -122,7 +119,7 @@ struct Settings {
 fn settings() -> Result<Settings, Exit> {
     let var = |name: &str| std::env::var(name).map_err(|_| exit(2, format!("{name} is not set")));
     let settings = Settings {
-        state: var(crate::STATE_ENV)?,
+        state: var(STATE_ENV)?,
         board: var(BOARD_ENV)?,
         data_dir: std::env::var(DATA_ENV).unwrap_or_default(),
         id: std::env::var(WORKER_ID_ENV).unwrap_or_else(|_| "?".into()),
@@ -133,7 +130,7 @@ fn settings() -> Result<Settings, Exit> {
     Ok(settings)
 }
 
-fn serve() -> Result<(), Exit> {
+fn serve(on_connect: fn(Client)) -> Result<(), Exit> {
     let settings = settings()?;
     let worker = format!("{}/{}", settings.id, std::process::id());
     let _span = tracing::debug_span!("worker", id = %worker).entered();
@@ -144,7 +141,7 @@ fn serve() -> Result<(), Exit> {
     };
     let client = Client::connect_with(&settings.state, options)
         .map_err(|e| exit(2, format!("cannot reach the state server: {e}")))?;
-    crate::set_client(client.clone());
+    on_connect(client.clone());
     let board = join_board(&client, &settings.board)?;
     let _ = CONTEXT.set(WorkerContext {
         board: settings.board.clone(),
@@ -156,11 +153,11 @@ fn serve() -> Result<(), Exit> {
     Loop::new(board, worker).run()
 }
 
-fn join_board(client: &Client, name: &str) -> Result<Handle, Exit> {
+fn join_board(client: &Client, name: &str) -> Result<ObjectRef, Exit> {
     let init = Init::TaskBoard {
         binary: binary_id().to_string(),
     };
-    let board = Handle::open(client, ObjectName::new(name), init, Role::Handle)
+    let board = ObjectRef::open(client, name, init)
         .map_err(|e| exit(2, format!("cannot open task board `{name}`: {e}")))?;
     let join = Op::TaskJoin {
         binary: binary_id().to_string(),
@@ -178,13 +175,8 @@ fn join_board(client: &Client, name: &str) -> Result<Handle, Exit> {
 /// Exits the process when the driver sets the board's shutdown event or the state server
 /// goes away (the driver died): no worker outlives its driver.
 fn watch_for_shutdown(client: &Client, board: &str) -> Result<(), Exit> {
-    let event = Handle::open(
-        client,
-        ObjectName::new(shutdown_event(board)),
-        Init::Event,
-        Role::Handle,
-    )
-    .map_err(|e| exit(2, format!("cannot watch for shutdown: {e}")))?;
+    let event = ObjectRef::open(client, &shutdown_event(board), Init::Event)
+        .map_err(|e| exit(2, format!("cannot watch for shutdown: {e}")))?;
     std::thread::Builder::new()
         .name("strato-shutdown".into())
         .spawn(move || {
@@ -249,25 +241,33 @@ fn count_ready(client: &Client, latch: &str) {
     if latch.is_empty() {
         return;
     }
-    let latch = Handle::open(client, ObjectName::new(latch), Init::Latch(0), Role::Handle);
+    let latch = ObjectRef::open(client, latch, Init::Latch(0));
     if let Ok(latch) = latch {
         let _ = latch.op(Op::CountDown);
     }
 }
 
 /// The event that tells the workers of `board` to exit.
-pub(crate) fn shutdown_event(board: &str) -> String {
+///
+/// ```
+/// assert_eq!(strato_worker::worker::shutdown_event("b"), "b.shutdown");
+/// ```
+pub fn shutdown_event(board: &str) -> String {
     format!("{board}.shutdown")
 }
 
 /// The latch each new worker of `board` counts down once it joined.
-pub(crate) fn ready_latch(board: &str) -> String {
+///
+/// ```
+/// assert_eq!(strato_worker::worker::ready_latch("b"), "b.ready");
+/// ```
+pub fn ready_latch(board: &str) -> String {
     format!("{board}.ready")
 }
 
 /// The take-run-report loop.
 struct Loop {
-    board: Handle,
+    board: ObjectRef,
     worker: String,
     runner: Runner,
     batch: u32,
@@ -279,7 +279,7 @@ const BATCH_TARGET: Duration = Duration::from_millis(2);
 const MAX_BATCH: u32 = 64;
 
 impl Loop {
-    fn new(board: Handle, worker: String) -> Loop {
+    fn new(board: ObjectRef, worker: String) -> Loop {
         Loop {
             board,
             worker,

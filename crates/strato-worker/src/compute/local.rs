@@ -8,27 +8,31 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::func::current_exe_path;
-use super::worker::{BOARD_ENV, DATA_ENV, DRIVER_ENV, READY_ENV, ROLE_ENV, WORKER_ID_ENV};
-
-/// What every worker of one executor is told.
-#[derive(Debug, Clone)]
-pub(crate) struct WorkerEnv {
-    pub state: String,
-    pub board: String,
-    pub data_dir: String,
-    /// The latch a new worker counts down once it joined.
-    pub ready: String,
-}
+use super::{Compute, ComputeError, WorkerSpec};
+use crate::func::current_exe_path;
+use crate::worker::{
+    BOARD_ENV, DATA_ENV, DRIVER_ENV, READY_ENV, ROLE_ENV, STATE_ENV, WORKER_ID_ENV,
+};
 
 /// A worker that dies this soon after starting counts as a failed start.
 const QUICK_DEATH: Duration = Duration::from_secs(1);
 /// After this many failed starts in a row, a worker slot gives up.
 const MAX_FAILED_STARTS: u32 = 5;
 
-/// The worker processes of one executor.
-pub(crate) struct LocalWorkers {
-    env: WorkerEnv,
+/// The `local` compute backend: worker processes that are children of the driver.
+///
+/// ```
+/// use std::time::Duration;
+/// use strato_worker::{Compute, LocalCompute, WorkerSpec};
+/// # let server = strato_server::start(Default::default()).unwrap();
+/// # let state = server.address().to_string();
+/// let spec = WorkerSpec { state, board: "b".into(), data_dir: String::new(), ready: String::new() };
+/// let local = LocalCompute::new(spec);
+/// assert!(local.pids().is_empty());
+/// local.stop(Duration::ZERO);
+/// ```
+pub struct LocalCompute {
+    env: WorkerSpec,
     stopping: Arc<AtomicBool>,
     pids: Arc<Mutex<Vec<Option<u32>>>>,
     monitors: Mutex<Vec<JoinHandle<()>>>,
@@ -36,32 +40,33 @@ pub(crate) struct LocalWorkers {
     exited: Mutex<mpsc::Receiver<usize>>,
 }
 
-impl LocalWorkers {
-    /// Starts `count` workers; fails if one cannot be spawned.
-    pub fn start(count: usize, env: WorkerEnv) -> std::io::Result<LocalWorkers> {
+impl LocalCompute {
+    /// A backend with no workers yet, for the workers `spec` describes.
+    pub fn new(spec: WorkerSpec) -> LocalCompute {
         let (exited_tx, exited) = mpsc::channel();
-        let workers = LocalWorkers {
-            env,
+        LocalCompute {
+            env: spec,
             stopping: Arc::new(AtomicBool::new(false)),
             pids: Arc::new(Mutex::new(Vec::new())),
             monitors: Mutex::new(Vec::new()),
             exited_tx,
             exited: Mutex::new(exited),
-        };
-        let ready = workers.env.ready.clone();
-        workers.grow_to(count, &ready)?;
-        Ok(workers)
+        }
+    }
+}
+
+impl Compute for LocalCompute {
+    fn kind(&self) -> &'static str {
+        "local"
     }
 
-    /// How many worker slots there are (alive or being restarted).
-    pub fn slots(&self) -> usize {
+    /// Worker slots, alive or being restarted.
+    fn slots(&self) -> usize {
         lock(&self.pids).len()
     }
 
-    /// Starts more workers until there are `count` slots, each counting down the latch
-    /// `ready` once it joined; returns how many were added.
-    pub fn grow_to(&self, count: usize, ready: &str) -> std::io::Result<usize> {
-        let env = WorkerEnv {
+    fn grow_to(&self, count: usize, ready: &str) -> Result<usize, ComputeError> {
+        let env = WorkerSpec {
             ready: ready.to_string(),
             ..self.env.clone()
         };
@@ -88,18 +93,16 @@ impl LocalWorkers {
         Ok(added)
     }
 
-    /// The process ids of the workers alive now.
-    pub fn pids(&self) -> Vec<u32> {
+    fn pids(&self) -> Vec<u32> {
         lock(&self.pids).iter().flatten().copied().collect()
     }
 
-    /// Stops restarting workers that exit (call before asking them to exit).
-    pub fn begin_stop(&self) {
+    fn begin_stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Waits up to `grace` for the workers to exit (they were asked to), then kills the rest.
-    pub fn stop(self, grace: Duration) {
+    /// Waits for the workers, kills those still alive, and joins their monitors.
+    fn stop(&self, grace: Duration) {
         self.begin_stop();
         let deadline = Instant::now() + grace;
         let monitors = std::mem::take(&mut *lock(&self.monitors));
@@ -121,7 +124,7 @@ impl LocalWorkers {
 /// Watches one worker slot: restarts its process when it dies, until the executor stops.
 struct Monitor {
     index: usize,
-    env: WorkerEnv,
+    env: WorkerSpec,
     stopping: Arc<AtomicBool>,
     pids: Arc<Mutex<Vec<Option<u32>>>>,
     exited: mpsc::Sender<usize>,
@@ -173,10 +176,10 @@ impl Monitor {
     }
 }
 
-fn spawn_worker(env: &WorkerEnv, index: usize) -> std::io::Result<Child> {
+fn spawn_worker(env: &WorkerSpec, index: usize) -> std::io::Result<Child> {
     Command::new(current_exe_path())
         .env(ROLE_ENV, "worker")
-        .env(crate::STATE_ENV, &env.state)
+        .env(STATE_ENV, &env.state)
         .env(BOARD_ENV, &env.board)
         .env(DATA_ENV, &env.data_dir)
         .env(READY_ENV, &env.ready)
@@ -195,7 +198,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Sends SIGKILL to a process.
-pub(crate) fn kill(pid: u32) {
+fn kill(pid: u32) {
     // SAFETY: kill(2) takes plain integers and touches no memory of this process; a stale
     // pid at worst signals nothing (ESRCH).
     unsafe {

@@ -1,0 +1,30 @@
+//! Making a process a worker before its `main` runs.
+//!
+//! On Linux a constructor in `.init_array` enters the worker loop before `main`, so test
+//! harnesses, benchmarks and examples become workers with no code of their own; elsewhere the
+//! program calls [`crate::init`] first thing in `main`.
+
+/// Runs before `main` in every binary that links strato (Linux, via `.init_array`).
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static WORKER_HOOK: extern "C" fn() = worker_hook;
+
+#[cfg(target_os = "linux")]
+extern "C" fn worker_hook() {
+    enter_if_worker();
+}
+
+/// Makes sure the constructor above is linked into a binary that uses executors.
+pub(crate) fn keep_hook() {
+    #[cfg(target_os = "linux")]
+    std::hint::black_box(&WORKER_HOOK);
+}
+
+/// Becomes a worker (and never returns) if this process was started as one; the worker's
+/// connection becomes the process's default client.
+pub(crate) fn enter_if_worker() {
+    strato_worker::worker::enter_if_worker(|client| {
+        crate::set_client(client);
+    });
+}
