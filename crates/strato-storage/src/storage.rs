@@ -80,17 +80,21 @@ struct Inner {
 }
 
 impl Storage {
-    /// The default storage: the URL in `STRATO_STORAGE`, else the directory `strato-storage`
-    /// under the system's temporary directory.
+    /// The default storage: `storage.url` in `strato.toml`, overridden by `STRATO_STORAGE`,
+    /// else the directory `strato-storage` under the system's temporary directory.
     ///
     /// ```
     /// let storage = strato_storage::Storage::new().unwrap();
     /// assert!(storage.url().starts_with("file://") || std::env::var("STRATO_STORAGE").is_ok());
     /// ```
     pub fn new() -> Result<Storage, StorageError> {
-        match std::env::var(STORAGE_ENV) {
-            Ok(url) if !url.is_empty() => Storage::from_url(&url),
-            _ => Storage::local(std::env::temp_dir().join("strato-storage")),
+        let settings = strato_config::Settings::load().map_err(|e| StorageError::InvalidUrl {
+            url: "(configuration)".into(),
+            reason: e.to_string(),
+        })?;
+        match settings.storage.url {
+            Some(url) => Storage::from_url(&url),
+            None => Storage::local(std::env::temp_dir().join("strato-storage")),
         }
     }
 

@@ -1,9 +1,10 @@
 //! The process's default connection: the state server every `new()` uses.
 //!
-//! The first use reads `STRATO_STATE`: an address (`tcp://host:port`, `unix:/path`,
-//! `unix:@name`) connects there; unset or `embedded` starts a state server on a thread of
-//! this process, listening on a private Unix socket that child processes can reach through
-//! [`state_address`].
+//! The first use reads `state.address` in `strato.toml`, overridden by `STRATO_STATE`: an
+//! address (`tcp://host:port`, `unix:/path`, `unix:@name`, `redis://…`) connects there
+//! (with `state.token` or `STRATO_TOKEN`); unset or `embedded` starts a state server on a
+//! thread of this process, listening on a private Unix socket that child processes can reach
+//! through [`state_address`].
 
 use std::sync::{Mutex, OnceLock};
 
@@ -50,10 +51,18 @@ pub fn state_address() -> Option<String> {
 }
 
 fn connect_default() -> Result<Client, Error> {
-    match std::env::var(STATE_ENV) {
-        Ok(address) if !address.is_empty() && address != "embedded" => Client::connect(&address),
-        _ => start_embedded(),
+    let settings = strato_config::Settings::load().map_err(|e| Error::Connect {
+        address: "(configuration)".into(),
+        reason: e.to_string(),
+    })?;
+    let Some(address) = settings.state_address() else {
+        return start_embedded();
+    };
+    let mut options = strato_client::ConnectOptions::default();
+    if let Some(token) = &settings.state.token {
+        options.token = Some(token.clone());
     }
+    Client::connect_with(address, options)
 }
 
 fn start_embedded() -> Result<Client, Error> {

@@ -90,78 +90,37 @@ pub trait Compute: Send + Sync {
     fn stop(&self, grace: Duration);
 }
 
-/// Which backend gives an executor its workers (`STRATO_COMPUTE`, `compute` in
-/// `strato.toml`).
+pub use strato_config::ComputeKind;
+
+/// Starts the backend of `kind` for the workers described by `spec` (with no slots yet).
 ///
 /// ```
-/// use strato_worker::compute::ComputeKind;
-/// assert_eq!(ComputeKind::default().to_string(), "local");
+/// # let server = strato_server::start(Default::default()).unwrap();
+/// # let state = server.address().to_string();
+/// use strato_worker::{compute, WorkerSpec};
+/// let spec = WorkerSpec { state, board: "b".into(), data_dir: String::new(), ready: String::new() };
+/// let workers = compute::start(compute::ComputeKind::Local, spec).unwrap();
+/// assert_eq!(workers.kind(), "local");
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ComputeKind {
-    /// Child processes of the driver ([`LocalCompute`]).
-    #[default]
-    Local,
-}
-
-impl ComputeKind {
-    /// Every kind, by its configuration name.
-    pub const ALL: [ComputeKind; 1] = [ComputeKind::Local];
-
-    /// The name used in configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            ComputeKind::Local => "local",
-        }
-    }
-
-    /// Starts this kind's backend for the workers described by `spec` (with no slots yet).
-    ///
-    /// ```
-    /// # let server = strato_server::start(Default::default()).unwrap();
-    /// # let state = server.address().to_string();
-    /// use strato_worker::{compute::ComputeKind, WorkerSpec};
-    /// let spec = WorkerSpec { state, board: "b".into(), data_dir: String::new(), ready: String::new() };
-    /// let compute = ComputeKind::Local.start(spec).unwrap();
-    /// assert_eq!(compute.kind(), "local");
-    /// ```
-    pub fn start(self, spec: WorkerSpec) -> Result<Box<dyn Compute>, ComputeError> {
-        match self {
-            ComputeKind::Local => Ok(Box::new(LocalCompute::new(spec))),
-        }
-    }
-}
-
-impl std::fmt::Display for ComputeKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for ComputeKind {
-    type Err = ComputeError;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        ComputeKind::ALL
-            .into_iter()
-            .find(|kind| kind.name() == name)
-            .ok_or_else(|| ComputeError::UnknownKind(name.to_string()))
+pub fn start(kind: ComputeKind, spec: WorkerSpec) -> Result<Box<dyn Compute>, ComputeError> {
+    match kind {
+        ComputeKind::Local => Ok(Box::new(LocalCompute::new(spec))),
+        other => Err(ComputeError::Unavailable(other.to_string())),
     }
 }
 
 /// Why a compute backend could not give workers.
 ///
 /// ```
-/// let error = strato_worker::ComputeError::UnknownKind("cloud".into());
-/// assert!(error.to_string().contains("`cloud`"));
+/// let error = strato_worker::ComputeError::Unavailable("hosts".into());
+/// assert!(error.to_string().contains("`hosts`"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ComputeError {
-    /// No backend has this name.
-    #[error("unknown compute kind `{0}` (known: local)")]
-    UnknownKind(String),
+    /// This build has no backend of this kind.
+    #[error("compute kind `{0}` is not available in this build")]
+    Unavailable(String),
     /// A worker process could not be started.
     #[error("cannot start a worker process: {0}")]
     Spawn(#[from] std::io::Error),

@@ -8,7 +8,8 @@ use strato_client::Client;
 use strato_proto::{Init, Role};
 
 use super::core::{Core, Limits, Submit};
-use strato_worker::compute::ComputeKind;
+use strato_config::{ConfigError, Settings};
+use strato_worker::compute::{self, ComputeKind};
 use strato_worker::worker::{ready_latch, WorkerContext};
 use strato_worker::{Compute, ComputeError, WorkerSpec};
 
@@ -29,6 +30,9 @@ pub enum ExecutorError {
     /// The data directory could not be created.
     #[error("executor: cannot start workers: {0}")]
     Start(#[from] std::io::Error),
+    /// `strato.toml` or the `STRATO_*` environment has an error.
+    #[error("executor: {0}")]
+    Config(#[from] ConfigError),
     /// The compute backend could not give workers.
     #[error("executor: {0}")]
     Compute(#[from] ComputeError),
@@ -61,6 +65,7 @@ pub enum ExecutorError {
 #[derive(Debug, Clone)]
 pub struct ExecutorBuilder {
     workers: Option<usize>,
+    compute: Option<ComputeKind>,
     max_retries: u32,
     timeout: Option<Duration>,
     inline_limit: u64,
@@ -74,6 +79,7 @@ impl Default for ExecutorBuilder {
     fn default() -> Self {
         ExecutorBuilder {
             workers: None,
+            compute: None,
             max_retries: 2,
             timeout: None,
             inline_limit: 1 << 20,
@@ -86,9 +92,23 @@ impl Default for ExecutorBuilder {
 }
 
 impl ExecutorBuilder {
-    /// Local worker processes to start (default: the available cores).
+    /// Worker slots to start (default: `compute.workers` in `strato.toml` or
+    /// `STRATO_WORKERS`, else the available cores).
     pub fn workers(mut self, count: usize) -> Self {
         self.workers = Some(count.max(1));
+        self
+    }
+
+    /// Where the workers run (default: `compute.kind` in `strato.toml` or
+    /// `STRATO_COMPUTE`, else [`ComputeKind::Local`], child processes of this one).
+    ///
+    /// ```
+    /// use strato::executor::{ComputeKind, Executor};
+    /// let executor = Executor::builder().compute(ComputeKind::Local).workers(1).build().unwrap();
+    /// assert_eq!(executor.compute_kind(), Some(ComputeKind::Local));
+    /// ```
+    pub fn compute(mut self, kind: ComputeKind) -> Self {
+        self.compute = Some(kind);
         self
     }
 
@@ -180,7 +200,12 @@ impl ExecutorBuilder {
         let board = open_board(&client, &name)?;
         let data_dir = std::env::temp_dir().join(format!("strato-{}-{suffix}", std::process::id()));
         std::fs::create_dir_all(&data_dir)?;
-        let count = self.workers.unwrap_or_else(default_workers);
+        let settings = Settings::load()?;
+        let count = self
+            .workers
+            .or(settings.compute.workers)
+            .unwrap_or_else(default_workers);
+        let kind = self.compute.or(settings.compute.kind).unwrap_or_default();
         let ready = CountDownLatch::open(&client, ready_latch(&name), count as u64)?;
         let spec = WorkerSpec {
             state: client.address().to_string(),
@@ -188,7 +213,7 @@ impl ExecutorBuilder {
             data_dir: data_dir.to_string_lossy().into_owned(),
             ready: ready_latch(&name),
         };
-        let workers = ComputeKind::Local.start(spec)?;
+        let workers = compute::start(kind, spec)?;
         workers.grow_to(count, &ready_latch(&name))?;
         let limits = Limits {
             inline_limit: self.inline_limit,

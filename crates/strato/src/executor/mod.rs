@@ -59,6 +59,7 @@ pub use builder::{ExecutorBuilder, ExecutorError};
 pub use func::binary_id;
 pub(crate) use future::{Progress, Slot};
 pub use future::{ResponseFuture, TaskError, TaskLogs, TaskStats, TaskStatus};
+pub use strato_config::ComputeKind;
 pub use strato_plot::PlotError;
 
 use self::core::{Chunk, Core, Place, Submit};
@@ -181,6 +182,12 @@ impl Executor {
     /// How many local worker processes it runs (0 inside a task).
     pub fn worker_count(&self) -> usize {
         self.inner.workers.as_ref().map_or(0, |w| w.slots())
+    }
+
+    /// Where its workers run (`None` inside a task, where it starts none).
+    pub fn compute_kind(&self) -> Option<ComputeKind> {
+        let name = self.inner.workers.as_ref()?.kind();
+        ComputeKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// What wakes whoever waits for any of its tasks.
