@@ -26,6 +26,46 @@ pub enum Command {
     Logs(LogsArgs),
     /// Draw a job's timeline and concurrency histogram as PNG and SVG files.
     Plot(PlotArgs),
+    /// Run a worker host: start workers for the drivers of a state server.
+    Worker(WorkerArgs),
+}
+
+/// `strato worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The state server, as this host reaches it: HOST:PORT or tcp://HOST:PORT.
+    #[arg(long, env = "STRATO_STATE")]
+    pub connect: String,
+    /// The server's token.
+    #[arg(long, env = "STRATO_TOKEN")]
+    pub token: Option<String>,
+    /// Workers to run at once (default: the cores).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub slots: Option<u32>,
+    /// Where fetched executables are kept (default: ~/.cache/strato/exe).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// This host's name in reports (default: the host name and pid).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl WorkerArgs {
+    /// The daemon's options.
+    pub fn options(&self) -> strato_worker::hosts::DaemonOptions {
+        let mut options = strato_worker::hosts::DaemonOptions::new(&self.connect);
+        options.token = self.token.clone();
+        if let Some(slots) = self.slots {
+            options.slots = slots as usize;
+        }
+        if let Some(cache) = &self.cache {
+            options.cache = cache.clone();
+        }
+        if let Some(name) = &self.name {
+            options.name = name.clone();
+        }
+        options
+    }
 }
 
 /// Which state server to read, for `jobs`, `logs` and `plot`.

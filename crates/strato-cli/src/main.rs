@@ -7,6 +7,7 @@
 //! strato jobs --connect tcp://127.0.0.1:7070   # recent jobs: counts, failures, durations
 //! strato logs last --connect …                 # what the last job's tasks printed
 //! strato plot M003 --connect … -o plots/       # timeline and histogram, PNG and SVG
+//! strato worker --connect tcp://10.0.0.1:7070 --token S --slots 8   # a worker host
 //! ```
 
 mod flags;
@@ -15,6 +16,7 @@ mod logs;
 mod ping;
 mod plot;
 mod serve;
+mod worker;
 
 use clap::Parser;
 
@@ -29,6 +31,7 @@ fn main() -> std::process::ExitCode {
         flags::Command::Jobs(args) => jobs::run(args),
         flags::Command::Logs(args) => logs::run(args),
         flags::Command::Plot(args) => plot::run(args),
+        flags::Command::Worker(args) => worker::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

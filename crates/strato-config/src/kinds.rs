@@ -14,16 +14,19 @@ pub enum ComputeKind {
     /// Child processes of the driver, on its machine.
     #[default]
     Local,
+    /// Processes started by `strato worker --connect` daemons on any number of hosts.
+    Hosts,
 }
 
 impl ComputeKind {
     /// Every kind.
-    pub const ALL: [ComputeKind; 1] = [ComputeKind::Local];
+    pub const ALL: [ComputeKind; 2] = [ComputeKind::Local, ComputeKind::Hosts];
 
     /// The name used in configuration.
     pub fn name(self) -> &'static str {
         match self {
             ComputeKind::Local => "local",
+            ComputeKind::Hosts => "hosts",
         }
     }
 }

@@ -15,7 +15,7 @@
 //! token = "a-long-random-secret"
 //!
 //! [compute]
-//! kind = "local"                      # local (default)
+//! kind = "local"                      # local (default) | hosts
 //! workers = 8                         # worker slots per executor (default: the cores)
 //!
 //! [storage]

@@ -25,6 +25,19 @@ impl ObjectRef {
         })
     }
 
+    /// A reference this connection already holds (adopted), released when dropped.
+    pub fn attach(client: &Client, name: &str) -> ObjectRef {
+        ObjectRef {
+            client: client.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The connection it uses.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Runs `op` on the object.
     pub fn op(&self, op: Op) -> Result<Answer, Error> {
         self.client.call(Call::Op {

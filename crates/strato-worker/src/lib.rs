@@ -2,10 +2,14 @@
 //!
 //! - [`func`]: how a function crosses to another process of the **same binary** (an offset
 //!   from a fixed anchor, checked through [`func::binary_id`]).
-//! - [`wire`]: what a task carries to its worker and what the worker reports back.
+//! - [`wire`]: what a task carries to its worker and what the worker reports back; large
+//!   values travel as [`blob`]s on the state.
 //! - [`worker`]: the worker loop a process enters when started in the worker role.
 //! - [`compute`]: the [`Compute`] seam through which executors get workers, with its
-//!   backends (today: [`LocalCompute`], child processes of the driver).
+//!   backends: [`LocalCompute`] (child processes of the driver) and [`HostCompute`]
+//!   (workers on `strato worker` daemons, see [`hosts`]).
+//! - [`exe`]: executables by content hash, published on the state and cached by hosts.
+//! - [`session`]: how a worker anywhere learns that its driver is gone.
 //!
 //! Users depend on `strato`; this crate is what its executor, `Pool` and `thread` stand on.
 //!
@@ -21,13 +25,17 @@
 //! assert_eq!(reference, FnRef::of(entry_of(double)));
 //! ```
 
+pub mod blob;
 mod board;
 mod capture;
 pub mod compute;
 mod elf;
+pub mod exe;
 pub mod func;
+pub mod hosts;
+pub mod session;
 pub mod trace;
 pub mod wire;
 pub mod worker;
 
-pub use compute::{Compute, ComputeError, LocalCompute, WorkerSpec};
+pub use compute::{Compute, ComputeError, HostCompute, LocalCompute, WorkerSpec};

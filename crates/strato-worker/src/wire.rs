@@ -1,12 +1,11 @@
 //! What travels inside a task: the body a driver submits and the result a worker reports.
-//! Arguments and results travel inline up to a size limit and as files in the job's data
-//! directory above it.
-
-use std::path::{Path, PathBuf};
+//! Arguments and results travel inline up to a size limit and as blobs on the state above it.
 
 use serde::{Deserialize, Serialize};
+use strato_client::{Client, Error};
 use strato_proto::ByteBuf;
 
+use crate::blob::{self, StoredBlob};
 use crate::func::FnRef;
 
 /// A task as workers see it.
@@ -20,50 +19,70 @@ pub struct TaskBody {
     pub input: Payload,
     /// How long the run may take, in milliseconds.
     pub timeout_ms: Option<u64>,
-    /// Results larger than this many bytes go through the data directory (the workers know it
-    /// from their environment, so it is not repeated in every task).
+    /// Results larger than this many bytes go through a blob on the state.
     pub inline_limit: u64,
 }
 
-/// Bytes inline, or the file holding them.
+/// Bytes inline, or the name of the blob on the state that holds them (see [`crate::blob`]).
 ///
 /// ```
+/// # let server = strato_server::start(Default::default()).unwrap();
+/// # let client = strato_client::Client::connect(&server.address().to_string()).unwrap();
 /// use strato_worker::wire::Payload;
-/// let payload = Payload::store(vec![1, 2, 3], 1024, std::path::Path::new("/nonexistent"), "x").unwrap();
-/// assert_eq!((payload.len(), payload.load().unwrap()), (3, vec![1, 2, 3]));
+/// let (small, kept) = Payload::store(&client, vec![1, 2, 3], 1024, "doc.small").unwrap();
+/// assert!(kept.is_none());
+/// assert_eq!(small.load(&client).unwrap(), vec![1, 2, 3]);
+/// let (large, kept) = Payload::store(&client, vec![9; 2048], 1024, "doc.large").unwrap();
+/// assert_eq!((large.len(), large.load(&client).unwrap()), (2048, vec![9; 2048]));
+/// drop(kept);
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Payload {
     /// The bytes themselves.
     Inline(ByteBuf),
-    /// A file of the data directory.
-    Stored {
-        /// Its path.
-        path: String,
+    /// A blob on the state.
+    Blob {
+        /// Its name.
+        name: String,
         /// Its length.
         len: u64,
     },
 }
 
 impl Payload {
-    /// Keeps `bytes` inline up to `limit`, else writes them to `dir/name`.
-    pub fn store(bytes: Vec<u8>, limit: u64, dir: &Path, name: &str) -> std::io::Result<Payload> {
+    /// Keeps `bytes` inline up to `limit`, else writes them to the blob `name`, which lives
+    /// while the returned [`StoredBlob`] does.
+    pub fn store(
+        client: &Client,
+        bytes: Vec<u8>,
+        limit: u64,
+        name: &str,
+    ) -> Result<(Payload, Option<StoredBlob>), Error> {
         if bytes.len() as u64 <= limit {
-            return Ok(Payload::Inline(ByteBuf::from(bytes)));
+            return Ok((Payload::Inline(ByteBuf::from(bytes)), None));
         }
-        let path = dir.join(name);
-        std::fs::write(&path, &bytes)?;
-        Ok(Payload::Stored {
-            path: path.to_string_lossy().into_owned(),
+        let stored = blob::put(client, name, &bytes)?;
+        let payload = Payload::Blob {
+            name: name.to_string(),
             len: bytes.len() as u64,
-        })
+        };
+        Ok((payload, Some(stored)))
     }
 
-    /// The bytes, read from their file if stored.
-    pub fn load(&self) -> std::io::Result<Vec<u8>> {
+    /// The bytes, read from their blob if stored.
+    pub fn load(&self, client: &Client) -> Result<Vec<u8>, Error> {
         match self {
             Payload::Inline(bytes) => Ok(bytes.to_vec()),
-            Payload::Stored { path, .. } => std::fs::read(path),
+            Payload::Blob { name, len } => blob::get(client, name, *len),
+        }
+    }
+
+    /// The bytes of a payload whose blob was lent to the reader (a result), after which the
+    /// blob is collected.
+    pub fn adopt(&self, client: &Client) -> Result<Vec<u8>, Error> {
+        match self {
+            Payload::Inline(bytes) => Ok(bytes.to_vec()),
+            Payload::Blob { name, len } => blob::adopt(client, name, *len),
         }
     }
 
@@ -71,21 +90,13 @@ impl Payload {
     pub fn len(&self) -> u64 {
         match self {
             Payload::Inline(bytes) => bytes.len() as u64,
-            Payload::Stored { len, .. } => *len,
+            Payload::Blob { len, .. } => *len,
         }
     }
 
     /// Whether there are no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The file, if stored.
-    pub fn file(&self) -> Option<PathBuf> {
-        match self {
-            Payload::Inline(_) => None,
-            Payload::Stored { path, .. } => Some(PathBuf::from(path)),
-        }
     }
 }
 
@@ -145,21 +156,4 @@ pub fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn small_payloads_stay_inline_and_large_ones_go_to_files() {
-        let dir = std::env::temp_dir();
-        let small = Payload::store(vec![1; 10], 10, &dir, "unused").unwrap();
-        assert!(small.file().is_none());
-        let name = format!("strato-payload-{}", std::process::id());
-        let large = Payload::store(vec![7; 11], 10, &dir, &name).unwrap();
-        let file = large.file().expect("stored");
-        assert_eq!((large.len(), large.load().unwrap()), (11, vec![7; 11]));
-        std::fs::remove_file(file).unwrap();
-    }
 }

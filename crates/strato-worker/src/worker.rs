@@ -27,12 +27,12 @@ pub const STATE_ENV: &str = "STRATO_STATE";
 pub(crate) const ROLE_ENV: &str = "STRATO_ROLE";
 /// The task board a worker serves.
 pub(crate) const BOARD_ENV: &str = "STRATO_BOARD";
-/// The driver's data directory.
-pub(crate) const DATA_ENV: &str = "STRATO_DATA_DIR";
 /// The worker's index among its executor's workers.
 pub(crate) const WORKER_ID_ENV: &str = "STRATO_WORKER_ID";
 /// The latch a new worker counts down once it joined its board.
 pub(crate) const READY_ENV: &str = "STRATO_READY";
+/// The driver's session mutex (see [`crate::session`]).
+pub(crate) const SESSION_ENV: &str = "STRATO_SESSION";
 /// The pid of the driver that started the worker.
 pub(crate) const DRIVER_ENV: &str = "STRATO_DRIVER_PID";
 
@@ -46,8 +46,6 @@ pub(crate) const DRIVER_ENV: &str = "STRATO_DRIVER_PID";
 pub struct WorkerContext {
     /// The task board it serves.
     pub board: String,
-    /// The driver's data directory ("" for none).
-    pub data_dir: String,
 }
 
 static CONTEXT: OnceLock<WorkerContext> = OnceLock::new();
@@ -111,9 +109,9 @@ fn run(on_connect: fn(Client)) -> i32 {
 struct Settings {
     state: String,
     board: String,
-    data_dir: String,
     id: String,
     ready: String,
+    session: String,
 }
 
 fn settings() -> Result<Settings, Exit> {
@@ -121,9 +119,9 @@ fn settings() -> Result<Settings, Exit> {
     let settings = Settings {
         state: var(STATE_ENV)?,
         board: var(BOARD_ENV)?,
-        data_dir: std::env::var(DATA_ENV).unwrap_or_default(),
         id: std::env::var(WORKER_ID_ENV).unwrap_or_else(|_| "?".into()),
         ready: std::env::var(READY_ENV).unwrap_or_default(),
+        session: std::env::var(SESSION_ENV).unwrap_or_default(),
     };
     // Processes the tasks start must not become workers too.
     std::env::remove_var(ROLE_ENV);
@@ -145,9 +143,9 @@ fn serve(on_connect: fn(Client)) -> Result<(), Exit> {
     let board = join_board(&client, &settings.board)?;
     let _ = CONTEXT.set(WorkerContext {
         board: settings.board.clone(),
-        data_dir: settings.data_dir.clone(),
     });
     watch_for_shutdown(&client, &settings.board)?;
+    watch_session(&client, &settings.session);
     watch_driver();
     count_ready(&client, &settings.ready);
     Loop::new(board, worker).run()
@@ -189,7 +187,25 @@ fn watch_for_shutdown(client: &Client, board: &str) -> Result<(), Exit> {
     Ok(())
 }
 
-/// Exits the process once the driver that started it has ended, however it ended (even by
+/// Exits the process once the driver's session ends on the state: the driver stopped, or
+/// died (its connection closed), wherever it ran.
+fn watch_session(client: &Client, session: &str) {
+    if session.is_empty() {
+        return;
+    }
+    let (client, session) = (client.clone(), session.to_string());
+    let _ = std::thread::Builder::new()
+        .name("strato-session".into())
+        .spawn(move || {
+            let ended = crate::session::wait_for_driver_end(&client, &session);
+            tracing::debug!(?ended, "shutdown: the driver's session ended");
+            capture::flush();
+            std::process::exit(0);
+        });
+}
+
+/// A faster path on the driver's own machine: exits the process once the driver that started
+/// it has ended, however it ended (even by
 /// SIGKILL). The state server's going away says so as well, but a state that outlives the
 /// driver (Redis, `strato serve`) would otherwise keep the worker waiting for tasks forever.
 fn watch_driver() {
@@ -361,7 +377,8 @@ impl Loop {
         grant: &TaskGrant,
         body: &TaskBody,
     ) -> (Result<Payload, Failure>, u64, bool) {
-        let input = match body.input.load() {
+        let client = self.board.client().clone();
+        let input = match body.input.load(&client) {
             Ok(input) => input,
             Err(e) => {
                 return (
@@ -383,8 +400,9 @@ impl Loop {
                 return (Err(Failure::TimedOut { after_ms }), bytes_in, true);
             }
         };
-        let name = format!("r-{}-{}", grant.id, grant.attempt);
-        let stored = output.and_then(|bytes| store_result(bytes, body.inline_limit, &name));
+        let name = result_blob(grant.id, grant.attempt);
+        let stored =
+            output.and_then(|bytes| store_result(&client, bytes, body.inline_limit, &name));
         (stored, bytes_in, false)
     }
 
@@ -421,18 +439,25 @@ impl Loop {
     }
 }
 
-/// Keeps a result inline up to `limit`, else writes it to the driver's data directory.
-fn store_result(bytes: Vec<u8>, limit: u64, name: &str) -> Result<Payload, Failure> {
-    let dir = context().map_or("", |c| c.data_dir.as_str());
-    if dir.is_empty() && bytes.len() as u64 > limit {
-        let message = format!(
-            "a result of {} bytes needs a data directory ({DATA_ENV})",
-            bytes.len()
-        );
-        return Err(Failure::Data(message));
+/// The blob a large result of a task's attempt goes to.
+fn result_blob(task: u64, attempt: u32) -> String {
+    format!("strato.blob.{task}.r{attempt}")
+}
+
+/// Keeps a result inline up to `limit`, else writes it to a blob on the state and lends it
+/// to the driver.
+fn store_result(
+    client: &Client,
+    bytes: Vec<u8>,
+    limit: u64,
+    name: &str,
+) -> Result<Payload, Failure> {
+    let failed = |e: Error| Failure::Data(format!("cannot store the result: {e}"));
+    let (payload, stored) = Payload::store(client, bytes, limit, name).map_err(failed)?;
+    if let Some(stored) = stored {
+        stored.lend().map_err(failed)?;
     }
-    Payload::store(bytes, limit, std::path::Path::new(dir), name)
-        .map_err(|e| Failure::Data(format!("cannot store the result: {e}")))
+    Ok(payload)
 }
 
 /// A thread that runs task functions, so the loop can give up on one that runs too long.

@@ -52,8 +52,18 @@ fn shares(tasks: u64, points: u64) -> Vec<Share> {
         .collect()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     strato::init();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     strato::init_tracing(); // RUST_LOG=strato=debug follows the job through every process
     let args = Args::parse();
     let started = Instant::now();

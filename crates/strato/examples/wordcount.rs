@@ -164,8 +164,18 @@ fn top(counts: Counts, n: usize) -> Vec<(u64, String)> {
     ranked
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     strato::init();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let started = Instant::now();
     let dataset = Dataset::at(&args.input)?.chunk_size(args.chunk_size);

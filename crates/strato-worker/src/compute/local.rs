@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::{Compute, ComputeError, WorkerSpec};
 use crate::func::current_exe_path;
 use crate::worker::{
-    BOARD_ENV, DATA_ENV, DRIVER_ENV, READY_ENV, ROLE_ENV, STATE_ENV, WORKER_ID_ENV,
+    BOARD_ENV, DRIVER_ENV, READY_ENV, ROLE_ENV, SESSION_ENV, STATE_ENV, WORKER_ID_ENV,
 };
 
 /// A worker that dies this soon after starting counts as a failed start.
@@ -26,7 +26,7 @@ const MAX_FAILED_STARTS: u32 = 5;
 /// use strato_worker::{Compute, LocalCompute, WorkerSpec};
 /// # let server = strato_server::start(Default::default()).unwrap();
 /// # let state = server.address().to_string();
-/// let spec = WorkerSpec { state, board: "b".into(), data_dir: String::new(), ready: String::new() };
+/// let spec = WorkerSpec { state, board: "b".into(), ready: String::new(), session: String::new() };
 /// let local = LocalCompute::new(spec);
 /// assert!(local.pids().is_empty());
 /// local.stop(Duration::ZERO);
@@ -181,8 +181,8 @@ fn spawn_worker(env: &WorkerSpec, index: usize) -> std::io::Result<Child> {
         .env(ROLE_ENV, "worker")
         .env(STATE_ENV, &env.state)
         .env(BOARD_ENV, &env.board)
-        .env(DATA_ENV, &env.data_dir)
         .env(READY_ENV, &env.ready)
+        .env(SESSION_ENV, &env.session)
         .env(WORKER_ID_ENV, index.to_string())
         .env(DRIVER_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
@@ -198,7 +198,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Sends SIGKILL to a process.
-fn kill(pid: u32) {
+pub(crate) fn kill(pid: u32) {
     // SAFETY: kill(2) takes plain integers and touches no memory of this process; a stale
     // pid at worst signals nothing (ESRCH).
     unsafe {

@@ -9,6 +9,7 @@
 //! | kind | backend | workers are |
 //! |---|---|---|
 //! | `local` | [`LocalCompute`] | child processes of the driver, restarted when they die |
+//! | `hosts` | [`HostCompute`] | processes started by `strato worker --connect` daemons on any machine, from the driver's executable fetched by hash |
 //!
 //! ```
 //! use strato_worker::compute::ComputeKind;
@@ -16,10 +17,16 @@
 //! assert!("cloud".parse::<ComputeKind>().unwrap_err().to_string().contains("local"));
 //! ```
 
+mod hosts;
 mod local;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use strato_client::Client;
+
+pub use hosts::HostCompute;
+pub(crate) use local::kill;
 pub use local::LocalCompute;
 
 /// What every worker of one executor is told, wherever it runs.
@@ -28,8 +35,8 @@ pub use local::LocalCompute;
 /// let spec = strato_worker::WorkerSpec {
 ///     state: "unix:@strato-example".into(),
 ///     board: "strato.board.1".into(),
-///     data_dir: String::new(),
 ///     ready: "strato.board.1.ready".into(),
+///     session: "strato.board.1.driver".into(),
 /// };
 /// assert_eq!(spec.board, "strato.board.1");
 /// ```
@@ -39,10 +46,11 @@ pub struct WorkerSpec {
     pub state: String,
     /// The task board the worker serves.
     pub board: String,
-    /// The driver's data directory for large arguments and results ("" for none).
-    pub data_dir: String,
     /// The latch a new worker counts down once it joined its board.
     pub ready: String,
+    /// The driver's session: a worker exits once it can lock it (see [`crate::session`]);
+    /// "" for none.
+    pub session: String,
 }
 
 /// A source of workers for one executor: the seam between executors and the machines, pods
@@ -62,8 +70,8 @@ pub struct WorkerSpec {
 /// let spec = WorkerSpec {
 ///     state,
 ///     board: "strato.board.doc".into(),
-///     data_dir: String::new(),
 ///     ready: String::new(),
+///     session: String::new(),
 /// };
 /// let compute = LocalCompute::new(spec);
 /// assert_eq!((compute.kind(), compute.slots()), ("local", 0));
@@ -83,6 +91,12 @@ pub trait Compute: Send + Sync {
     /// The process ids of the workers running on this machine (none for remote kinds).
     fn pids(&self) -> Vec<u32>;
 
+    /// Whether starting workers failed for a reason the executor should report (a host
+    /// refused, say), checked once the workers joined or the wait for them gave up.
+    fn check(&self) -> Result<(), ComputeError> {
+        Ok(())
+    }
+
     /// Stops replacing workers that end: the executor is about to ask them to exit.
     fn begin_stop(&self);
 
@@ -92,21 +106,40 @@ pub trait Compute: Send + Sync {
 
 pub use strato_config::ComputeKind;
 
-/// Starts the backend of `kind` for the workers described by `spec` (with no slots yet).
+/// Starts the backend of `kind` for the workers described by `spec` (with no slots yet),
+/// reaching the state through `client`.
 ///
 /// ```
 /// # let server = strato_server::start(Default::default()).unwrap();
 /// # let state = server.address().to_string();
+/// # let client = strato_client::Client::connect(&state).unwrap();
 /// use strato_worker::{compute, WorkerSpec};
-/// let spec = WorkerSpec { state, board: "b".into(), data_dir: String::new(), ready: String::new() };
-/// let workers = compute::start(compute::ComputeKind::Local, spec).unwrap();
+/// let spec = WorkerSpec { state, board: "b".into(), ready: String::new(), session: String::new() };
+/// let workers = compute::start(compute::ComputeKind::Local, spec, &client).unwrap();
 /// assert_eq!(workers.kind(), "local");
 /// ```
-pub fn start(kind: ComputeKind, spec: WorkerSpec) -> Result<Box<dyn Compute>, ComputeError> {
+pub fn start(
+    kind: ComputeKind,
+    spec: WorkerSpec,
+    client: &Client,
+) -> Result<Box<dyn Compute>, ComputeError> {
     match kind {
         ComputeKind::Local => Ok(Box::new(LocalCompute::new(spec))),
+        ComputeKind::Hosts => Ok(Box::new(HostCompute::new(client, spec)?)),
         other => Err(ComputeError::Unavailable(other.to_string())),
     }
+}
+
+/// A task id unique on a board: the connection's id (unique on the server) and a counter.
+///
+/// ```
+/// let (a, b) = (strato_worker::compute::next_task_id(7), strato_worker::compute::next_task_id(7));
+/// assert_ne!(a, b);
+/// assert_eq!(a >> 40, 7);
+/// ```
+pub fn next_task_id(connection: u64) -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    (connection << 40) | (COUNTER.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1))
 }
 
 /// Why a compute backend could not give workers.
@@ -121,7 +154,19 @@ pub enum ComputeError {
     /// This build has no backend of this kind.
     #[error("compute kind `{0}` is not available in this build")]
     Unavailable(String),
-    /// A worker process could not be started.
+    /// A worker process could not be started, or the executable read.
     #[error("cannot start a worker process: {0}")]
     Spawn(#[from] std::io::Error),
+    /// No worker host is connected to the state server.
+    #[error("no worker hosts are connected to the state server at {state}: start `strato worker --connect {state}` on each host")]
+    NoHosts {
+        /// The state server's address.
+        state: String,
+    },
+    /// A host refused to start workers for this driver.
+    #[error("worker hosts cannot run this program: {0}")]
+    Refused(String),
+    /// The state could not be reached.
+    #[error("state: {0}")]
+    State(#[from] strato_client::Error),
 }

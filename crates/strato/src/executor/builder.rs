@@ -1,6 +1,5 @@
 //! Building an executor: settings, the embedded defaults, and starting local workers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use strato_proto::{Init, Role};
 use super::core::{Core, Limits, Submit};
 use strato_config::{ConfigError, Settings};
 use strato_worker::compute::{self, ComputeKind};
+use strato_worker::session::{session_name, DriverSession};
 use strato_worker::worker::{ready_latch, WorkerContext};
 use strato_worker::{Compute, ComputeError, WorkerSpec};
 
@@ -27,7 +27,7 @@ pub enum ExecutorError {
     /// The state server could not be reached or refused a call.
     #[error("executor: state server: {0}")]
     State(#[from] strato_client::Error),
-    /// The data directory could not be created.
+    /// A thread of the executor could not be started.
     #[error("executor: cannot start workers: {0}")]
     Start(#[from] std::io::Error),
     /// `strato.toml` or the `STRATO_*` environment has an error.
@@ -124,8 +124,9 @@ impl ExecutorBuilder {
         self
     }
 
-    /// Arguments and results larger than this go through the data directory instead of the
-    /// state server (default 1 MiB).
+    /// Arguments and results larger than this travel as chunked blobs on the state (which
+    /// every worker can reach, wherever it runs) instead of inline in the task (default
+    /// 1 MiB).
     pub fn inline_limit(mut self, bytes: u64) -> Self {
         self.inline_limit = bytes;
         self
@@ -188,18 +189,15 @@ impl ExecutorBuilder {
         let board = open_board(&client, &context.board)?;
         let limits = Limits {
             inline_limit: self.inline_limit,
-            data_dir: PathBuf::from(&context.data_dir),
         };
         self.finish(client, board, limits, None, false)
     }
 
-    /// In a driver: a new board, a data directory and local workers.
+    /// In a driver: a new board, the driver's session, and workers from its compute kind.
     fn start(self, client: Client) -> Result<Executor, ExecutorError> {
         let suffix = crate::context::unique_suffix();
         let name = format!("strato.board.{}.{suffix}", std::process::id());
         let board = open_board(&client, &name)?;
-        let data_dir = std::env::temp_dir().join(format!("strato-{}-{suffix}", std::process::id()));
-        std::fs::create_dir_all(&data_dir)?;
         let settings = Settings::load()?;
         let count = self
             .workers
@@ -207,21 +205,27 @@ impl ExecutorBuilder {
             .unwrap_or_else(default_workers);
         let kind = self.compute.or(settings.compute.kind).unwrap_or_default();
         let ready = CountDownLatch::open(&client, ready_latch(&name), count as u64)?;
+        let session = DriverSession::begin(&client, &name)?;
         let spec = WorkerSpec {
             state: client.address().to_string(),
             board: name.clone(),
-            data_dir: data_dir.to_string_lossy().into_owned(),
             ready: ready_latch(&name),
+            session: session_name(&name),
         };
-        let workers = compute::start(kind, spec)?;
+        let workers = compute::start(kind, spec, &client)?;
         workers.grow_to(count, &ready_latch(&name))?;
         let limits = Limits {
             inline_limit: self.inline_limit,
-            data_dir,
         };
         let waited = self.ready_timeout;
-        let executor = self.finish(client, board, limits, Some(workers), true)?;
-        match ready.wait_timeout(waited) {
+        let driving = Driving {
+            workers,
+            _session: session,
+        };
+        let executor = self.finish(client, board, limits, Some(driving), true)?;
+        let joined = ready.wait_timeout(waited);
+        executor.check_workers()?;
+        match joined {
             true => Ok(executor),
             false => Err(ExecutorError::WorkersNotReady {
                 joined: count.saturating_sub(ready.count() as usize),
@@ -236,7 +240,7 @@ impl ExecutorBuilder {
         client: Client,
         board: Handle,
         limits: Limits,
-        workers: Option<Box<dyn Compute>>,
+        driving: Option<Driving>,
         owns_board: bool,
     ) -> Result<Executor, ExecutorError> {
         let replies_name = format!("strato.replies.{}", crate::context::unique_suffix());
@@ -258,7 +262,7 @@ impl ExecutorBuilder {
             inner: Arc::new(Inner {
                 core,
                 defaults: self.defaults(),
-                workers,
+                driving,
                 growing: std::sync::Mutex::new(()),
                 ready_timeout: self.ready_timeout,
                 owns_board,
@@ -266,6 +270,13 @@ impl ExecutorBuilder {
             }),
         })
     }
+}
+
+/// What a driver's executor holds: its workers and its session (whose end stops them).
+pub(super) struct Driving {
+    pub workers: Box<dyn Compute>,
+    /// Held, never read: dropping it ends the session.
+    pub _session: DriverSession,
 }
 
 fn open_board(client: &Client, name: &str) -> Result<Handle, ExecutorError> {

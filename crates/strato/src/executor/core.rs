@@ -2,8 +2,6 @@
 //! that receives every task's report from the reply queue and fills the futures.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use strato_client::Client;
@@ -16,18 +14,20 @@ use super::future::{ItemOutcome, Progress, Slot, TaskError, TaskLogs, TaskStats}
 use super::job::Jobs;
 use super::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
 use crate::handle::Handle;
+use strato_worker::blob::StoredBlob;
 
 /// Settings every task of an executor shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
+    /// Arguments and results larger than this travel as blobs on the state.
     pub inline_limit: u64,
-    pub data_dir: PathBuf,
 }
 
 /// A submitted task whose report has not arrived.
 struct InFlight {
     slots: Vec<Arc<Slot>>,
-    input_file: Option<PathBuf>,
+    /// The argument's blob, if it was too large to travel inline: held until the report.
+    _input_blob: Option<StoredBlob>,
     submitted_us: u64,
     job: Arc<str>,
     /// Its position in the job.
@@ -121,22 +121,18 @@ impl Core {
         job: &Arc<str>,
         index: u64,
     ) -> Result<(TaskSpec, Vec<Arc<Slot>>), TaskError> {
-        let id = next_task_id(self.client.connection_id());
+        let id = strato_worker::compute::next_task_id(self.client.connection_id());
         tracing::debug!(task = id, index, items = chunk.items, "task submitted");
-        let dir = &self.limits.data_dir;
-        let input = Payload::store(
-            chunk.bytes,
-            self.limits.inline_limit,
-            dir,
-            &format!("a-{id}"),
-        )
-        .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")))?;
+        let name = format!("strato.blob.{id}.a");
+        let (input, input_blob) =
+            Payload::store(&self.client, chunk.bytes, self.limits.inline_limit, &name)
+                .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")))?;
         let slots: Vec<Arc<Slot>> = (0..chunk.items)
             .map(|_| Arc::new(Slot::new(job.clone(), id)))
             .collect();
         let flight = InFlight {
             slots: slots.clone(),
-            input_file: input.file(),
+            _input_blob: input_blob,
             submitted_us: now_us(),
             job: job.clone(),
             index,
@@ -197,7 +193,6 @@ impl Core {
     pub fn fail_all(&self, error: TaskError) {
         let flights: Vec<(u64, InFlight)> = lock(&self.in_flight).drain().collect();
         for (id, flight) in flights {
-            remove_file(flight.input_file.clone());
             flight
                 .slots
                 .iter()
@@ -212,7 +207,7 @@ impl Core {
     pub fn note_unsubmitted(&self, place: &Place, error: &TaskError) {
         let flight = InFlight {
             slots: Vec::new(),
-            input_file: None,
+            _input_blob: None,
             submitted_us: now_us(),
             job: place.job.clone(),
             index: place.first,
@@ -265,7 +260,6 @@ impl Core {
         let Some(flight) = lock(&self.in_flight).remove(&report.id) else {
             return;
         };
-        remove_file(flight.input_file.clone());
         match report.outcome {
             TaskOutcome::Lost => {
                 let error = TaskError::WorkerLost {
@@ -306,7 +300,7 @@ impl Core {
                 stderr: result.stderr,
             })
         });
-        let outcomes = split_outcome(result.outcome, flight.slots.len());
+        let outcomes = split_outcome(&self.client, result.outcome, flight.slots.len());
         let error = outcomes.first().and_then(|o| o.as_ref().err().cloned());
         for (slot, outcome) in flight.slots.iter().zip(outcomes) {
             slot.fill_with_logs(outcome, Some(stats.clone()), logs.clone());
@@ -323,21 +317,24 @@ impl Core {
 }
 
 /// One outcome per item of the chunk.
-fn split_outcome(outcome: Result<Payload, Failure>, items: usize) -> Vec<ItemOutcome> {
+fn split_outcome(
+    client: &Client,
+    outcome: Result<Payload, Failure>,
+    items: usize,
+) -> Vec<ItemOutcome> {
     let encoded = outcome
         .map_err(TaskError::from_failure)
-        .and_then(|payload| load_items(&payload, items));
+        .and_then(|payload| load_items(client, &payload, items));
     match encoded {
         Ok(values) => values.into_iter().map(Ok).collect(),
         Err(error) => vec![Err(error); items],
     }
 }
 
-fn load_items(payload: &Payload, items: usize) -> Result<Vec<Vec<u8>>, TaskError> {
+fn load_items(client: &Client, payload: &Payload, items: usize) -> Result<Vec<Vec<u8>>, TaskError> {
     let bytes = payload
-        .load()
+        .adopt(client)
         .map_err(|e| TaskError::Data(format!("cannot load a task's result: {e}")))?;
-    remove_file(payload.file());
     let values: Vec<ByteBuf> = postcard::from_bytes(&bytes)
         .map_err(|e| TaskError::Data(format!("malformed task result: {e}")))?;
     if values.len() != items {
@@ -345,16 +342,4 @@ fn load_items(payload: &Payload, items: usize) -> Result<Vec<Vec<u8>>, TaskError
         return Err(TaskError::Data(message));
     }
     Ok(values.into_iter().map(ByteBuf::into_vec).collect())
-}
-
-fn remove_file(file: Option<PathBuf>) {
-    if let Some(file) = file {
-        let _ = std::fs::remove_file(file);
-    }
-}
-
-/// A task id unique on a board: the connection's id (unique on the server) and a counter.
-fn next_task_id(connection: u64) -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    (connection << 40) | (COUNTER.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1))
 }

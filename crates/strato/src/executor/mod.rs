@@ -146,7 +146,7 @@ pub struct Executor {
 struct Inner {
     core: Arc<Core>,
     defaults: Submit,
-    workers: Option<Box<dyn Compute>>,
+    driving: Option<builder::Driving>,
     growing: std::sync::Mutex<()>,
     ready_timeout: Duration,
     owns_board: bool,
@@ -181,13 +181,25 @@ impl Executor {
 
     /// How many local worker processes it runs (0 inside a task).
     pub fn worker_count(&self) -> usize {
-        self.inner.workers.as_ref().map_or(0, |w| w.slots())
+        self.workers().map_or(0, |w| w.slots())
     }
 
     /// Where its workers run (`None` inside a task, where it starts none).
     pub fn compute_kind(&self) -> Option<ComputeKind> {
-        let name = self.inner.workers.as_ref()?.kind();
+        let name = self.workers()?.kind();
         ComputeKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn workers(&self) -> Option<&dyn Compute> {
+        self.inner.driving.as_ref().map(|d| &*d.workers)
+    }
+
+    /// Fails if its compute backend could not start workers (a host refused, say).
+    fn check_workers(&self) -> Result<(), ExecutorError> {
+        match self.workers() {
+            Some(workers) => Ok(workers.check()?),
+            None => Ok(()),
+        }
     }
 
     /// What wakes whoever waits for any of its tasks.
@@ -197,10 +209,7 @@ impl Executor {
 
     /// The process ids of its local workers alive now.
     pub fn worker_pids(&self) -> Vec<u32> {
-        self.inner
-            .workers
-            .as_ref()
-            .map_or_else(Vec::new, |w| w.pids())
+        self.workers().map_or_else(Vec::new, |w| w.pids())
     }
 
     /// Makes sure at least `count` local worker processes exist, starting more if needed
@@ -214,7 +223,7 @@ impl Executor {
     /// assert_eq!(executor.worker_count(), 2);
     /// ```
     pub fn ensure_workers(&self, count: usize) -> Result<usize, ExecutorError> {
-        let Some(workers) = &self.inner.workers else {
+        let Some(workers) = self.workers() else {
             return Ok(0);
         };
         let _growing = self.inner.growing.lock().unwrap_or_else(|e| e.into_inner());
@@ -230,7 +239,9 @@ impl Executor {
             (count - before) as u64,
         )?;
         let added = workers.grow_to(count, &latch)?;
-        if !ready.wait_timeout(self.inner.ready_timeout) {
+        let joined = ready.wait_timeout(self.inner.ready_timeout);
+        self.check_workers()?;
+        if !joined {
             return Err(ExecutorError::WorkersNotReady {
                 joined: count - ready.count() as usize,
                 wanted: count,
@@ -552,8 +563,8 @@ impl Drop for Inner {
         let core = &self.core;
         // Workers that exit from here on are not restarted; the event stays alive (and set)
         // until they are gone, for any worker still starting.
-        if let Some(workers) = &self.workers {
-            workers.begin_stop();
+        if let Some(driving) = &self.driving {
+            driving.workers.begin_stop();
         }
         let shutdown = match self.owns_board {
             true => {
@@ -565,8 +576,8 @@ impl Drop for Inner {
         if let Some(event) = &shutdown {
             event.set();
         }
-        if let Some(workers) = self.workers.take() {
-            workers.stop(Duration::from_secs(5));
+        if let Some(driving) = &self.driving {
+            driving.workers.stop(Duration::from_secs(5));
         }
         drop(shutdown);
         let _ = core.replies.delete();
@@ -577,7 +588,6 @@ impl Drop for Inner {
         core.jobs.close();
         if self.owns_board {
             let _ = core.board.delete();
-            let _ = std::fs::remove_dir_all(&core.limits.data_dir);
         }
     }
 }

@@ -1,0 +1,299 @@
+//! The host daemon: serves requests for workers from the hosts board, one per free slot.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use strato_client::{Client, ConnectOptions, Error, ErrorKind};
+use strato_proto::{Answer, Blob, Init, Op, TaskGrant, TaskSpec, Wait};
+
+use super::{HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
+use crate::board::ObjectRef;
+use crate::exe::{ExeCache, Obtained};
+use crate::worker::{BOARD_ENV, READY_ENV, ROLE_ENV, SESSION_ENV, STATE_ENV, WORKER_ID_ENV};
+
+/// Runs of a request whose host died while holding it, before the driver is told.
+const REQUEST_RETRIES: u32 = 3;
+/// The longest pause between attempts to reach a state server that went away.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How a daemon runs.
+///
+/// ```
+/// let options = strato_worker::hosts::DaemonOptions::new("tcp://127.0.0.1:7070");
+/// assert!(options.slots >= 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The state server's address, as this host reaches it (workers are given it too).
+    pub connect: String,
+    /// The state server's token.
+    pub token: Option<String>,
+    /// How many workers it runs at once.
+    pub slots: usize,
+    /// Where fetched executables are kept.
+    pub cache: PathBuf,
+    /// Its name in reports and logs.
+    pub name: String,
+}
+
+impl DaemonOptions {
+    /// Defaults: one slot per core, the default cache, the host name and pid as name.
+    pub fn new(connect: impl Into<String>) -> DaemonOptions {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        DaemonOptions {
+            connect: connect.into(),
+            token: None,
+            slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            cache: ExeCache::default_dir(),
+            name: format!("{host}/{}", std::process::id()),
+        }
+    }
+}
+
+/// Why a daemon stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The state server refused it (a wrong token, another version).
+    #[error("the state server refused this host: {0}")]
+    Refused(String),
+    /// The state server could not be reached at start.
+    #[error("cannot reach the state server: {0}")]
+    Unreachable(String),
+}
+
+/// A running host daemon.
+pub struct Daemon {
+    options: DaemonOptions,
+    cache: ExeCache,
+    running: Arc<Running>,
+}
+
+/// The daemon's workers alive now.
+#[derive(Default)]
+struct Running {
+    pids: Mutex<HashSet<u32>>,
+    changed: Condvar,
+}
+
+impl Running {
+    fn lock(&self) -> MutexGuard<'_, HashSet<u32>> {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait_below(&self, slots: usize) {
+        let mut pids = self.lock();
+        while pids.len() >= slots {
+            pids = self.changed.wait(pids).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn kill_all(&self) {
+        self.lock()
+            .iter()
+            .for_each(|&pid| crate::compute::kill(pid));
+    }
+}
+
+impl Daemon {
+    /// A daemon with these options (not yet connected).
+    pub fn new(options: DaemonOptions) -> Daemon {
+        let cache = ExeCache::new(options.cache.clone());
+        Daemon {
+            options,
+            cache,
+            running: Arc::default(),
+        }
+    }
+
+    /// Serves requests until refused by the server; `ready` is called each time the daemon
+    /// joined the hosts board (at start and after every reconnection). When the server goes
+    /// away, the daemon stops its workers and tries again until the server is back.
+    pub fn run(&self, mut ready: impl FnMut(&DaemonOptions)) -> Result<(), DaemonError> {
+        let mut connected_once = false;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.serve(&mut ready, &mut connected_once) {
+                Err(Error::Refused { reason, .. }) => return Err(DaemonError::Refused(reason)),
+                Err(e) if !connected_once => return Err(DaemonError::Unreachable(e.to_string())),
+                Err(e) => {
+                    tracing::warn!("lost the state server ({e}); stopping workers, retrying");
+                    self.running.kill_all();
+                }
+                Ok(()) => return Ok(()),
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One connection's life: join the board, then take and serve requests.
+    fn serve(
+        &self,
+        ready: &mut impl FnMut(&DaemonOptions),
+        connected_once: &mut bool,
+    ) -> Result<(), Error> {
+        let options = ConnectOptions {
+            token: self.options.token.clone(),
+            name: format!("host {}", self.options.name),
+            ..ConnectOptions::default()
+        };
+        let client = Client::connect_with(&self.options.connect, options)?;
+        let board = join(&client)?;
+        *connected_once = true;
+        ready(&self.options);
+        loop {
+            self.running.wait_below(self.options.slots);
+            let take = Op::TaskTake {
+                max: 1,
+                wait: Wait::Forever,
+            };
+            match board.op(take)? {
+                Answer::Tasks(grants) => grants
+                    .into_iter()
+                    .try_for_each(|grant| self.answer(&client, &board, grant))?,
+                other => return Err(Error::Protocol(format!("{other:?}"))),
+            }
+        }
+    }
+
+    /// Serves one request and reports to its driver.
+    fn answer(&self, client: &Client, board: &ObjectRef, grant: TaskGrant) -> Result<(), Error> {
+        let request = match postcard::from_bytes::<HostRequest>(&grant.body) {
+            Ok(request) => request,
+            Err(e) => {
+                tracing::warn!(task = grant.id, "dropped a malformed host request: {e}");
+                return finish(board, &grant, None);
+            }
+        };
+        let report = match self.start_worker(client, &request) {
+            Ok(()) => {
+                if let Some(rest) = request.next() {
+                    submit(client, board, &rest)?;
+                }
+                HostReport::Started {
+                    host: self.options.name.clone(),
+                    index: request.first_index,
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(board = request.board, "refused a request: {reason}");
+                HostReport::Refused {
+                    host: self.options.name.clone(),
+                    reason,
+                }
+            }
+        };
+        finish(board, &grant, Some(&report))
+    }
+
+    fn start_worker(&self, client: &Client, request: &HostRequest) -> Result<(), String> {
+        if let Some(reason) = request.exe.unrunnable_here() {
+            return Err(reason);
+        }
+        let (path, obtained) = self
+            .cache
+            .obtain(client, &request.exe)
+            .map_err(|e| e.to_string())?;
+        if obtained == Obtained::Replaced {
+            tracing::warn!(
+                exe = request.exe.hash,
+                "the cached executable was damaged; fetched it again"
+            );
+        }
+        let mut command = Command::new(&path);
+        command
+            .env(ROLE_ENV, "worker")
+            .env(STATE_ENV, &self.options.connect)
+            .env(BOARD_ENV, &request.board)
+            // The driver counts this worker as ready when it hears it was started.
+            .env(READY_ENV, "")
+            .env(SESSION_ENV, &request.session)
+            .env(
+                WORKER_ID_ENV,
+                format!("{}/{}", self.options.name, request.first_index),
+            )
+            .stdin(Stdio::null());
+        if let Some(token) = &self.options.token {
+            command.env("STRATO_TOKEN", token);
+        }
+        die_with_parent(&mut command);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start the worker: {e}"))?;
+        self.running.lock().insert(child.id());
+        let running = self.running.clone();
+        std::thread::spawn(move || {
+            let _ = child.wait();
+            running.lock().remove(&child.id());
+            running.changed.notify_all();
+        });
+        Ok(())
+    }
+}
+
+/// Makes the worker die with the daemon (the host is one unit: killing the daemon kills its
+/// workers).
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2),
+    // which is async-signal-safe, takes integers and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+fn join(client: &Client) -> Result<ObjectRef, Error> {
+    let init = Init::TaskBoard {
+        binary: HOSTS_PROTOCOL.into(),
+    };
+    let board = ObjectRef::open(client, HOSTS_BOARD, init)?;
+    match board.op(Op::TaskJoin {
+        binary: HOSTS_PROTOCOL.into(),
+    }) {
+        Err(Error::Server {
+            kind: ErrorKind::WrongBinary,
+            message,
+        }) => Err(Error::Refused {
+            address: client.address().to_string(),
+            reason: format!("the hosts board speaks another version: {message}"),
+        }),
+        other => other.map(|_| board),
+    }
+}
+
+/// Puts a request (back) on the hosts board.
+pub(crate) fn submit(
+    client: &Client,
+    board: &ObjectRef,
+    request: &HostRequest,
+) -> Result<(), Error> {
+    let body = postcard::to_stdvec(request).map_err(|e| Error::Codec(e.to_string()))?;
+    let spec = TaskSpec {
+        id: crate::compute::next_task_id(client.connection_id()),
+        reply_to: request.reply_to.clone(),
+        max_retries: REQUEST_RETRIES,
+        body: Blob::from(body),
+    };
+    board.op(Op::TaskSubmit(vec![spec])).map(drop)
+}
+
+fn finish(board: &ObjectRef, grant: &TaskGrant, report: Option<&HostReport>) -> Result<(), Error> {
+    let result = report
+        .map(|r| postcard::to_stdvec(r).unwrap_or_default())
+        .unwrap_or_default();
+    let finish = Op::TaskFinish {
+        id: grant.id,
+        attempt: grant.attempt,
+        result: Blob::from(result),
+    };
+    board.op(finish).map(drop)
+}

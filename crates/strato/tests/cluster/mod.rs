@@ -1,0 +1,265 @@
+//! Real cluster parts for tests: `strato serve` and `strato worker` processes, and the
+//! examples run as drivers against them. Every process is killed when its guard drops.
+
+#![allow(dead_code)]
+
+pub mod netns;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The target directory's `debug` (or `release`) folder this test runs from.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// The `strato` binary, built first if this test run did not build it.
+pub fn strato_bin() -> PathBuf {
+    let path = profile_dir().join("strato");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "strato-cli"])
+            .status()
+            .expect("run cargo build -p strato-cli");
+        assert!(status.success(), "cannot build the strato binary");
+    }
+    path
+}
+
+/// An example's binary (`cargo test` builds them).
+pub fn example(name: &str) -> PathBuf {
+    let path = profile_dir().join("examples").join(name);
+    assert!(
+        path.exists(),
+        "example {name} is not built: run `cargo test -p strato`"
+    );
+    path
+}
+
+/// The first line of `child`'s stdout that starts with `prefix`, within `limit`.
+fn wait_for_line(child: &mut Child, prefix: &str, limit: Duration) -> Option<String> {
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = mpsc::channel();
+    let prefix = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent && line.starts_with(&prefix) {
+                sent = tx.send(line).is_ok();
+            }
+        }
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+/// A process killed when dropped.
+pub struct Guard(pub Child);
+
+impl Guard {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `strato serve` on a TCP port chosen by the system.
+pub struct Serve {
+    pub process: Guard,
+    pub address: String,
+    pub token: String,
+}
+
+impl Serve {
+    /// Starts one listening on `ip` (port 0) with a token; `prefix` runs it (`ip netns exec
+    /// NAME`), if given.
+    pub fn start_on(prefix: &[&str], ip: &str) -> Serve {
+        let token = format!("test-token-{}", std::process::id());
+        let mut command = wrapped(prefix, &strato_bin());
+        command
+            .args(["serve", "--listen", &format!("{ip}:0"), "--token", &token])
+            .stdout(Stdio::piped());
+        let mut child = command.spawn().expect("start strato serve");
+        let line = wait_for_line(&mut child, "listening on ", Duration::from_secs(30))
+            .expect("strato serve printed no readiness line");
+        let address = line.trim_start_matches("listening on ").trim().to_string();
+        Serve {
+            process: Guard(child),
+            address,
+            token,
+        }
+    }
+
+    pub fn start() -> Serve {
+        Serve::start_on(&[], "127.0.0.1")
+    }
+}
+
+/// A `strato worker` host daemon.
+pub struct Host {
+    pub process: Guard,
+    pub name: String,
+    pub cache: PathBuf,
+}
+
+/// How to start a host.
+pub struct HostSpec<'a> {
+    pub name: &'a str,
+    pub connect: &'a str,
+    pub token: &'a str,
+    pub slots: u32,
+    pub cache: &'a Path,
+    pub prefix: &'a [&'a str],
+}
+
+impl Host {
+    /// Starts a daemon and waits until it joined the hosts board.
+    pub fn start(spec: HostSpec<'_>) -> Host {
+        let mut child = Host::spawn(&spec)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start host");
+        let ready = wait_for_line(&mut child, "strato worker: host ", Duration::from_secs(30));
+        assert!(ready.is_some(), "host {} never became ready", spec.name);
+        Host {
+            process: Guard(child),
+            name: spec.name.to_string(),
+            cache: spec.cache.to_path_buf(),
+        }
+    }
+
+    /// The daemon's command, not started.
+    pub fn spawn(spec: &HostSpec<'_>) -> Command {
+        let mut command = wrapped(spec.prefix, &strato_bin());
+        command.args([
+            "worker",
+            "--connect",
+            spec.connect,
+            "--token",
+            spec.token,
+            "--slots",
+            &spec.slots.to_string(),
+            "--name",
+            spec.name,
+            "--cache",
+            spec.cache.to_str().unwrap(),
+        ]);
+        command
+    }
+
+    /// The processes whose executable lies in this host's cache (its workers).
+    pub fn workers(&self) -> Vec<u32> {
+        processes_running_from(&self.cache)
+    }
+}
+
+/// `program` run under `prefix` (a command such as `ip netns exec NAME`), or directly.
+pub fn wrapped(prefix: &[&str], program: &Path) -> Command {
+    match prefix.split_first() {
+        None => Command::new(program),
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(program);
+            command
+        }
+    }
+}
+
+/// Pids of live processes whose executable is a file under `dir`.
+pub fn processes_running_from(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = dir.canonicalize() else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+        if !zombie && exe.starts_with(&dir) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Polls `condition` until it holds or `limit` passes; whether it held.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs an example as a driver whose state is `serve` and whose compute is `hosts`.
+pub fn run_on_hosts(prefix: &[&str], serve: &Serve, name: &str, args: &[&str]) -> Output {
+    driver_command(prefix, serve, name, args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"))
+}
+
+/// The command of an example run as a driver on `serve` with `hosts` compute.
+pub fn driver_command(prefix: &[&str], serve: &Serve, name: &str, args: &[&str]) -> Command {
+    let mut command = wrapped(prefix, &example(name));
+    command
+        .args(args)
+        .env("STRATO_STATE", &serve.address)
+        .env("STRATO_TOKEN", &serve.token)
+        .env("STRATO_COMPUTE", "hosts")
+        .env_remove("STRATO_CONFIG");
+    command
+}
+
+/// The example's output with the state embedded and local workers (what it prints locally).
+pub fn run_locally(name: &str, args: &[&str]) -> Output {
+    Command::new(example(name))
+        .args(args)
+        .env_remove("STRATO_STATE")
+        .env_remove("STRATO_COMPUTE")
+        .env_remove("STRATO_CONFIG")
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"))
+}
+
+/// The stdout lines that start with `prefix`.
+pub fn lines_with(output: &Output, prefix: &str) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Both streams, for assertion messages.
+pub fn both(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -1,0 +1,215 @@
+//! Worker hosts on loopback: a real `strato serve`, real `strato worker` daemons, and the
+//! examples as drivers with `STRATO_COMPUTE=hosts`. (The same across network namespaces, with
+//! links cut and hosts killed, is in `netns.rs`.)
+
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::{both, eventually, lines_with, run_locally, run_on_hosts, Host, HostSpec, Serve};
+
+const PI: &[&str] = &["--tasks", "8", "--points", "400000"];
+
+fn host(serve: &Serve, name: &str, cache: &std::path::Path) -> Host {
+    Host::start(HostSpec {
+        name,
+        connect: &serve.address,
+        token: &serve.token,
+        slots: 2,
+        cache,
+        prefix: &[],
+    })
+}
+
+#[test]
+fn pi_on_two_hosts_prints_what_it_prints_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let first = host(&serve, "first", &dir.path().join("first"));
+    let second = host(&serve, "second", &dir.path().join("second"));
+    let remote = run_on_hosts(&[], &serve, "pi", PI);
+    assert!(remote.status.success(), "{}", both(&remote));
+    let local = run_locally("pi", PI);
+    assert_eq!(lines_with(&remote, "pi ≈"), lines_with(&local, "pi ≈"));
+    assert!(
+        lines_with(&remote, "tasks=8 workers=2").len() == 1,
+        "{}",
+        both(&remote)
+    );
+    // Each host fetched the executable once and keeps it by its hash.
+    for host in [&first, &second] {
+        let cached: Vec<_> = std::fs::read_dir(&host.cache).unwrap().flatten().collect();
+        assert!(cached.len() <= 1, "{:?}", cached);
+    }
+    let fetched = [&first, &second]
+        .iter()
+        .filter(|h| h.cache.exists())
+        .count();
+    assert!(fetched >= 1, "no host fetched the executable");
+    // Once the driver ended, its workers on every host are gone.
+    let gone = eventually(Duration::from_secs(10), || {
+        first.workers().is_empty() && second.workers().is_empty()
+    });
+    assert!(gone, "workers left on the hosts");
+}
+
+#[test]
+fn wordcount_on_hosts_prints_what_it_prints_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    let generated = std::process::Command::new(cluster::example("gen_corpus"))
+        .args([
+            "--out",
+            corpus.to_str().unwrap(),
+            "--files",
+            "3",
+            "--bytes",
+            "200000",
+        ])
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", both(&generated));
+    let serve = Serve::start();
+    let _host = host(&serve, "only", &dir.path().join("cache"));
+    let args = [
+        "--input",
+        corpus.to_str().unwrap(),
+        "--workers",
+        "2",
+        "--top",
+        "5",
+    ];
+    for extra in [&[][..], &["--action"][..]] {
+        let args = [&args[..], extra].concat();
+        let remote = run_on_hosts(&[], &serve, "wordcount", &args);
+        assert!(remote.status.success(), "{}", both(&remote));
+        let local = run_locally("wordcount", &args);
+        let words = |o: &std::process::Output| {
+            let text = String::from_utf8_lossy(&o.stdout).to_string();
+            text.lines()
+                .filter(|l| !l.starts_with("tasks="))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(&remote), words(&local), "{}", both(&remote));
+        assert_eq!(words(&local).len(), 5);
+    }
+}
+
+#[test]
+fn a_damaged_cached_executable_is_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let cache = dir.path().join("cache");
+    let _host = host(&serve, "only", &cache);
+    let first = run_on_hosts(&[], &serve, "pi", PI);
+    assert!(first.status.success(), "{}", both(&first));
+    let cached = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    std::fs::write(&cached, b"not the executable").unwrap();
+    let second = run_on_hosts(&[], &serve, "pi", PI);
+    assert!(second.status.success(), "{}", both(&second));
+    assert_eq!(lines_with(&first, "pi ≈"), lines_with(&second, "pi ≈"));
+    let name = cached.file_name().unwrap().to_str().unwrap().to_string();
+    let (hash, _) = strato_worker::exe::hash_file(&cached).unwrap();
+    assert_eq!(hash, name, "the cache holds the real executable again");
+}
+
+#[test]
+fn a_driver_with_no_hosts_is_told_to_start_them() {
+    let serve = Serve::start();
+    let output = run_on_hosts(&[], &serve, "pi", PI);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no worker hosts are connected"),
+        "{}",
+        both(&output)
+    );
+    assert!(
+        stderr.contains("strato worker --connect"),
+        "{}",
+        both(&output)
+    );
+}
+
+#[test]
+fn a_host_with_a_wrong_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let spec = HostSpec {
+        name: "intruder",
+        connect: &serve.address,
+        token: "wrong",
+        slots: 1,
+        cache: dir.path(),
+        prefix: &[],
+    };
+    let output = Host::spawn(&spec).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("token"), "{stderr}");
+}
+
+#[test]
+fn a_driver_with_a_wrong_token_is_refused() {
+    let serve = Serve::start();
+    let output = cluster::driver_command(&[], &serve, "pi", PI)
+        .env("STRATO_TOKEN", "wrong")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refused") && stderr.contains("token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_killed_driver_takes_its_host_workers_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let host = host(&serve, "only", &dir.path().join("cache"));
+    let long = ["--tasks", "400", "--points", "4000000000"];
+    let mut driver = cluster::Guard(
+        cluster::driver_command(&[], &serve, "pi", &long)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = eventually(Duration::from_secs(60), || host.workers().len() == 2);
+    assert!(started, "the host never ran the driver's workers");
+    driver.kill();
+    let gone = eventually(Duration::from_secs(5), || host.workers().is_empty());
+    assert!(gone, "workers outlived their driver: {:?}", host.workers());
+}
+
+#[test]
+fn a_killed_host_leaves_the_job_to_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let mut doomed = host(&serve, "doomed", &dir.path().join("doomed"));
+    let survivor = host(&serve, "survivor", &dir.path().join("survivor"));
+    let args = ["--tasks", "24", "--points", "60000000"];
+    let driver = cluster::driver_command(&[], &serve, "pi", &args)
+        .env("STRATO_WORKERS", "4")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = eventually(Duration::from_secs(60), || doomed.workers().len() == 2);
+    assert!(running, "the doomed host never ran its workers");
+    doomed.process.kill();
+    let gone = eventually(Duration::from_secs(5), || doomed.workers().is_empty());
+    assert!(gone, "the killed host's workers outlived it");
+    let output = driver.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", both(&output));
+    let local = run_locally("pi", &args);
+    assert_eq!(lines_with(&output, "pi ≈"), lines_with(&local, "pi ≈"));
+    drop(survivor);
+}

@@ -1,0 +1,167 @@
+//! Worker hosts across network namespaces joined by veth pairs: one namespace for
+//! `strato serve`, two for worker hosts, one for the driver. Needs root and iproute2 (CI runs
+//! as root); where namespaces cannot be made, each test says so on stderr and passes.
+
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::netns::Net;
+use cluster::{both, eventually, lines_with, run_locally, Host, HostSpec, Serve};
+
+/// The cluster of one test: namespaces, the server and two hosts.
+struct Cluster {
+    hosts: Vec<Host>,
+    serve: Serve,
+    net: Net,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds the cluster, or explains loudly why it cannot and returns `None`.
+fn cluster() -> Option<Cluster> {
+    let net = match Net::create(&["serve", "h1", "h2", "driver"]) {
+        Ok(net) => net,
+        Err(why) => {
+            eprintln!("SKIPPED (network namespaces unavailable here): {why}");
+            return None;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let on_serve = net.on("serve");
+    let serve = Serve::start_on(&refs(&on_serve), &net.address("serve"));
+    let hosts = ["h1", "h2"]
+        .iter()
+        .map(|name| {
+            let prefix = net.on(name);
+            Host::start(HostSpec {
+                name,
+                connect: &serve.address,
+                token: &serve.token,
+                slots: 2,
+                cache: &dir.path().join(name),
+                prefix: &refs(&prefix),
+            })
+        })
+        .collect();
+    Some(Cluster {
+        hosts,
+        serve,
+        net,
+        _dir: dir,
+    })
+}
+
+fn refs(strings: &[String]) -> Vec<&str> {
+    strings.iter().map(String::as_str).collect()
+}
+
+impl Cluster {
+    fn driver(&self, example: &str, args: &[&str]) -> std::process::Command {
+        let prefix = self.net.on("driver");
+        let mut command = cluster::driver_command(&refs(&prefix), &self.serve, example, args);
+        command.env("STRATO_WORKERS", "4");
+        command
+    }
+
+    fn workers(&self) -> Vec<u32> {
+        self.hosts.iter().flat_map(Host::workers).collect()
+    }
+}
+
+#[test]
+fn pi_across_hosts_prints_what_it_prints_locally() {
+    let Some(cluster) = cluster() else { return };
+    let args = ["--tasks", "16", "--points", "2000000"];
+    let remote = cluster.driver("pi", &args).output().unwrap();
+    assert!(remote.status.success(), "{}", both(&remote));
+    assert_eq!(
+        lines_with(&remote, "pi ≈"),
+        lines_with(&run_locally("pi", &args), "pi ≈")
+    );
+    // Both hosts fetched the executable and ran workers.
+    for host in &cluster.hosts {
+        assert!(host.cache.exists(), "host {} fetched nothing", host.name);
+    }
+}
+
+#[test]
+fn a_killed_host_leaves_the_job_to_the_other_across_the_network() {
+    let Some(mut cluster) = cluster() else { return };
+    let args = ["--tasks", "24", "--points", "60000000"];
+    let driver = cluster
+        .driver("pi", &args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let doomed = &cluster.hosts[0];
+    let running = eventually(Duration::from_secs(60), || doomed.workers().len() == 2);
+    assert!(running, "the first host never ran its workers");
+    cluster.hosts[0].process.kill();
+    let gone = eventually(Duration::from_secs(5), || {
+        cluster.hosts[0].workers().is_empty()
+    });
+    assert!(gone, "the killed host's workers outlived it");
+    let output = driver.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", both(&output));
+    assert_eq!(
+        lines_with(&output, "pi ≈"),
+        lines_with(&run_locally("pi", &args), "pi ≈")
+    );
+}
+
+#[test]
+fn a_killed_driver_takes_every_worker_on_every_host_with_it() {
+    let Some(cluster) = cluster() else { return };
+    let args = ["--tasks", "400", "--points", "4000000000"];
+    let mut driver = cluster::Guard(
+        cluster
+            .driver("pi", &args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = eventually(Duration::from_secs(60), || cluster.workers().len() == 4);
+    assert!(
+        started,
+        "the hosts never ran four workers: {:?}",
+        cluster.workers()
+    );
+    driver.kill();
+    let gone = eventually(Duration::from_secs(5), || cluster.workers().is_empty());
+    assert!(
+        gone,
+        "workers outlived their driver: {:?}",
+        cluster.workers()
+    );
+}
+
+#[test]
+fn a_killed_server_fails_the_driver_and_leaves_no_worker() {
+    let Some(mut cluster) = cluster() else { return };
+    let args = ["--tasks", "400", "--points", "4000000000"];
+    let driver = cluster
+        .driver("pi", &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(60), || cluster.workers().len() == 4);
+    assert!(started, "the hosts never ran four workers");
+    cluster.serve.process.kill();
+    let killed_at = std::time::Instant::now();
+    let output = driver.wait_with_output().unwrap();
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(10),
+        "the driver took {:?}",
+        killed_at.elapsed()
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("lost the connection to the state server"),
+        "{}",
+        both(&output)
+    );
+    let gone = eventually(Duration::from_secs(5), || cluster.workers().is_empty());
+    assert!(gone, "workers outlived the server: {:?}", cluster.workers());
+}
