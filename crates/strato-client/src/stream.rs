@@ -17,6 +17,7 @@ impl Stream {
             Address::Tcp(hostport) => {
                 let stream = TcpStream::connect(hostport)?;
                 stream.set_nodelay(true)?;
+                strato_proto::end_when_unheard(&stream)?;
                 Stream::Tcp(stream)
             }
             Address::Unix(path) => Stream::Unix(UnixStream::connect(path)?),

@@ -20,12 +20,16 @@
 mod address;
 mod atomic;
 mod frame;
+mod liveness;
 mod message;
 mod task;
 
 pub use address::{Address, AddressError};
 pub use atomic::apply_atomic;
 pub use frame::{decode, encode_frame, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
+pub use liveness::{
+    end_when_unheard, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, UNACKED_LIMIT,
+};
 pub use message::*;
 pub use task::{TaskGrant, TaskOutcome, TaskReport, TaskSpec};
 

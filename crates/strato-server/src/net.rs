@@ -258,6 +258,7 @@ impl Listener {
             let accepted = match &self.socket {
                 Socket::Tcp(l) => l.accept().await.map(|(s, _)| {
                     let _ = s.set_nodelay(true);
+                    let _ = strato_proto::end_when_unheard(&s);
                     tokio::spawn(serve_connection(shared.clone(), s))
                 }),
                 Socket::Unix(l) => l

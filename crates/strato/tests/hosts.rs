@@ -213,3 +213,130 @@ fn a_killed_host_leaves_the_job_to_the_other() {
     assert_eq!(lines_with(&output, "pi ≈"), lines_with(&local, "pi ≈"));
     drop(survivor);
 }
+
+#[test]
+fn two_drivers_of_different_programs_share_the_hosts_undisturbed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus");
+    let generated = std::process::Command::new(cluster::example("gen_corpus"))
+        .args([
+            "--out",
+            corpus.to_str().unwrap(),
+            "--files",
+            "2",
+            "--bytes",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", both(&generated));
+    let serve = Serve::start();
+    let _first = host(&serve, "first", &dir.path().join("first"));
+    let _second = host(&serve, "second", &dir.path().join("second"));
+    let pi_args = ["--tasks", "16", "--points", "4000000"];
+    let count_args = [
+        "--input",
+        corpus.to_str().unwrap(),
+        "--workers",
+        "2",
+        "--top",
+        "3",
+    ];
+    let pi = cluster::driver_command(&[], &serve, "pi", &pi_args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let count = cluster::driver_command(&[], &serve, "wordcount", &count_args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (pi, count) = (
+        pi.wait_with_output().unwrap(),
+        count.wait_with_output().unwrap(),
+    );
+    assert!(pi.status.success(), "{}", both(&pi));
+    assert!(count.status.success(), "{}", both(&count));
+    assert_eq!(
+        lines_with(&pi, "pi ≈"),
+        lines_with(&run_locally("pi", &pi_args), "pi ≈")
+    );
+    let local = run_locally("wordcount", &count_args);
+    let words = |o: &std::process::Output| lines_with(o, "")[..3].to_vec();
+    assert_eq!(words(&count), words(&local));
+    // Each host cached both executables, by their hashes.
+    let cached = std::fs::read_dir(dir.path().join("first")).map_or(0, |d| d.count())
+        + std::fs::read_dir(dir.path().join("second")).map_or(0, |d| d.count());
+    assert!(cached >= 2, "{cached} executables cached");
+}
+
+#[test]
+fn a_host_refuses_an_executable_for_another_platform() {
+    use strato_proto::{
+        Answer, Blob, Call, Init, Op, Role, TaskOutcome, TaskReport, TaskSpec, Wait,
+    };
+    use strato_worker::hosts::{HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
+
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let _host = host(&serve, "only", &dir.path().join("cache"));
+    let options = strato::ConnectOptions::default().token(serve.token.clone());
+    let client = strato::Client::connect_with(&serve.address, options).unwrap();
+    let open = |name: &str, init: Init| {
+        let call = Call::Open {
+            name: name.into(),
+            init,
+            persistent: false,
+            role: Role::Handle,
+        };
+        client.call(call).unwrap();
+    };
+    open(
+        HOSTS_BOARD,
+        Init::TaskBoard {
+            binary: HOSTS_PROTOCOL.into(),
+        },
+    );
+    open("answers", Init::Queue { bound: None });
+    let mut exe = strato_worker::exe::ExeRef::current().unwrap();
+    exe.arch = "sparc64".into();
+    let request = HostRequest {
+        board: "b".into(),
+        ready: String::new(),
+        session: "b.driver".into(),
+        exe,
+        reply_to: "answers".into(),
+        want: 1,
+        first_index: 0,
+    };
+    let spec = TaskSpec {
+        id: 1,
+        reply_to: "answers".into(),
+        max_retries: 0,
+        body: Blob::from(postcard::to_stdvec(&request).unwrap()),
+    };
+    let op = |name: &str, op: Op| {
+        client
+            .call(Call::Op {
+                name: name.into(),
+                op,
+            })
+            .unwrap()
+    };
+    op(HOSTS_BOARD, Op::TaskSubmit(vec![spec]));
+    let Answer::Blob(report) = op("answers", Op::Get(Wait::Micros(30_000_000))) else {
+        panic!("no answer from the host");
+    };
+    let report: TaskReport = postcard::from_bytes(&report).unwrap();
+    let TaskOutcome::Finished(body) = report.outcome else {
+        panic!("{report:?}")
+    };
+    match postcard::from_bytes::<HostReport>(&body).unwrap() {
+        HostReport::Refused { reason, .. } => {
+            assert!(
+                reason.contains("sparc64") && reason.contains("this host runs"),
+                "{reason}"
+            )
+        }
+        other => panic!("the host accepted it: {other:?}"),
+    }
+}

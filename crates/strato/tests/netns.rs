@@ -165,3 +165,38 @@ fn a_killed_server_fails_the_driver_and_leaves_no_worker() {
     let gone = eventually(Duration::from_secs(5), || cluster.workers().is_empty());
     assert!(gone, "workers outlived the server: {:?}", cluster.workers());
 }
+
+#[test]
+fn a_host_cut_off_longer_than_a_lease_leaves_its_tasks_to_the_other_then_rejoins() {
+    let Some(cluster) = cluster() else { return };
+    let args = ["--tasks", "40", "--points", "150000000"];
+    let driver = cluster
+        .driver("pi", &args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cut_off = &cluster.hosts[0];
+    let running = eventually(Duration::from_secs(60), || cut_off.workers().len() == 2);
+    assert!(running, "the first host never ran its workers");
+    cluster.net.link("h1", false);
+    // Its workers notice the silence (a lease's worth) and stop; the server gives their
+    // tasks to the other host's workers meanwhile.
+    let stopped = eventually(Duration::from_secs(30), || cut_off.workers().is_empty());
+    cluster.net.link("h1", true);
+    assert!(stopped, "the cut-off host's workers never noticed the cut");
+    let output = driver.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", both(&output));
+    assert_eq!(
+        lines_with(&output, "pi ≈"),
+        lines_with(&run_locally("pi", &args), "pi ≈")
+    );
+    // The host reconnected: a job that needs all four slots gets two of them there.
+    let short = ["--tasks", "8", "--points", "400000"];
+    let again = cluster.driver("pi", &short).output().unwrap();
+    assert!(again.status.success(), "{}", both(&again));
+    assert!(
+        lines_with(&again, "tasks=8 workers=4").len() == 1,
+        "{}",
+        both(&again)
+    );
+}
