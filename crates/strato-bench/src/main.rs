@@ -8,6 +8,7 @@
 mod complex;
 mod executor;
 mod floor;
+mod hosts;
 mod memory;
 mod pi;
 mod queue;
@@ -30,7 +31,7 @@ struct Args {
     #[arg(long)]
     json: Option<std::path::PathBuf>,
     /// Run only the groups with these names (floor, executor, queue, sync, complex, pi,
-    /// memory, redis_backend).
+    /// memory, redis_backend, hosts).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
 }
@@ -47,6 +48,7 @@ const GROUPS: &[Group] = &[
     ("pi", pi::run),
     ("memory", memory::run),
     ("redis_backend", redis_backend::run),
+    ("hosts", hosts::run),
 ];
 
 fn main() -> anyhow::Result<()> {

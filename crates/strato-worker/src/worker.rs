@@ -92,6 +92,8 @@ fn run(on_connect: fn(Client)) -> i32 {
     );
     let code = match serve(on_connect) {
         Ok(()) => 0,
+        // The driver ended before this worker joined: nothing to do, nothing to say.
+        Err(Exit { code, message }) if message.is_empty() => code,
         Err(Exit { code, message }) => {
             let pid = std::process::id();
             let _ = writeln!(
@@ -166,6 +168,10 @@ fn join_board(client: &Client, name: &str) -> Result<ObjectRef, Exit> {
             kind: ErrorKind::WrongBinary,
             message,
         }) => Err(exit(3, format!("refused: {message}"))),
+        Err(Error::Server {
+            kind: ErrorKind::NotFound,
+            ..
+        }) => Err(exit(0, "")),
         Err(e) => Err(exit(2, format!("cannot join task board `{name}`: {e}"))),
     }
 }

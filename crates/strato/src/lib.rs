@@ -33,6 +33,15 @@
 //! share objects between machines; [`Client::connect`] and each type's `open` take an
 //! explicit connection.
 //!
+//! ## Where the work runs
+//!
+//! Executors, `Pool` and `thread` get their workers from one compute backend: `local` (child
+//! processes of this program, the default) or `hosts` (workers started by `strato worker
+//! --connect` daemons on any number of machines, which fetch this program's executable from
+//! the state server by its hash). `STRATO_COMPUTE`, `compute.kind` in `strato.toml`, or
+//! [`executor::ExecutorBuilder::compute`] chooses; the same settings file and variables choose
+//! the state (`STRATO_STATE`, `STRATO_TOKEN`) and the object storage (`STRATO_STORAGE`).
+//!
 //! ## Contents
 //!
 //! | module | what |
