@@ -33,12 +33,16 @@ pub enum Command {
 /// `strato worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// The state server, as this host reaches it: HOST:PORT or tcp://HOST:PORT.
+    /// The state server, as this host reaches it: tls://HOST:PORT, or HOST:PORT in clear.
     #[arg(long, env = "STRATO_STATE")]
     pub connect: String,
     /// The server's token.
     #[arg(long, env = "STRATO_TOKEN")]
     pub token: Option<String>,
+    /// The CA file (PEM) the server's TLS certificate is checked against (default: the
+    /// system's CA store); its workers use it too.
+    #[arg(long, env = "STRATO_TLS_CA")]
+    pub ca: Option<PathBuf>,
     /// Workers to run at once (default: the cores).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub slots: Option<u32>,
@@ -55,6 +59,7 @@ impl WorkerArgs {
     pub fn options(&self) -> strato_worker::hosts::DaemonOptions {
         let mut options = strato_worker::hosts::DaemonOptions::new(&self.connect);
         options.token = self.token.clone();
+        options.ca = self.ca.clone();
         if let Some(slots) = self.slots {
             options.slots = slots as usize;
         }
@@ -140,18 +145,34 @@ pub struct ServeArgs {
     /// Seconds an object no live connection references survives unused.
     #[arg(long, default_value_t = 3600.0, value_parser = parse_seconds)]
     pub ttl: f64,
+    /// The server's TLS certificate chain (PEM): with --tls-key, `--listen HOST:PORT`
+    /// serves `tls://HOST:PORT`.
+    #[arg(long, requires = "tls_key", env = "STRATO_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", env = "STRATO_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
     /// The server settings these flags ask for.
-    pub fn config(&self) -> strato_server::Config {
-        strato_server::Config {
-            listen: vec![self.listen.clone()],
+    pub fn config(&self) -> Result<strato_server::Config, strato_server::TlsError> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(strato_server::ServerTls::from_pem_files(cert, key)?),
+            _ => None,
+        };
+        let listen = match (&self.listen, &tls) {
+            (Address::Tcp(hostport), Some(_)) => Address::Tls(hostport.clone()),
+            (other, _) => other.clone(),
+        };
+        Ok(strato_server::Config {
+            listen: vec![listen],
             token: self.token.clone(),
             max_frame: self.max_frame_size,
             ttl: Duration::from_secs_f64(self.ttl),
+            tls,
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -187,7 +208,7 @@ mod tests {
             panic!()
         };
         assert!(args.listen.is_local());
-        assert_eq!(args.config().ttl, Duration::from_secs(3600));
+        assert_eq!(args.config().unwrap().ttl, Duration::from_secs(3600));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let config = args.config()?;
     runtime.block_on(async {
         let announce = |addresses: Vec<strato_proto::Address>| {
             let mut out = std::io::stdout().lock();
@@ -17,7 +18,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = out.flush();
         };
         tokio::select! {
-            served = strato_server::run(args.config(), announce) => Ok(served?),
+            served = strato_server::run(config, announce) => Ok(served?),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

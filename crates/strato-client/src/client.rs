@@ -1,5 +1,6 @@
 //! The client: one connection to the state per process, whatever backend holds it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,12 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// A description of this client for the server's logs.
     pub name: String,
+    /// The CA file (PEM) that `tls://` servers' certificates are checked against; `None`: the
+    /// system's CA store (default: `STRATO_TLS_CA`).
+    pub ca: Option<PathBuf>,
+    /// Send the token over plain `tcp://` to a server beyond loopback, where anyone on the
+    /// path can read it (default: `STRATO_PLAINTEXT=1`). Off, such a connection is refused.
+    pub allow_plaintext: bool,
 }
 
 impl Default for ConnectOptions {
@@ -29,6 +36,8 @@ impl Default for ConnectOptions {
             token: std::env::var("STRATO_TOKEN").ok(),
             timeout: Duration::from_secs(10),
             name: format!("pid {}", std::process::id()),
+            ca: std::env::var_os("STRATO_TLS_CA").map(PathBuf::from),
+            allow_plaintext: std::env::var("STRATO_PLAINTEXT").is_ok_and(|v| v == "1"),
         }
     }
 }
@@ -140,8 +149,20 @@ fn connect_backend(
 ) -> Result<Arc<dyn StateBackend>, Error> {
     match &address {
         Address::Redis(url) => connect_redis(address.clone(), url),
+        Address::Tcp(_) if exposes_token(&address, options) => Err(Error::Connect {
+            address: address.to_string(),
+            reason: "refusing to send the token in clear text to a server beyond this machine: \
+                     connect to tls://… (a server started with --tls-cert and --tls-key), or set \
+                     STRATO_PLAINTEXT=1 to accept that anyone on the network path can read it"
+                .into(),
+        }),
         _ => connect_server(address, options),
     }
+}
+
+/// Whether connecting would put a token on the network unencrypted without the user's leave.
+fn exposes_token(address: &Address, options: &ConnectOptions) -> bool {
+    options.token.is_some() && !address.is_local() && !options.allow_plaintext
 }
 
 #[cfg(feature = "redis")]

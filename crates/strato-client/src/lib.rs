@@ -26,6 +26,8 @@ mod redis;
 mod server;
 #[cfg(feature = "server")]
 mod stream;
+#[cfg(feature = "server")]
+mod tls;
 
 pub use backend::StateBackend;
 pub use client::{Client, ConnectOptions};

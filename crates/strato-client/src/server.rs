@@ -78,7 +78,7 @@ impl ServerConnection {
             address: text.clone(),
             reason,
         };
-        let mut stream = Stream::connect(&address).map_err(|e| fail(e.to_string()))?;
+        let mut stream = Stream::connect(&address, options).map_err(|e| fail(e.to_string()))?;
         let welcome = handshake(&mut stream, options, &text)?;
         let reader = stream.try_clone().map_err(|e| fail(e.to_string()))?;
         let calls = Arc::new(Calls::default());

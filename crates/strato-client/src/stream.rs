@@ -1,4 +1,4 @@
-//! A blocking socket: TCP or Unix.
+//! A blocking socket: TCP, TLS over TCP, or Unix.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -6,13 +6,17 @@ use std::os::unix::net::UnixStream;
 
 use strato_proto::Address;
 
+use crate::tls::TlsStream;
+use crate::ConnectOptions;
+
 pub(crate) enum Stream {
     Tcp(TcpStream),
+    Tls(TlsStream),
     Unix(UnixStream),
 }
 
 impl Stream {
-    pub fn connect(address: &Address) -> io::Result<Stream> {
+    pub fn connect(address: &Address, options: &ConnectOptions) -> io::Result<Stream> {
         Ok(match address {
             Address::Tcp(hostport) => {
                 let stream = TcpStream::connect(hostport)?;
@@ -20,6 +24,7 @@ impl Stream {
                 strato_proto::end_when_unheard(&stream)?;
                 Stream::Tcp(stream)
             }
+            Address::Tls(hostport) => Stream::Tls(TlsStream::connect(hostport, options)?),
             Address::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
             Address::Abstract(name) => Stream::Unix(connect_abstract(name)?),
             Address::Redis(url) => {
@@ -32,6 +37,7 @@ impl Stream {
     pub fn try_clone(&self) -> io::Result<Stream> {
         Ok(match self {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Tls(s) => Stream::Tls(s.clone()),
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
         })
     }
@@ -39,6 +45,7 @@ impl Stream {
     pub fn shutdown(&self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
+            Stream::Tls(s) => s.socket().shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
         };
     }
@@ -46,6 +53,7 @@ impl Stream {
     pub fn set_read_timeout(&self, limit: Option<std::time::Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(limit),
+            Stream::Tls(s) => s.socket().set_read_timeout(limit),
             Stream::Unix(s) => s.set_read_timeout(limit),
         }
     }
@@ -67,6 +75,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -76,6 +85,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
@@ -83,6 +93,7 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
         }
     }

@@ -4,15 +4,16 @@
 //!
 //! 1. `strato.toml`, read from the file `STRATO_CONFIG` names, else from the current
 //!    directory if one is there;
-//! 2. the environment: `STRATO_STATE`, `STRATO_TOKEN`, `STRATO_COMPUTE`, `STRATO_WORKERS`,
-//!    `STRATO_STORAGE`;
+//! 2. the environment: `STRATO_STATE`, `STRATO_TOKEN`, `STRATO_TLS_CA`, `STRATO_COMPUTE`,
+//!    `STRATO_WORKERS`, `STRATO_STORAGE`;
 //! 3. the builders in code (`ExecutorBuilder`, `Client::connect`), which take their defaults
 //!    from here.
 //!
 //! ```toml
 //! [state]
-//! address = "tcp://10.0.0.1:7070"   # embedded (default) | tcp://… | unix:… | redis://…
+//! address = "tls://10.0.0.1:7070"   # embedded (default) | tls://… | tcp://… | unix:… | redis://…
 //! token = "a-long-random-secret"
+//! ca = "/etc/strato/ca.pem"           # the CA of the server's certificate (default: the system's)
 //!
 //! [compute]
 //! kind = "local"                      # local (default) | hosts

@@ -44,11 +44,15 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct StateSettings {
-    /// `embedded`, `tcp://host:port`, `unix:/path`, `unix:@name` or `redis://…`
+    /// `embedded`, `tls://host:port`, `tcp://host:port`, `unix:/path`, `unix:@name` or
+    /// `redis://…`
     /// (`STRATO_STATE`).
     pub address: Option<String>,
     /// The state server's shared secret (`STRATO_TOKEN`).
     pub token: Option<String>,
+    /// The CA file (PEM) a `tls://` server's certificate is checked against; unset, the
+    /// system's CA store (`STRATO_TLS_CA`).
+    pub ca: Option<String>,
 }
 
 /// `[compute]`: where the workers run.
@@ -228,6 +232,9 @@ impl Settings {
         }
         if let Some(token) = set("STRATO_TOKEN") {
             self.state.token = Some(token);
+        }
+        if let Some(ca) = set("STRATO_TLS_CA") {
+            self.state.ca = Some(ca);
         }
         if let Some(name) = set("STRATO_COMPUTE") {
             self.compute.kind = Some(kind(&name, "STRATO_COMPUTE".into())?);

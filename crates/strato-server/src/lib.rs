@@ -19,6 +19,8 @@ mod net;
 mod objects;
 mod refs;
 mod table;
+mod tls;
 
 pub use net::{run, start, Config, ServerError, ServerHandle};
 pub use objects::{CustomFactory, CustomObject, Invoked};
+pub use tls::{ServerTls, TlsError};

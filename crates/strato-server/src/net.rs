@@ -34,6 +34,8 @@ pub struct Config {
     pub ttl: Duration,
     /// How long a new connection may take to say hello.
     pub handshake_timeout: Duration,
+    /// The certificate `tls://` listeners present; required to listen on one.
+    pub tls: Option<crate::ServerTls>,
     /// Makes user-defined objects; `None` refuses them (a server that does not run the
     /// user's binary cannot run their methods).
     pub custom: Option<Arc<dyn CustomFactory>>,
@@ -47,6 +49,7 @@ impl Default for Config {
             max_frame: DEFAULT_MAX_FRAME,
             ttl: Duration::from_secs(3600),
             handshake_timeout: Duration::from_secs(10),
+            tls: None,
             custom: None,
         }
     }
@@ -184,7 +187,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
     }
     let mut listeners = Vec::new();
     for address in &config.listen {
-        listeners.push(Listener::bind(address).await?);
+        listeners.push(Listener::bind(address, config.tls.as_ref()).await?);
     }
     let bound = listeners.iter().map(|l| l.address.clone()).collect();
     let shared = Arc::new(Shared {
@@ -212,6 +215,7 @@ async fn sweep_loop(shared: Arc<Shared>) {
 
 enum Socket {
     Tcp(tokio::net::TcpListener),
+    Tls(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
     Unix(tokio::net::UnixListener),
 }
 
@@ -221,7 +225,10 @@ struct Listener {
 }
 
 impl Listener {
-    async fn bind(address: &Address) -> Result<Listener, ServerError> {
+    async fn bind(
+        address: &Address,
+        tls: Option<&crate::ServerTls>,
+    ) -> Result<Listener, ServerError> {
         let fail = |source| ServerError::Bind {
             address: address.clone(),
             source,
@@ -233,6 +240,22 @@ impl Listener {
                     .map_err(fail)?;
                 let actual = listener.local_addr().map_err(fail)?;
                 (Socket::Tcp(listener), Address::Tcp(actual.to_string()))
+            }
+            Address::Tls(hostport) => {
+                let Some(tls) = tls else {
+                    let why =
+                        "a tls:// listener needs a certificate and key (--tls-cert, --tls-key)";
+                    return Err(fail(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        why,
+                    )));
+                };
+                let listener = tokio::net::TcpListener::bind(hostport)
+                    .await
+                    .map_err(fail)?;
+                let actual = listener.local_addr().map_err(fail)?;
+                let socket = Socket::Tls(listener, tls.acceptor.clone());
+                (socket, Address::Tls(actual.to_string()))
             }
             Address::Unix(path) => {
                 let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
@@ -261,6 +284,11 @@ impl Listener {
                     let _ = strato_proto::end_when_unheard(&s);
                     tokio::spawn(serve_connection(shared.clone(), s))
                 }),
+                Socket::Tls(l, acceptor) => l.accept().await.map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    let _ = strato_proto::end_when_unheard(&s);
+                    tokio::spawn(serve_tls(shared.clone(), acceptor.clone(), s))
+                }),
                 Socket::Unix(l) => l
                     .accept()
                     .await
@@ -288,6 +316,20 @@ fn bind_abstract(_name: &str) -> std::io::Result<tokio::net::UnixListener> {
     Err(std::io::Error::other(
         "abstract sockets exist only on Linux",
     ))
+}
+
+/// One TLS connection: its handshake (bounded like the hello), then as any other.
+async fn serve_tls(
+    shared: Arc<Shared>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+) {
+    let limit = shared.config.handshake_timeout;
+    match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => serve_connection(shared, tls).await,
+        Ok(Err(e)) => tracing::debug!("a TLS handshake failed: {e}"),
+        Err(_) => tracing::debug!("a TLS handshake took longer than {limit:?}"),
+    }
 }
 
 /// One connection from hello to close.

@@ -62,6 +62,9 @@ fn connect_default() -> Result<Client, Error> {
     if let Some(token) = &settings.state.token {
         options.token = Some(token.clone());
     }
+    if let Some(ca) = &settings.state.ca {
+        options.ca = Some(ca.into());
+    }
     Client::connect_with(address, options)
 }
 

@@ -18,6 +18,7 @@ fn host(serve: &Serve, name: &str, cache: &std::path::Path) -> Host {
         slots: 2,
         cache,
         prefix: &[],
+        ca: None,
     })
 }
 
@@ -148,6 +149,7 @@ fn a_host_with_a_wrong_token_is_refused() {
         slots: 1,
         cache: dir.path(),
         prefix: &[],
+        ca: None,
     };
     let output = Host::spawn(&spec).output().unwrap();
     assert!(!output.status.success());
@@ -339,4 +341,65 @@ fn a_host_refuses_an_executable_for_another_platform() {
         }
         other => panic!("the host accepted it: {other:?}"),
     }
+}
+
+#[test]
+fn tls_carries_jobs_and_large_values_and_refuses_a_client_without_the_ca() {
+    use strato_proto::{Answer, Blob, Call, Init, Op, Role};
+
+    let dir = tempfile::tempdir().unwrap();
+    let tls = cluster::netns::TestCa::make(dir.path(), "127.0.0.1");
+    let (cert, key) = (tls.cert.to_str().unwrap(), tls.key.to_str().unwrap());
+    let serve = Serve::start_with(&[], "127.0.0.1", &["--tls-cert", cert, "--tls-key", key]);
+    assert!(
+        serve.address.starts_with("tls://127.0.0.1:"),
+        "{}",
+        serve.address
+    );
+
+    // 24 MiB each way through one TLS connection.
+    let mut options = strato::ConnectOptions::default().token(serve.token.clone());
+    options.ca = Some(tls.ca.clone());
+    let client = strato::Client::connect_with(&serve.address, options.clone()).unwrap();
+    let big: Vec<u8> = (0..24u32 << 20).map(|i| (i % 251) as u8).collect();
+    let open = Call::Open {
+        name: "big".into(),
+        init: Init::Value(Blob::from(big.clone())),
+        persistent: false,
+        role: Role::Handle,
+    };
+    client.call(open).unwrap();
+    let get = Call::Op {
+        name: "big".into(),
+        op: Op::ValueGet,
+    };
+    let answer = client.call(get).unwrap();
+    assert!(matches!(answer, Answer::Versioned { value, .. } if *value == big));
+
+    // A client that does not trust the certificate is told so.
+    options.ca = None;
+    let error = strato::Client::connect_with(&serve.address, options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("certificate is not trusted"), "{error}");
+
+    // A job over TLS, its host given the CA.
+    let _host = Host::start(HostSpec {
+        name: "secure",
+        connect: &serve.address,
+        token: &serve.token,
+        slots: 2,
+        cache: &dir.path().join("cache"),
+        prefix: &[],
+        ca: Some(&tls.ca),
+    });
+    let output = cluster::driver_command(&[], &serve, "pi", PI)
+        .env("STRATO_TLS_CA", &tls.ca)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", both(&output));
+    assert_eq!(
+        lines_with(&output, "pi ≈"),
+        lines_with(&run_locally("pi", PI), "pi ≈")
+    );
 }

@@ -1,24 +1,31 @@
 //! Worker hosts across network namespaces joined by veth pairs: one namespace for
-//! `strato serve`, two for worker hosts, one for the driver. Needs root and iproute2 (CI runs
-//! as root); where namespaces cannot be made, each test says so on stderr and passes.
+//! `strato serve`, two for worker hosts, one for the driver, all speaking TLS with a CA the
+//! test makes. Needs root and iproute2 (CI runs as root); where namespaces cannot be made,
+//! each test says so on stderr and passes.
 
 mod cluster;
 
 use std::time::Duration;
 
-use cluster::netns::Net;
+use cluster::netns::{Net, TestCa};
 use cluster::{both, eventually, lines_with, run_locally, Host, HostSpec, Serve};
+
+/// One cluster at a time: four processes' worth of workers each on a 2-core machine.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The cluster of one test: namespaces, the server and two hosts.
 struct Cluster {
     hosts: Vec<Host>,
     serve: Serve,
     net: Net,
-    _dir: tempfile::TempDir,
+    tls: TestCa,
+    dir: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 /// Builds the cluster, or explains loudly why it cannot and returns `None`.
 fn cluster() -> Option<Cluster> {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let net = match Net::create(&["serve", "h1", "h2", "driver"]) {
         Ok(net) => net,
         Err(why) => {
@@ -27,8 +34,12 @@ fn cluster() -> Option<Cluster> {
         }
     };
     let dir = tempfile::tempdir().unwrap();
+    let tls = TestCa::make(dir.path(), &net.address("serve"));
     let on_serve = net.on("serve");
-    let serve = Serve::start_on(&refs(&on_serve), &net.address("serve"));
+    let (cert, key) = (tls.cert.to_str().unwrap(), tls.key.to_str().unwrap());
+    let flags = ["--tls-cert", cert, "--tls-key", key];
+    let serve = Serve::start_with(&refs(&on_serve), &net.address("serve"), &flags);
+    assert!(serve.address.starts_with("tls://"), "{}", serve.address);
     let hosts = ["h1", "h2"]
         .iter()
         .map(|name| {
@@ -40,6 +51,7 @@ fn cluster() -> Option<Cluster> {
                 slots: 2,
                 cache: &dir.path().join(name),
                 prefix: &refs(&prefix),
+                ca: Some(&tls.ca),
             })
         })
         .collect();
@@ -47,7 +59,9 @@ fn cluster() -> Option<Cluster> {
         hosts,
         serve,
         net,
-        _dir: dir,
+        tls,
+        dir,
+        _turn: turn,
     })
 }
 
@@ -59,7 +73,9 @@ impl Cluster {
     fn driver(&self, example: &str, args: &[&str]) -> std::process::Command {
         let prefix = self.net.on("driver");
         let mut command = cluster::driver_command(&refs(&prefix), &self.serve, example, args);
-        command.env("STRATO_WORKERS", "4");
+        command
+            .env("STRATO_WORKERS", "4")
+            .env("STRATO_TLS_CA", &self.tls.ca);
         command
     }
 
@@ -199,4 +215,39 @@ fn a_host_cut_off_longer_than_a_lease_leaves_its_tasks_to_the_other_then_rejoins
         "{}",
         both(&again)
     );
+}
+
+#[test]
+fn a_host_that_does_not_trust_the_servers_certificate_is_refused() {
+    let Some(cluster) = cluster() else { return };
+    let prefix = cluster.net.on("h1");
+    let spec = HostSpec {
+        name: "stranger",
+        connect: &cluster.serve.address,
+        token: &cluster.serve.token,
+        slots: 1,
+        cache: &cluster.dir.path().join("stranger"),
+        prefix: &refs(&prefix),
+        ca: None,
+    };
+    let output = Host::spawn(&spec).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("certificate is not trusted"), "{stderr}");
+    assert!(stderr.contains("STRATO_TLS_CA"), "{stderr}");
+}
+
+#[test]
+fn a_token_is_not_sent_in_clear_text_beyond_loopback() {
+    let Some(cluster) = cluster() else { return };
+    let plain = cluster.serve.address.replace("tls://", "tcp://");
+    let mut command = cluster.driver("pi", &["--tasks", "2", "--points", "1000"]);
+    let output = command.env("STRATO_STATE", &plain).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to send the token in clear text"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("STRATO_PLAINTEXT=1"), "{stderr}");
 }

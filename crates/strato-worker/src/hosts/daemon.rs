@@ -31,6 +31,8 @@ pub struct DaemonOptions {
     pub connect: String,
     /// The state server's token.
     pub token: Option<String>,
+    /// The CA file the server's TLS certificate is checked against (`None`: the system's).
+    pub ca: Option<PathBuf>,
     /// How many workers it runs at once.
     pub slots: usize,
     /// Where fetched executables are kept.
@@ -48,6 +50,7 @@ impl DaemonOptions {
         DaemonOptions {
             connect: connect.into(),
             token: None,
+            ca: std::env::var_os("STRATO_TLS_CA").map(PathBuf::from),
             slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             cache: ExeCache::default_dir(),
             name: format!("{host}/{}", std::process::id()),
@@ -139,6 +142,7 @@ impl Daemon {
     ) -> Result<(), Error> {
         let options = ConnectOptions {
             token: self.options.token.clone(),
+            ca: self.options.ca.clone(),
             name: format!("host {}", self.options.name),
             ..ConnectOptions::default()
         };
@@ -220,6 +224,9 @@ impl Daemon {
             .stdin(Stdio::null());
         if let Some(token) = &self.options.token {
             command.env("STRATO_TOKEN", token);
+        }
+        if let Some(ca) = &self.options.ca {
+            command.env("STRATO_TLS_CA", ca);
         }
         die_with_parent(&mut command);
         let mut child = command

@@ -87,10 +87,16 @@ impl Serve {
     /// Starts one listening on `ip` (port 0) with a token; `prefix` runs it (`ip netns exec
     /// NAME`), if given.
     pub fn start_on(prefix: &[&str], ip: &str) -> Serve {
+        Serve::start_with(prefix, ip, &[])
+    }
+
+    /// [`Serve::start_on`] with more flags (`--tls-cert …`).
+    pub fn start_with(prefix: &[&str], ip: &str, flags: &[&str]) -> Serve {
         let token = format!("test-token-{}", std::process::id());
         let mut command = wrapped(prefix, &strato_bin());
         command
             .args(["serve", "--listen", &format!("{ip}:0"), "--token", &token])
+            .args(flags)
             .stdout(Stdio::piped());
         let mut child = command.spawn().expect("start strato serve");
         let line = wait_for_line(&mut child, "listening on ", Duration::from_secs(30))
@@ -123,6 +129,8 @@ pub struct HostSpec<'a> {
     pub slots: u32,
     pub cache: &'a Path,
     pub prefix: &'a [&'a str],
+    /// The CA file to trust the server's certificate with.
+    pub ca: Option<&'a Path>,
 }
 
 impl Host {
@@ -157,6 +165,10 @@ impl Host {
             "--cache",
             spec.cache.to_str().unwrap(),
         ]);
+        command.env_remove("STRATO_TLS_CA");
+        if let Some(ca) = spec.ca {
+            command.arg("--ca").arg(ca);
+        }
         command
     }
 

@@ -128,3 +128,37 @@ impl Drop for Net {
         let _ = ip(&["netns", "del", &self.bridge_ns()]);
     }
 }
+
+/// A CA made for one test, and a server certificate it signed for an IP address.
+pub struct TestCa {
+    /// The CA's certificate (PEM file).
+    pub ca: std::path::PathBuf,
+    /// The server's certificate (PEM file).
+    pub cert: std::path::PathBuf,
+    /// The server's key (PEM file).
+    pub key: std::path::PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA and a certificate for `ip` in `dir`.
+    pub fn make(dir: &std::path::Path, ip: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::IpAddress(ip.parse().unwrap())];
+        let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+        let files = TestCa {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        };
+        std::fs::write(&files.ca, ca_cert.pem()).unwrap();
+        std::fs::write(&files.cert, cert.pem()).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
+}
