@@ -501,7 +501,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             writer.write_all(&batch).await
         };
         batch.clear();
-        if written.is_err() {
+        // A TLS stream may keep the end of what was written in its session until flushed.
+        if written.is_err() || writer.flush().await.is_err() {
             return;
         }
     }
@@ -513,5 +514,6 @@ async fn write_message<W: AsyncWrite + Unpin, T: serde::Serialize>(
     message: &T,
 ) -> std::io::Result<()> {
     let frame = encode_frame(message).map_err(std::io::Error::other)?;
-    writer.write_all(&frame).await
+    writer.write_all(&frame).await?;
+    writer.flush().await
 }

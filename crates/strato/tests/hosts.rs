@@ -19,6 +19,7 @@ fn host(serve: &Serve, name: &str, cache: &std::path::Path) -> Host {
         cache,
         prefix: &[],
         ca: None,
+        plaintext: false,
     })
 }
 
@@ -54,22 +55,22 @@ fn pi_on_two_hosts_prints_what_it_prints_locally() {
     assert!(gone, "workers left on the hosts");
 }
 
-#[test]
-fn wordcount_on_hosts_prints_what_it_prints_locally() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
+/// A generated corpus of `files` files of about `bytes` bytes each, under `dir`.
+fn corpus(dir: &std::path::Path, files: u32, bytes: u32) -> std::path::PathBuf {
+    let corpus = dir.join("corpus");
     let generated = std::process::Command::new(cluster::example("gen_corpus"))
-        .args([
-            "--out",
-            corpus.to_str().unwrap(),
-            "--files",
-            "3",
-            "--bytes",
-            "200000",
-        ])
+        .args(["--out", corpus.to_str().unwrap()])
+        .args(["--files", &files.to_string(), "--bytes", &bytes.to_string()])
         .output()
         .unwrap();
     assert!(generated.status.success(), "{}", both(&generated));
+    corpus
+}
+
+#[test]
+fn wordcount_on_hosts_prints_what_it_prints_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path(), 3, 200000);
     let serve = Serve::start();
     let _host = host(&serve, "only", &dir.path().join("cache"));
     let args = [
@@ -150,6 +151,7 @@ fn a_host_with_a_wrong_token_is_refused() {
         cache: dir.path(),
         prefix: &[],
         ca: None,
+        plaintext: false,
     };
     let output = Host::spawn(&spec).output().unwrap();
     assert!(!output.status.success());
@@ -219,19 +221,7 @@ fn a_killed_host_leaves_the_job_to_the_other() {
 #[test]
 fn two_drivers_of_different_programs_share_the_hosts_undisturbed() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = dir.path().join("corpus");
-    let generated = std::process::Command::new(cluster::example("gen_corpus"))
-        .args([
-            "--out",
-            corpus.to_str().unwrap(),
-            "--files",
-            "2",
-            "--bytes",
-            "100000",
-        ])
-        .output()
-        .unwrap();
-    assert!(generated.status.success(), "{}", both(&generated));
+    let corpus = corpus(dir.path(), 2, 100000);
     let serve = Serve::start();
     let _first = host(&serve, "first", &dir.path().join("first"));
     let _second = host(&serve, "second", &dir.path().join("second"));
@@ -392,6 +382,7 @@ fn tls_carries_jobs_and_large_values_and_refuses_a_client_without_the_ca() {
         cache: &dir.path().join("cache"),
         prefix: &[],
         ca: Some(&tls.ca),
+        plaintext: false,
     });
     let output = cluster::driver_command(&[], &serve, "pi", PI)
         .env("STRATO_TLS_CA", &tls.ca)

@@ -223,7 +223,7 @@ impl ExecutorBuilder {
             _session: session,
         };
         let executor = self.finish(client, board, limits, Some(driving), true)?;
-        let joined = ready.wait_timeout(waited);
+        let joined = ready.try_wait_for(waited)?;
         executor.check_workers()?;
         match joined {
             true => Ok(executor),

@@ -239,7 +239,7 @@ impl Executor {
             (count - before) as u64,
         )?;
         let added = workers.grow_to(count, &latch)?;
-        let joined = ready.wait_timeout(self.inner.ready_timeout);
+        let joined = ready.try_wait_for(self.inner.ready_timeout)?;
         self.check_workers()?;
         if !joined {
             return Err(ExecutorError::WorkersNotReady {

@@ -339,6 +339,13 @@ impl CountDownLatch {
         expect(answer.and_then(passed), "CountDownLatch::try_wait")
     }
 
+    /// [`CountDownLatch::wait_timeout`], with a lost state server as an error.
+    pub(crate) fn try_wait_for(&self, timeout: Duration) -> Result<bool, crate::Error> {
+        self.handle
+            .op(Op::LatchWait(within(timeout)))
+            .and_then(passed)
+    }
+
     /// Waits at most `timeout`; whether zero was reached.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let answer = self.handle.op(Op::LatchWait(within(timeout)));

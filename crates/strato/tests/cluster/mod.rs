@@ -131,6 +131,8 @@ pub struct HostSpec<'a> {
     pub prefix: &'a [&'a str],
     /// The CA file to trust the server's certificate with.
     pub ca: Option<&'a Path>,
+    /// Whether the token may cross the network in clear text (`STRATO_PLAINTEXT=1`).
+    pub plaintext: bool,
 }
 
 impl Host {
@@ -166,6 +168,9 @@ impl Host {
             spec.cache.to_str().unwrap(),
         ]);
         command.env_remove("STRATO_TLS_CA");
+        if spec.plaintext {
+            command.env("STRATO_PLAINTEXT", "1");
+        }
         if let Some(ca) = spec.ca {
             command.arg("--ca").arg(ca);
         }
