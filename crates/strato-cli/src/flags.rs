@@ -152,6 +152,14 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, requires = "tls_cert", env = "STRATO_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Refuse user-defined objects (`strato::shared!`) instead of running their methods in a
+    /// process of the program that defines them, fetched by hash from its driver.
+    #[arg(long)]
+    pub no_user_objects: bool,
+    /// Where executables fetched to host user-defined objects are kept
+    /// (default: ~/.cache/strato/exe).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
 }
 
 impl ServeArgs {

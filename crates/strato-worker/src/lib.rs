@@ -10,6 +10,8 @@
 //!   (workers on `strato worker` daemons, see [`hosts`]).
 //! - [`exe`]: executables by content hash, published on the state and cached by hosts.
 //! - [`session`]: how a worker anywhere learns that its driver is gone.
+//! - [`objects`]: user-defined objects on a standalone `strato serve`, kept by a process of
+//!   the user's binary fetched by hash.
 //!
 //! Users depend on `strato`; this crate is what its executor, `Pool` and `thread` stand on.
 //!
@@ -33,6 +35,7 @@ mod elf;
 pub mod exe;
 pub mod func;
 pub mod hosts;
+pub mod objects;
 pub mod session;
 pub mod trace;
 pub mod wire;

@@ -6,7 +6,9 @@ mod cluster;
 
 use std::time::Duration;
 
-use cluster::{both, eventually, lines_with, run_locally, run_on_hosts, Host, HostSpec, Serve};
+use cluster::{
+    both, corpus, eventually, lines_with, run_locally, run_on_hosts, Host, HostSpec, Serve,
+};
 
 const PI: &[&str] = &["--tasks", "8", "--points", "400000"];
 
@@ -53,18 +55,6 @@ fn pi_on_two_hosts_prints_what_it_prints_locally() {
         first.workers().is_empty() && second.workers().is_empty()
     });
     assert!(gone, "workers left on the hosts");
-}
-
-/// A generated corpus of `files` files of about `bytes` bytes each, under `dir`.
-fn corpus(dir: &std::path::Path, files: u32, bytes: u32) -> std::path::PathBuf {
-    let corpus = dir.join("corpus");
-    let generated = std::process::Command::new(cluster::example("gen_corpus"))
-        .args(["--out", corpus.to_str().unwrap()])
-        .args(["--files", &files.to_string(), "--bytes", &bytes.to_string()])
-        .output()
-        .unwrap();
-    assert!(generated.status.success(), "{}", both(&generated));
-    corpus
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod cluster;
 use std::time::Duration;
 
 use cluster::netns::{Net, TestCa};
-use cluster::{both, eventually, lines_with, run_locally, Host, HostSpec, Serve};
+use cluster::{both, corpus, eventually, lines_with, run_locally, Host, HostSpec, Serve};
 
 /// One cluster at a time: four processes' worth of workers each on a 2-core machine.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -106,7 +106,7 @@ impl Cluster {
 }
 
 #[test]
-fn pi_across_hosts_prints_what_it_prints_locally() {
+fn pi_wordcount_and_kmeans_across_hosts_print_what_they_print_locally() {
     let Some(cluster) = cluster(Link::Tls) else {
         return;
     };
@@ -121,6 +121,29 @@ fn pi_across_hosts_prints_what_it_prints_locally() {
     for host in &cluster.hosts {
         assert!(host.cache.exists(), "host {} fetched nothing", host.name);
     }
+
+    let corpus = corpus(cluster.dir.path(), 3, 100_000);
+    let args = ["--input", corpus.to_str().unwrap(), "--top", "5"];
+    let remote = cluster.driver("wordcount", &args).output().unwrap();
+    assert!(remote.status.success(), "{}", both(&remote));
+    let words = |output: &std::process::Output| {
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let counts = text.lines().filter(|l| !l.starts_with("tasks="));
+        counts.map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(words(&remote), words(&run_locally("wordcount", &args)));
+    assert_eq!(words(&remote).len(), 5, "{}", both(&remote));
+
+    // kmeans keeps its centroids in a user-defined object: the server hosts it in a process
+    // of the kmeans executable, fetched by hash into its cache.
+    let args = ["--threads", "3", "--points", "5000", "--k", "5"];
+    let remote = cluster.driver("kmeans", &args).output().unwrap();
+    assert!(remote.status.success(), "{}", both(&remote));
+    let result = lines_with(&remote, "result:");
+    assert_eq!(result.len(), 1, "{}", both(&remote));
+    assert_eq!(result, lines_with(&run_locally("kmeans", &args), "result:"));
+    let objects_hosts = cluster::processes_running_from(cluster.serve.cache.path());
+    assert_eq!(objects_hosts.len(), 1, "{objects_hosts:?}");
 }
 
 #[test]

@@ -86,7 +86,8 @@ impl Object {
         let Some(factory) = factory else {
             let message = format!(
                 "this state server cannot host the user-defined type `{type_name}`: it does not \
-                 run the program that defines it (use the program's embedded state server)"
+                 run the program that defines it (use the program's embedded state server, or a \
+                 `strato serve` without --no-user-objects)"
             );
             return Err(error(ErrorKind::Unsupported, message));
         };

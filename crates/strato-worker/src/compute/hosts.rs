@@ -134,6 +134,15 @@ impl Compute for HostCompute {
         }
     }
 
+    fn not_ready_hint(&self) -> String {
+        let hosts = self.connected_hosts().unwrap_or(0);
+        format!(
+            "the {hosts} connected worker host(s) had no free slot (a strato thread holds one \
+             for its whole life, other drivers' workers hold theirs): start more hosts or give \
+             them more --slots"
+        )
+    }
+
     fn begin_stop(&self) {}
 
     /// The workers exit on their own (the board's shutdown event, the driver's session); this

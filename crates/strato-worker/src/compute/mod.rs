@@ -97,6 +97,11 @@ pub trait Compute: Send + Sync {
         Ok(())
     }
 
+    /// What to tell a user whose workers did not all join in time.
+    fn not_ready_hint(&self) -> String {
+        "see their stderr".into()
+    }
+
     /// Stops replacing workers that end: the executor is about to ask them to exit.
     fn begin_stop(&self);
 

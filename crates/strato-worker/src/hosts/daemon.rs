@@ -11,7 +11,7 @@ use strato_proto::{Answer, Blob, Init, Op, TaskGrant, TaskSpec, Wait};
 
 use super::{HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
 use crate::board::ObjectRef;
-use crate::exe::{ExeCache, Obtained};
+use crate::exe::{die_with_parent, ExeCache, Obtained};
 use crate::worker::{BOARD_ENV, READY_ENV, ROLE_ENV, SESSION_ENV, STATE_ENV, WORKER_ID_ENV};
 
 /// Runs of a request whose host died while holding it, before the driver is told.
@@ -240,21 +240,6 @@ impl Daemon {
             running.changed.notify_all();
         });
         Ok(())
-    }
-}
-
-/// Makes the worker die with the daemon (the host is one unit: killing the daemon kills its
-/// workers).
-fn die_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2),
-    // which is async-signal-safe, takes integers and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            #[cfg(target_os = "linux")]
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
     }
 }
 

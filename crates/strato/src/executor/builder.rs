@@ -37,9 +37,7 @@ pub enum ExecutorError {
     #[error("executor: {0}")]
     Compute(#[from] ComputeError),
     /// The workers did not all join within the time allowed.
-    #[error(
-        "executor: only {joined} of {wanted} workers started within {waited:?} (see their stderr)"
-    )]
+    #[error("executor: only {joined} of {wanted} workers started within {waited:?}: {hint}")]
     WorkersNotReady {
         /// Workers that joined.
         joined: usize,
@@ -47,6 +45,8 @@ pub enum ExecutorError {
         wanted: usize,
         /// How long the executor waited.
         waited: Duration,
+        /// What the compute backend suggests.
+        hint: String,
     },
 }
 
@@ -231,6 +231,7 @@ impl ExecutorBuilder {
                 joined: count.saturating_sub(ready.count() as usize),
                 wanted: count,
                 waited,
+                hint: executor.not_ready_hint(),
             }),
         }
     }

@@ -21,9 +21,10 @@ pub(crate) fn keep_hook() {
     std::hint::black_box(&WORKER_HOOK);
 }
 
-/// Becomes a worker (and never returns) if this process was started as one; the worker's
-/// connection becomes the process's default client.
+/// Becomes a worker or an objects host (and never returns) if this process was started as
+/// one; a worker's connection becomes the process's default client.
 pub(crate) fn enter_if_worker() {
+    strato_worker::objects::enter_if_objects_host(&crate::shared::UserTypes);
     strato_worker::worker::enter_if_worker(|client| {
         crate::set_client(client);
     });

@@ -41,7 +41,7 @@
 mod builder;
 mod core;
 mod future;
-mod hook;
+pub(crate) mod hook;
 mod job;
 mod plot;
 
@@ -195,6 +195,12 @@ impl Executor {
     }
 
     /// Fails if its compute backend could not start workers (a host refused, say).
+    /// What the compute backend suggests when workers are late.
+    pub(crate) fn not_ready_hint(&self) -> String {
+        self.workers()
+            .map_or_else(|| "see their stderr".into(), |w| w.not_ready_hint())
+    }
+
     fn check_workers(&self) -> Result<(), ExecutorError> {
         match self.workers() {
             Some(workers) => Ok(workers.check()?),
@@ -246,6 +252,7 @@ impl Executor {
                 joined: count - ready.count() as usize,
                 wanted: count,
                 waited: self.inner.ready_timeout,
+                hint: self.not_ready_hint(),
             });
         }
         Ok(added)

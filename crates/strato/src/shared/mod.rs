@@ -41,8 +41,11 @@
 //! assert_eq!(tally.get().total, 5);
 //! ```
 //!
-//! Only a state server running **your binary** can run your methods: the embedded server
-//! (the default) does; `strato serve` refuses user-defined types with a clear error. A method
+//! Only a process of **your binary** can run your methods. The embedded server (the default)
+//! is one. A standalone `strato serve` starts one on the first such object of your program:
+//! an objects host, your executable fetched by its hash, holding your objects and running
+//! their methods as the server asks (see [`strato_worker::objects`]). Redis cannot, and says
+//! so. A method
 //! that panics fails the call with the panic's message (the caller panics too, as it would
 //! have locally); changes it made before panicking stay, as with a poisoned mutex's value.
 
@@ -54,7 +57,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use strato_client::{Client, Error};
+use strato_client::{Client, Error, ErrorKind};
 use strato_proto::{Answer, Init, Op, Role, Wait};
 use strato_server::{CustomFactory, CustomObject, Invoked};
 
@@ -112,14 +115,28 @@ impl<T: Shared> SharedObject<T> {
     }
 
     /// Opens the object `name` on `client`, creating it from `value` if absent.
+    ///
+    /// On a standalone `strato serve` the first object of this program asks the server to
+    /// start an objects host (see [`strato_worker::objects`]), which can take as long as
+    /// fetching this executable.
     pub fn open(client: &Client, name: impl Into<ObjectName>, value: T) -> Result<Self, Error> {
+        crate::executor::hook::keep_hook();
         let init = Init::Custom {
             type_name: std::any::type_name::<T>().to_string(),
             binary: binary_id().to_string(),
             factory: offset_of(make_object::<T> as Make as usize),
             state: encode(&value)?,
         };
-        let handle = Handle::open(client, name.into(), init, Role::Handle)?;
+        let name = name.into();
+        let handle = match Handle::open(client, name.clone(), init.clone(), Role::Handle) {
+            Err(refused) if refused.server_kind() == Some(ErrorKind::Unsupported) => {
+                if !strato_worker::objects::request_host(client)? {
+                    return Err(refused);
+                }
+                Handle::open(client, name, init, Role::Handle)?
+            }
+            opened => opened?,
+        };
         Ok(SharedObject {
             handle,
             _value: PhantomData,

@@ -81,6 +81,8 @@ pub struct Serve {
     pub process: Guard,
     pub address: String,
     pub token: String,
+    /// Where it caches the executables that host user-defined objects.
+    pub cache: tempfile::TempDir,
 }
 
 impl Serve {
@@ -93,9 +95,12 @@ impl Serve {
     /// [`Serve::start_on`] with more flags (`--tls-cert …`).
     pub fn start_with(prefix: &[&str], ip: &str, flags: &[&str]) -> Serve {
         let token = format!("test-token-{}", std::process::id());
+        let cache = tempfile::tempdir().expect("a cache directory");
         let mut command = wrapped(prefix, &strato_bin());
         command
             .args(["serve", "--listen", &format!("{ip}:0"), "--token", &token])
+            .arg("--cache")
+            .arg(cache.path())
             .args(flags)
             .stdout(Stdio::piped());
         let mut child = command.spawn().expect("start strato serve");
@@ -106,6 +111,7 @@ impl Serve {
             process: Guard(child),
             address,
             token,
+            cache,
         }
     }
 
@@ -279,4 +285,16 @@ pub fn both(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// A generated corpus of `files` files of about `bytes` bytes each, under `dir`.
+pub fn corpus(dir: &std::path::Path, files: u32, bytes: u32) -> std::path::PathBuf {
+    let corpus = dir.join("corpus");
+    let generated = std::process::Command::new(example("gen_corpus"))
+        .args(["--out", corpus.to_str().unwrap()])
+        .args(["--files", &files.to_string(), "--bytes", &bytes.to_string()])
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", both(&generated));
+    corpus
 }
