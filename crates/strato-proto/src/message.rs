@@ -596,6 +596,17 @@ pub enum Op {
     /// Task board: counts of pending and leased tasks and joined workers; answers
     /// [`Answer::TaskCounts`].
     TaskCounts,
+    /// Map: fold entries in as [`Op::MapMerge`] does, once per `once` token: answers
+    /// `Bool(true)` when applied, `Bool(false)` when a merge with that token was applied
+    /// before (a retried task's write, counted once).
+    MapMergeOnce {
+        /// The effect's identity (a task's, say): the same token is applied at most once.
+        once: Blob,
+        /// The entries.
+        pairs: Vec<(Blob, Blob)>,
+        /// How they fold into existing values.
+        merge: MergeOp,
+    },
 }
 
 /// Kinds of error the server reports.

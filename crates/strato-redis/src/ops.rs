@@ -150,7 +150,10 @@ impl Shared {
             }
             Op::MapEntries => self.answer(n, "mentries", never, vec![]),
             Op::MapClear => self.answer(n, "mclear", never, vec![]),
-            Op::MapMerge(pairs, merge) => self.map_merge(n, &pairs, merge),
+            Op::MapMerge(pairs, merge) => self.map_merge(n, None, &pairs, merge),
+            Op::MapMergeOnce { once, pairs, merge } => {
+                self.map_merge(n, Some(&once), &pairs, merge)
+            }
             Op::Lock(w) => self.answer(n, "lock", w, vec![]),
             Op::Unlock {
                 lease,
@@ -265,20 +268,21 @@ impl Shared {
     }
 
     /// Reads the keys' values and the map's version, merges here, and writes the result if
-    /// the map did not change meanwhile; again if it did.
+    /// the map did not change meanwhile; again if it did. With `once`, a merge of that token
+    /// applied before answers `Bool(false)` and changes nothing.
     fn map_merge(
         &self,
         name: &str,
+        once: Option<&Blob>,
         pairs: &[(Blob, Blob)],
         merge: strato_proto::MergeOp,
     ) -> Result<Answer, Failure> {
+        // Prefixed, so that an empty token is a token, not "none".
+        let token = once.map_or_else(Vec::new, |t| [b"t", &t[..]].concat());
         loop {
-            let read = self.run(
-                name,
-                "mread",
-                Wait::Never,
-                pairs.iter().map(|(k, _)| bytes(k)).collect(),
-            )?;
+            let mut keys = vec![token.clone()];
+            keys.extend(pairs.iter().map(|(k, _)| bytes(k)));
+            let read = self.run(name, "mread", Wait::Never, keys)?;
             if read.tag != b'S' {
                 return read.answer().map_err(Failure::Protocol);
             }
@@ -299,7 +303,7 @@ impl Shared {
                 };
                 merged.insert(key, value);
             }
-            let mut args = vec![version];
+            let mut args = vec![version, token.clone()];
             for (k, v) in merged {
                 args.push(bytes(k));
                 args.push(bytes(&v));

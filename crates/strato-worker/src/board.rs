@@ -33,6 +33,11 @@ impl ObjectRef {
         }
     }
 
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The connection it uses.
     pub fn client(&self) -> &Client {
         &self.client

@@ -50,6 +50,39 @@ pub struct WorkerContext {
 
 static CONTEXT: OnceLock<WorkerContext> = OnceLock::new();
 
+/// The task a worker runs now, as its effects are fenced: every attempt of a task has the
+/// same key, so an effect keyed by it (a `MergeAction` batch, say) is applied once however
+/// often the task runs.
+///
+/// ```
+/// // Outside a task there is none.
+/// assert!(strato_worker::worker::effect_slot().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskKey {
+    /// The board the task came from.
+    pub board: String,
+    /// The task's id on it.
+    pub task: u64,
+}
+
+/// The running task and how many effect slots it took so far.
+static CURRENT: std::sync::Mutex<Option<(TaskKey, u32)>> = std::sync::Mutex::new(None);
+
+fn current() -> std::sync::MutexGuard<'static, Option<(TaskKey, u32)>> {
+    CURRENT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// In a task, its key and the next slot number (0, 1, … in the order the task asks, the
+/// same in every attempt of a deterministic task); `None` outside tasks.
+pub fn effect_slot() -> Option<(TaskKey, u32)> {
+    let mut current = current();
+    let (key, next) = current.as_mut()?;
+    let slot = *next;
+    *next += 1;
+    Some((key.clone(), slot))
+}
+
 /// The worker's context, if this process is a worker (see [`WorkerContext`]).
 pub fn context() -> Option<&'static WorkerContext> {
     CONTEXT.get()
@@ -399,7 +432,14 @@ impl Loop {
         // driver's binary, where the reference was made.
         let entry = unsafe { body.func.resolve() };
         let timeout = body.timeout_ms.map(Duration::from_millis);
-        let output = match self.runner.run(entry, input, timeout) {
+        let key = TaskKey {
+            board: self.board.name().to_string(),
+            task: grant.id,
+        };
+        *current() = Some((key, 0));
+        let ran = self.runner.run(entry, input, timeout);
+        *current() = None;
+        let output = match ran {
             Some(output) => output,
             None => {
                 let after_ms = body.timeout_ms.unwrap_or_default();

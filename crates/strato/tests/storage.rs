@@ -179,6 +179,50 @@ fn merge_action_counts_without_a_reducer() {
     shut_down(executor);
 }
 
+/// What a task of the counted-once test writes to.
+type Sinks = (MergeAction<u64, u64>, SortSink<u64>, strato::sync::Map<u64, u64>);
+
+/// Writes `task` under keys 0..5 in three batches and five times into a sort sink, then, on
+/// its first attempt, dies.
+fn write_then_die_once((task, (counts, sink, attempts)): (u64, Sinks)) -> u64 {
+    let mut writer = counts.writer_with_batch(2);
+    let mut sorted = sink.writer();
+    for key in 0..5 {
+        writer.add(key, task).expect("write to the action");
+        sorted.push(task).expect("write to the sink");
+    }
+    writer.finish().expect("finish the writes");
+    sorted.finish().expect("finish the sink");
+    attempts.merge([(task, 1)], Merge::Add).unwrap();
+    if attempts.get(&task) == Some(1) {
+        std::process::exit(9);
+    }
+    task
+}
+
+#[test]
+fn a_task_that_dies_after_writing_to_storage_actions_is_counted_once() {
+    let executor = Executor::builder()
+        .workers(2)
+        .max_retries(2)
+        .build()
+        .expect("start an executor");
+    let counts = MergeAction::<u64, u64>::new(Merge::Add).unwrap();
+    let sink = SortSink::<u64>::new();
+    let attempts = strato::sync::Map::<u64, u64>::new();
+    let sinks = (counts.clone(), sink.clone(), attempts.clone());
+    let items = (1..=4).map(|task| (task, sinks.clone()));
+    let futures = executor.map(write_then_die_once, items).unwrap();
+    assert_eq!(executor.get_result(&futures).unwrap(), [1, 2, 3, 4]);
+    // Every task ran twice and wrote twice; each batch counted once.
+    assert!((1..=4).all(|task| attempts.get(&task) == Some(2)));
+    let merged = counts.take().unwrap();
+    assert_eq!(merged, (0..5).map(|key| (key, 10)).collect::<Vec<_>>());
+    let expected: Vec<u64> = (1..=4).flat_map(|task| [task; 5]).collect();
+    assert_eq!(sink.take_sorted().unwrap(), expected);
+    shut_down(executor);
+}
+
 fn lines_into((partition, sink): (Partition, SortSink<String>)) -> ActionStats {
     let mut writer = sink.writer();
     for line in partition.reader().expect("open").lines() {

@@ -145,3 +145,47 @@ pub fn map_merge_is_all_or_nothing(connect: Connect) {
         "a failed merge changes nothing"
     );
 }
+
+/// A merge tagged with a once-token (a task's batch) is applied once, however often it comes.
+pub fn map_merge_once_applies_a_token_once(connect: Connect) {
+    use strato_proto::{Answer, Blob, Call, MergeOp, Op};
+    let c = connect();
+    let counts: Map<String, u64> = Map::open(&c, name("once")).unwrap();
+    let pair = |key: &str, n: u64| {
+        let key = postcard::to_stdvec(&key.to_string()).unwrap();
+        (
+            Blob::from(key),
+            Blob::from(postcard::to_stdvec(&n).unwrap()),
+        )
+    };
+    let merge_once = |token: &[u8], n: u64| {
+        let op = Op::MapMergeOnce {
+            once: Blob::from(token.to_vec()),
+            pairs: vec![pair("x", n)],
+            merge: MergeOp::AddU64,
+        };
+        c.call(Call::Op {
+            name: name("once"),
+            op,
+        })
+        .unwrap()
+    };
+    assert_eq!(merge_once(b"task-1/0/0", 2), Answer::Bool(true));
+    assert_eq!(
+        merge_once(b"task-1/0/0", 2),
+        Answer::Bool(false),
+        "a duplicate"
+    );
+    assert_eq!(merge_once(b"task-2/0/0", 3), Answer::Bool(true));
+    assert_eq!(
+        merge_once(b"", 1),
+        Answer::Bool(true),
+        "an empty token is a token"
+    );
+    assert_eq!(merge_once(b"", 1), Answer::Bool(false));
+    assert_eq!(counts.get(&"x".into()), Some(6));
+    // A plain merge still counts every time.
+    counts.merge([("x".into(), 1)], Merge::Add).unwrap();
+    counts.merge([("x".into(), 1)], Merge::Add).unwrap();
+    assert_eq!(counts.get(&"x".into()), Some(8));
+}

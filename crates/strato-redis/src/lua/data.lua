@@ -190,22 +190,31 @@ OPS.mclear = function()
   return enc('D')
 end
 
--- For a merge the client computes: the map's version, then per key "1"+value or "0".
+-- For a merge the client computes: the map's version, then per key "1"+value or "0". The
+-- first argument is the merge's once-token ('' for none): "Y0" if it was applied already.
 KINDS.mread = ',Map,'
 OPS.mread = function()
+  local once = arg(1)
+  if once ~= '' and meta('o:' .. once) then return enc('Y', '0') end
   local out = { ns(meta('ver')) }
-  for i = 1, nargs() do
+  for i = 2, nargs() do
     local v = redis.call('HGET', H, arg(i))
     if v then out[#out + 1] = ns('1' .. v) else out[#out + 1] = ns('0') end
   end
   return 'S' .. table.concat(out)
 end
 
--- Writes the merged pairs if the map is still at the version read; "K" if it changed.
+-- Writes the merged pairs if the map is still at the version read; "K" if it changed. With a
+-- once-token (second argument), records it and answers "Y1".
 KINDS.mwrite = ',Map,'
 OPS.mwrite = function()
   if meta('ver') ~= arg(1) then return enc('K') end
-  for i = 2, nargs(), 2 do redis.call('HSET', H, arg(i), arg(i + 1)) end
+  for i = 3, nargs(), 2 do redis.call('HSET', H, arg(i), arg(i + 1)) end
   bump()
+  local once = arg(2)
+  if once ~= '' then
+    set('o:' .. once, '1')
+    return enc('Y', '1')
+  end
   return enc('D')
 end

@@ -158,6 +158,8 @@ impl List {
 #[derive(Debug, Default)]
 pub(crate) struct Map {
     entries: BTreeMap<Blob, Blob>,
+    /// The tokens of the [`Op::MapMergeOnce`] merges applied.
+    applied: std::collections::HashSet<Blob>,
 }
 
 impl Map {
@@ -178,12 +180,27 @@ impl Map {
                     .collect(),
             ),
             Op::MapMerge(pairs, merge) => self.merge(pairs, *merge),
+            Op::MapMergeOnce { once, pairs, merge } => self.merge_once(once, pairs, *merge),
             Op::MapClear => {
                 self.entries.clear();
                 Answer::Done
             }
             other => return wrong_op(Kind::Map, other),
         })
+    }
+
+    /// Folds the pairs in unless a merge with token `once` already was.
+    fn merge_once(&mut self, once: &Blob, pairs: &[(Blob, Blob)], op: MergeOp) -> Answer {
+        if self.applied.contains(once) {
+            return Answer::Bool(false);
+        }
+        match self.merge(pairs, op) {
+            Answer::Done => {
+                self.applied.insert(once.clone());
+                Answer::Bool(true)
+            }
+            refused => refused,
+        }
     }
 
     /// Folds every pair in, all or nothing: a value that cannot be merged changes nothing.

@@ -7,6 +7,8 @@ use std::hash::Hash;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use strato_worker::worker::{effect_slot, TaskKey};
+
 use crate::sync::{Map, Merge, MergeValue};
 use crate::{Client, ObjectName};
 
@@ -71,6 +73,28 @@ impl std::ops::Add for ActionStats {
 impl std::iter::Sum for ActionStats {
     fn sum<I: Iterator<Item = ActionStats>>(iter: I) -> ActionStats {
         iter.fold(ActionStats::default(), |a, b| a + b)
+    }
+}
+
+/// What makes a writer's batches count once: made inside a task, the task and the writer's
+/// place among the task's writers (the same in every attempt of a deterministic task).
+#[derive(Debug)]
+pub(crate) struct Fence(Option<(TaskKey, u32)>);
+
+impl Fence {
+    /// The fence of a writer made now (none outside tasks).
+    pub(crate) fn take() -> Fence {
+        Fence(effect_slot())
+    }
+
+    /// The once-token of the writer's batch number `batch`, if it is fenced.
+    pub(crate) fn token(&self, batch: u64) -> Result<Option<Vec<u8>>, ActionError> {
+        let Some((task, slot)) = &self.0 else {
+            return Ok(None);
+        };
+        postcard::to_stdvec(&(task, slot, batch))
+            .map(Some)
+            .map_err(|e| ActionError::Encode(e.to_string()))
     }
 }
 
@@ -293,6 +317,7 @@ where
             buffer: HashMap::new(),
             batch: batch.max(1),
             stats: ActionStats::default(),
+            fence: Fence::take(),
         }
     }
 
@@ -330,11 +355,19 @@ where
         Ok(entries)
     }
 
-    fn send(&self, entries: Vec<(K, V)>) -> Result<u64, ActionError> {
+    /// Sends one batch; with a `once` token (a task's batch), at most once per token.
+    fn send(&self, entries: Vec<(K, V)>, once: Option<Vec<u8>>) -> Result<u64, ActionError> {
         let bytes = postcard::to_stdvec(&entries)
             .map_err(|e| ActionError::Encode(e.to_string()))?
             .len() as u64;
-        self.map.merge(entries, self.merge())?;
+        match once {
+            None => self.map.merge(entries, self.merge())?,
+            Some(once) => {
+                if !self.map.merge_once(once, entries, self.merge())? {
+                    tracing::debug!("a batch an earlier attempt of this task sent was dropped");
+                }
+            }
+        }
         Ok(bytes)
     }
 }
@@ -342,6 +375,12 @@ where
 /// Streams writes into a [`MergeAction`]: folds them locally (a combiner) and sends a batch
 /// when it holds enough distinct keys, and the rest on [`MergeWriter::finish`] (or, best
 /// effort, when dropped).
+///
+/// **Counted once.** A writer made inside a task tags each batch with the task, the writer's
+/// place among the task's writers, and the batch's number; the server applies a tag once. So
+/// when a task runs again (its worker died after writing, or its lease expired while a slow
+/// worker still ran it), the batches an earlier attempt sent are not counted twice: a
+/// deterministic task sends the same batches each time.
 ///
 /// ```
 /// let counts = strato::storage::MergeAction::<String, u64>::new(strato::sync::Merge::Add).unwrap();
@@ -360,6 +399,7 @@ where
     buffer: HashMap<K, V>,
     batch: usize,
     stats: ActionStats,
+    fence: Fence,
 }
 
 impl<K, V> MergeWriter<K, V>
@@ -404,7 +444,8 @@ where
             return Ok(());
         }
         let entries: Vec<(K, V)> = self.buffer.drain().collect();
-        self.stats.bytes_sent += self.action.send(entries)?;
+        let once = self.fence.token(self.stats.flushes)?;
+        self.stats.bytes_sent += self.action.send(entries, once)?;
         self.stats.flushes += 1;
         Ok(())
     }

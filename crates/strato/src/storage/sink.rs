@@ -4,7 +4,7 @@
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use strato_proto::Wait;
 
-use super::actions::{ActionError, ActionStats};
+use super::actions::{ActionError, ActionStats, Fence};
 use crate::shared::{decode_args, encode_result, Shared, SharedObject};
 use crate::{Client, ObjectName};
 
@@ -26,6 +26,18 @@ impl<T: Ord + Serialize + DeserializeOwned + Send + 'static> SinkItem for T {}
 #[serde(bound(serialize = "T: Serialize", deserialize = "T: DeserializeOwned"))]
 struct Gathered<T> {
     items: Vec<T>,
+    /// The once-tokens of the batches taken (a retried task's batches count once).
+    #[serde(default)]
+    applied: std::collections::HashSet<Vec<u8>>,
+}
+
+impl<T> Default for Gathered<T> {
+    fn default() -> Self {
+        Gathered {
+            items: Vec::new(),
+            applied: Default::default(),
+        }
+    }
 }
 
 impl<T: SinkItem> Shared for Gathered<T> {
@@ -34,6 +46,13 @@ impl<T: SinkItem> Shared for Gathered<T> {
             "extend" => {
                 let (items,): (Vec<T>,) = decode_args(method, args)?;
                 self.items.extend(items);
+                encode_result(method, &self.items.len())
+            }
+            "extend_once" => {
+                let (once, items): (Vec<u8>, Vec<T>) = decode_args(method, args)?;
+                if self.applied.insert(once) {
+                    self.items.extend(items);
+                }
                 encode_result(method, &self.items.len())
             }
             "take_sorted" => {
@@ -105,7 +124,7 @@ impl<T: SinkItem> SortSink<T> {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         SortSink {
-            object: SharedObject::new(Gathered { items: Vec::new() }),
+            object: SharedObject::new(Gathered::default()),
         }
     }
 
@@ -118,7 +137,7 @@ impl<T: SinkItem> SortSink<T> {
     /// assert_eq!(sink.take_sorted().unwrap(), [1, 2, 3]);
     /// ```
     pub fn open(client: &Client, name: impl Into<ObjectName>) -> Result<Self, ActionError> {
-        let object = SharedObject::open(client, name, Gathered { items: Vec::new() })?;
+        let object = SharedObject::open(client, name, Gathered::default())?;
         Ok(SortSink { object })
     }
 
@@ -171,6 +190,7 @@ impl<T: SinkItem> SortSink<T> {
             buffer: Vec::new(),
             batch: 8_192,
             stats: ActionStats::default(),
+            fence: Fence::take(),
         }
     }
 
@@ -201,6 +221,7 @@ pub struct SinkWriter<T: SinkItem> {
     buffer: Vec<T>,
     batch: usize,
     stats: ActionStats,
+    fence: Fence,
 }
 
 impl<T: SinkItem> SinkWriter<T> {
@@ -238,7 +259,10 @@ impl<T: SinkItem> SinkWriter<T> {
         let bytes = postcard::to_stdvec(&items)
             .map_err(|e| ActionError::Encode(e.to_string()))?
             .len() as u64;
-        self.sink.extend(items)?;
+        match self.fence.token(self.stats.flushes)? {
+            None => self.sink.extend(items)?,
+            Some(once) => self.sink.call("extend_once", &(once, items))?,
+        };
         self.stats.bytes_sent += bytes;
         self.stats.flushes += 1;
         Ok(())

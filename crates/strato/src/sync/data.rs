@@ -493,6 +493,36 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Map<K, V>
     where
         V: MergeValue,
     {
+        let (pairs, op) = Self::merge_pairs(entries, merge)?;
+        self.handle.op(Op::MapMerge(pairs, op)).map(drop)
+    }
+
+    /// [`Map::merge`], applied at most once per token `once`: `Ok(false)` if a merge with
+    /// that token was applied before (how a retried task's writes count once).
+    pub(crate) fn merge_once(
+        &self,
+        once: Vec<u8>,
+        entries: impl IntoIterator<Item = (K, V)>,
+        merge: Merge,
+    ) -> Result<bool, Error>
+    where
+        V: MergeValue,
+    {
+        let (pairs, merge) = Self::merge_pairs(entries, merge)?;
+        let once = once.into();
+        match self.handle.op(Op::MapMergeOnce { once, pairs, merge })? {
+            Answer::Bool(applied) => Ok(applied),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn merge_pairs(
+        entries: impl IntoIterator<Item = (K, V)>,
+        merge: Merge,
+    ) -> Result<(Vec<(Blob, Blob)>, strato_proto::MergeOp), Error>
+    where
+        V: MergeValue,
+    {
         let op = V::merge_op(merge).ok_or_else(|| {
             Error::Codec(format!(
                 "{merge:?} is not defined for {}",
@@ -503,6 +533,6 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Map<K, V>
             .into_iter()
             .map(|(k, v)| Ok((encode(&k)?, encode(&v)?)))
             .collect::<Result<Vec<_>, Error>>()?;
-        self.handle.op(Op::MapMerge(pairs, op)).map(drop)
+        Ok((pairs, op))
     }
 }
