@@ -180,7 +180,11 @@ fn merge_action_counts_without_a_reducer() {
 }
 
 /// What a task of the counted-once test writes to.
-type Sinks = (MergeAction<u64, u64>, SortSink<u64>, strato::sync::Map<u64, u64>);
+type Sinks = (
+    MergeAction<u64, u64>,
+    SortSink<u64>,
+    strato::sync::Map<u64, u64>,
+);
 
 /// Writes `task` under keys 0..5 in three batches and five times into a sort sink, then, on
 /// its first attempt, dies.
