@@ -21,7 +21,7 @@ use crate::worker::ROLE_ENV;
 
 /// How long a new objects host may take to say which binary it is.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the request loop looks for idle objects hosts.
+/// How often idle objects hosts are looked for.
 const REAP_PERIOD: Duration = Duration::from_secs(30);
 /// How long an objects host with no object lives on.
 const IDLE_LIMIT: Duration = Duration::from_secs(600);
@@ -57,6 +57,11 @@ impl HostedObjects {
         cache: ExeCache,
     ) -> Result<std::thread::JoinHandle<()>, Error> {
         let queue = ObjectRef::open(&client, OBJECTS_QUEUE, Init::Queue { bound: None })?;
+        let reaper = Arc::downgrade(&self);
+        std::thread::Builder::new()
+            .name("strato-objects-reaper".into())
+            .spawn(move || reap_loop(&reaper))
+            .map_err(|e| Error::Codec(e.to_string()))?;
         let thread = std::thread::Builder::new()
             .name("strato-objects".into())
             .spawn(move || self.request_loop(&queue, &cache))
@@ -66,10 +71,9 @@ impl HostedObjects {
 
     fn request_loop(&self, queue: &ObjectRef, cache: &ExeCache) {
         loop {
-            let wait = Wait::Micros(REAP_PERIOD.as_micros() as u64);
-            match queue.op(Op::Get(wait)) {
+            match queue.op(Op::Get(Wait::Forever)) {
                 Ok(Answer::Blob(bytes)) => self.answer(queue.client(), cache, &bytes),
-                Ok(_) => self.reap_idle(),
+                Ok(other) => tracing::warn!("unexpected answer from the request queue: {other:?}"),
                 Err(e) => {
                     tracing::info!("no longer serving objects host requests: {e}");
                     return;
@@ -132,6 +136,17 @@ impl HostedObjects {
             }
             !idle
         });
+    }
+}
+
+/// Stops idle objects hosts now and then, for as long as their factory lives.
+fn reap_loop(hosted: &std::sync::Weak<HostedObjects>) {
+    loop {
+        std::thread::sleep(REAP_PERIOD);
+        match hosted.upgrade() {
+            Some(hosted) => hosted.reap_idle(),
+            None => return,
+        }
     }
 }
 
