@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use strato_client::{Client, ConnectOptions, Error, ErrorKind};
-use strato_proto::{Answer, ByteBuf, Init, Op, TaskGrant, Wait};
+use strato_proto::{Answer, ByteBuf, Call, Init, Op, TaskGrant, Wait};
 
 use crate::board::ObjectRef;
 use crate::capture;
@@ -179,6 +179,8 @@ fn serve(on_connect: fn(Client)) -> Result<(), Exit> {
     let _ = CONTEXT.set(WorkerContext {
         board: settings.board.clone(),
     });
+    // Held until the process ends: its loss tells a driver whose host died to replace it.
+    let _watch = hold_watch(&client, &settings.board);
     watch_for_shutdown(&client, &settings.board)?;
     watch_session(&client, &settings.session);
     watch_driver();
@@ -206,6 +208,35 @@ fn join_board(client: &Client, name: &str) -> Result<ObjectRef, Exit> {
             ..
         }) => Err(exit(0, "")),
         Err(e) => Err(exit(2, format!("cannot join task board `{name}`: {e}"))),
+    }
+}
+
+/// Takes one task of the board's watch board, if its driver made one, and holds it for the
+/// process's life (see [`watch_board`]).
+fn hold_watch(client: &Client, board: &str) -> Option<ObjectRef> {
+    let name = watch_board(board);
+    let exists = client.call(Call::Exists { name: name.clone() });
+    if !matches!(exists, Ok(Answer::Bool(true))) {
+        return None;
+    }
+    let init = Init::TaskBoard {
+        binary: WATCH_PROTOCOL.into(),
+    };
+    let watch = ObjectRef::open(client, &name, init).ok()?;
+    let join = Op::TaskJoin {
+        binary: WATCH_PROTOCOL.into(),
+    };
+    watch.op(join).ok()?;
+    let take = Op::TaskTake {
+        max: 1,
+        wait: Wait::Micros(10_000_000),
+    };
+    match watch.op(take) {
+        Ok(Answer::Tasks(tasks)) if !tasks.is_empty() => Some(watch),
+        other => {
+            tracing::debug!(?other, "no watch task to hold");
+            None
+        }
     }
 }
 
@@ -300,6 +331,20 @@ fn count_ready(client: &Client, latch: &str) {
     if let Ok(latch) = latch {
         let _ = latch.op(Op::CountDown);
     }
+}
+
+/// The version of the watch board's tasks, checked when a worker joins it.
+pub const WATCH_PROTOCOL: &str = "strato-watch/1";
+
+/// The board of the tasks that a worker started by a host holds for its life, one each: when
+/// the worker dies (with its host, say), the state reports its task lost to the driver, which
+/// asks the hosts for a replacement.
+///
+/// ```
+/// assert_eq!(strato_worker::worker::watch_board("strato.board.7"), "strato.board.7.watch");
+/// ```
+pub fn watch_board(board: &str) -> String {
+    format!("{board}.watch")
 }
 
 /// The event that tells the workers of `board` to exit.

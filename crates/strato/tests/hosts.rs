@@ -209,6 +209,38 @@ fn a_killed_host_leaves_the_job_to_the_other() {
 }
 
 #[test]
+fn workers_lost_with_their_host_are_replaced_on_a_host_that_connects_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let mut doomed = host(&serve, "doomed", &dir.path().join("doomed"));
+    let args = ["--tasks", "24", "--points", "60000000"];
+    let mut driver = cluster::driver_command(&[], &serve, "pi", &args)
+        .env("STRATO_WORKERS", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = eventually(Duration::from_secs(60), || doomed.workers().len() == 2);
+    assert!(running, "the doomed host never ran its workers");
+    doomed.process.kill();
+    // Every worker of the job is gone; a host that connects now gets the replacements.
+    let late = host(&serve, "late", &dir.path().join("late"));
+    let replaced = eventually(Duration::from_secs(60), || late.workers().len() == 2);
+    if !replaced {
+        driver.kill().unwrap();
+    }
+    let output = driver.wait_with_output().unwrap();
+    assert!(
+        replaced,
+        "no replacement workers started: {}",
+        both(&output)
+    );
+    assert!(output.status.success(), "{}", both(&output));
+    let local = run_locally("pi", &args);
+    assert_eq!(lines_with(&output, "pi ≈"), lines_with(&local, "pi ≈"));
+}
+
+#[test]
 fn two_drivers_of_different_programs_share_the_hosts_undisturbed() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path(), 2, 100000);
