@@ -168,9 +168,40 @@ pub enum FetchError {
 /// let cache = strato_worker::exe::ExeCache::new(std::env::temp_dir().join("strato-doc-cache"));
 /// assert!(cache.dir().ends_with("strato-doc-cache"));
 /// ```
+///
+/// A hash is checked again only when the file may have changed since this process last
+/// checked it: its inode, size, modification or status-change time differ (any write or
+/// `chmod` moves the status-change time, which no user can set back).
 #[derive(Debug, Clone)]
 pub struct ExeCache {
     dir: PathBuf,
+    /// What each executable's file looked like when its hash was last checked.
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Stamp>>>,
+}
+
+/// What identifies one state of a file: inode, size, and modification and status-change
+/// times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        })
+    }
 }
 
 /// How a cached executable was obtained.
@@ -187,7 +218,26 @@ pub enum Obtained {
 impl ExeCache {
     /// A cache in `dir` (created when first written).
     pub fn new(dir: impl Into<PathBuf>) -> ExeCache {
-        ExeCache { dir: dir.into() }
+        ExeCache {
+            dir: dir.into(),
+            verified: Default::default(),
+        }
+    }
+
+    /// Whether `path` holds `hash`: remembered if the file did not change since it was
+    /// checked, else hashed (and remembered).
+    fn holds(&self, path: &Path, hash: &str) -> bool {
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = Stamp::of(path);
+        if stamp.is_some() && verified.get(hash) == stamp.as_ref() {
+            return true;
+        }
+        let holds = hash_file(path).is_ok_and(|(actual, _)| actual == hash);
+        match (holds, stamp) {
+            (true, Some(stamp)) => verified.insert(hash.to_string(), stamp),
+            _ => verified.remove(hash),
+        };
+        holds
     }
 
     /// The cache's directory.
@@ -209,10 +259,11 @@ impl ExeCache {
     pub fn obtain(&self, client: &Client, exe: &ExeRef) -> Result<(PathBuf, Obtained), FetchError> {
         let path = self.dir.join(&exe.hash);
         let had = path.exists();
-        if had && hash_file(&path).is_ok_and(|(hash, _)| hash == exe.hash) {
+        if had && self.holds(&path, &exe.hash) {
             return Ok((path, Obtained::Cached));
         }
         self.fetch(client, exe, &path)?;
+        self.holds(&path, &exe.hash);
         Ok((
             path,
             if had {
@@ -272,5 +323,30 @@ pub(crate) fn die_with_parent(command: &mut std::process::Command) {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_file_is_hashed_again_once_it_changed_even_with_its_old_times() {
+        let dir = std::env::temp_dir().join(format!("strato-stamp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("exe");
+        std::fs::write(&file, b"abc").unwrap();
+        let (hash, _) = hash_file(&file).unwrap();
+        let cache = ExeCache::new(&dir);
+        assert!(cache.holds(&file, &hash));
+        assert!(cache.holds(&file, &hash), "remembered");
+        // Same size, same modification time, other bytes: the status-change time moved.
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(&file, b"abd").unwrap();
+        let handle = std::fs::File::options().write(true).open(&file).unwrap();
+        handle.set_modified(modified).unwrap();
+        assert!(!cache.holds(&file, &hash));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
