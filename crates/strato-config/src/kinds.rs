@@ -16,17 +16,20 @@ pub enum ComputeKind {
     Local,
     /// Processes started by `strato worker --connect` daemons on any number of hosts.
     Hosts,
+    /// Invocations of the strato runner function on AWS Lambda (or an emulator of its API).
+    Lambda,
 }
 
 impl ComputeKind {
     /// Every kind.
-    pub const ALL: [ComputeKind; 2] = [ComputeKind::Local, ComputeKind::Hosts];
+    pub const ALL: [ComputeKind; 3] = [ComputeKind::Local, ComputeKind::Hosts, ComputeKind::Lambda];
 
     /// The name used in configuration.
     pub fn name(self) -> &'static str {
         match self {
             ComputeKind::Local => "local",
             ComputeKind::Hosts => "hosts",
+            ComputeKind::Lambda => "lambda",
         }
     }
 }

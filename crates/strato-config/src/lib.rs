@@ -40,5 +40,6 @@ mod settings;
 
 pub use kinds::ComputeKind;
 pub use settings::{
-    ComputeSettings, ConfigError, Settings, StateSettings, StorageSettings, CONFIG_ENV, CONFIG_FILE,
+    ComputeSettings, ConfigError, LambdaSettings, Settings, StateSettings, StorageSettings,
+    CONFIG_ENV, CONFIG_FILE,
 };

@@ -30,6 +30,8 @@ pub struct Settings {
     pub compute: ComputeSettings,
     /// The object storage: `[storage]`.
     pub storage: StorageSettings,
+    /// `[lambda]`: the runner function `compute.kind = "lambda"` invokes.
+    pub lambda: LambdaSettings,
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
 }
@@ -84,6 +86,33 @@ pub struct StorageSettings {
     pub url: Option<String>,
 }
 
+/// `[lambda]`: the runner function the `lambda` compute kind invokes.
+///
+/// ```
+/// let toml = "[lambda]\nfunction = \"strato-runner\"\ntimeout = 120\n";
+/// let settings = strato_config::Settings::parse(toml, "strato.toml").unwrap();
+/// assert_eq!(settings.lambda.function.as_deref(), Some("strato-runner"));
+/// assert_eq!(settings.lambda.timeout, Some(120));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LambdaSettings {
+    /// The function's name or ARN (`STRATO_LAMBDA_FUNCTION`).
+    pub function: Option<String>,
+    /// Lambda's endpoint, for an emulator or another partition (`STRATO_LAMBDA_ENDPOINT`,
+    /// else the SDK's `AWS_ENDPOINT_URL_LAMBDA`).
+    pub endpoint_url: Option<String>,
+    /// The region (else the SDK's `AWS_REGION`).
+    pub region: Option<String>,
+    /// The function's configured timeout in seconds (`STRATO_LAMBDA_TIMEOUT`): an
+    /// invocation stops taking tasks in time to finish before it.
+    pub timeout: Option<u64>,
+    /// The state's address as the function reaches it, if not `state.address`
+    /// (`STRATO_LAMBDA_STATE`).
+    pub state: Option<String>,
+}
+
 /// The file as written, before its values are checked.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +123,8 @@ struct RawFile {
     compute: RawCompute,
     #[serde(default)]
     storage: StorageSettings,
+    #[serde(default)]
+    lambda: LambdaSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +241,7 @@ impl Settings {
             },
             state: raw.state,
             storage: raw.storage,
+            lambda: raw.lambda,
             file: None,
         };
         settings.check(origin)?;
@@ -250,6 +282,36 @@ impl Settings {
         if let Some(url) = set("STRATO_STORAGE") {
             check_storage(&url, "STRATO_STORAGE".into())?;
             self.storage.url = Some(url);
+        }
+        self.apply_lambda_env(&set)
+    }
+
+    fn apply_lambda_env(
+        &mut self,
+        set: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let lambda = &mut self.lambda;
+        if let Some(function) = set("STRATO_LAMBDA_FUNCTION") {
+            lambda.function = Some(function);
+        }
+        if let Some(url) = set("STRATO_LAMBDA_ENDPOINT").or_else(|| set("AWS_ENDPOINT_URL_LAMBDA"))
+        {
+            lambda.endpoint_url = Some(url);
+        }
+        if lambda.region.is_none() {
+            lambda.region = set("AWS_REGION").or_else(|| set("AWS_DEFAULT_REGION"));
+        }
+        if let Some(timeout) = set("STRATO_LAMBDA_TIMEOUT") {
+            let seconds = timeout.parse().ok().filter(|s| *s > 0);
+            lambda.timeout = Some(seconds.ok_or_else(|| ConfigError::BadValue {
+                key: "lambda.timeout",
+                origin: "STRATO_LAMBDA_TIMEOUT".into(),
+                reason: format!("`{timeout}` is not a number of seconds (at least 1)"),
+            })?);
+        }
+        if let Some(state) = set("STRATO_LAMBDA_STATE") {
+            check_state(&state, "STRATO_LAMBDA_STATE".into())?;
+            lambda.state = Some(state);
         }
         Ok(())
     }

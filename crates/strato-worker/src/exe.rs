@@ -255,6 +255,48 @@ impl ExeCache {
         base.join("strato").join("exe")
     }
 
+    /// The path of `exe` in the cache, if it is there and holds the right bytes.
+    ///
+    /// ```
+    /// let cache = strato_worker::exe::ExeCache::new(std::env::temp_dir().join("strato-doc-lookup"));
+    /// let exe = strato_worker::exe::ExeRef::current().unwrap();
+    /// assert!(cache.lookup(&exe).is_none() || cache.lookup(&exe).unwrap().exists());
+    /// ```
+    pub fn lookup(&self, exe: &ExeRef) -> Option<PathBuf> {
+        let path = self.dir.join(&exe.hash);
+        (path.exists() && self.holds(&path, &exe.hash)).then_some(path)
+    }
+
+    /// Stores `bytes`, fetched from elsewhere (object storage), as `exe`, after checking them
+    /// against its hash; the cached file's path.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("strato-doc-insert-{}", std::process::id()));
+    /// let cache = strato_worker::exe::ExeCache::new(&dir);
+    /// let mut exe = strato_worker::exe::ExeRef::current().unwrap();
+    /// exe.hash = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into();
+    /// assert!(cache.insert(&exe, b"abc").unwrap().exists());
+    /// assert!(cache.insert(&exe, b"abd").is_err());
+    /// # std::fs::remove_dir_all(dir).unwrap();
+    /// ```
+    pub fn insert(&self, exe: &ExeRef, bytes: &[u8]) -> Result<PathBuf, FetchError> {
+        std::fs::create_dir_all(&self.dir)?;
+        let got = hex(&Sha256::digest(bytes));
+        if got != exe.hash {
+            let hash = exe.hash.clone();
+            return Err(FetchError::Corrupt { hash, got });
+        }
+        let partial = self
+            .dir
+            .join(format!("{}.{}.part", exe.hash, std::process::id()));
+        std::fs::write(&partial, bytes)?;
+        make_executable(&partial)?;
+        let path = self.dir.join(&exe.hash);
+        std::fs::rename(&partial, &path)?;
+        self.holds(&path, &exe.hash);
+        Ok(path)
+    }
+
     /// The path of `exe` in the cache, fetched from the state if absent or damaged.
     pub fn obtain(&self, client: &Client, exe: &ExeRef) -> Result<(PathBuf, Obtained), FetchError> {
         let path = self.dir.join(&exe.hash);
@@ -313,7 +355,7 @@ fn make_executable(path: &Path) -> std::io::Result<()> {
 
 /// Makes a child started from a cached executable die with this process (a host is one unit:
 /// killing the daemon, or the server, kills what it started).
-pub(crate) fn die_with_parent(command: &mut std::process::Command) {
+pub fn die_with_parent(command: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2),
     // which is async-signal-safe, takes integers and touches no memory of the parent.

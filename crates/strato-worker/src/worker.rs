@@ -35,6 +35,16 @@ pub(crate) const READY_ENV: &str = "STRATO_READY";
 pub(crate) const SESSION_ENV: &str = "STRATO_SESSION";
 /// The pid of the driver that started the worker.
 pub(crate) const DRIVER_ENV: &str = "STRATO_DRIVER_PID";
+/// When the worker must have exited, in milliseconds since the Unix epoch (a cloud
+/// function's deadline): it stops taking tasks early enough to finish the one it holds.
+pub const DEADLINE_ENV: &str = "STRATO_DEADLINE_MS";
+/// After how many milliseconds without a task the worker exits (a cloud function's worker
+/// ends when its job has no work for it).
+pub const IDLE_EXIT_ENV: &str = "STRATO_IDLE_EXIT_MS";
+/// The exit code of a worker that ended because no task came for the idle limit.
+pub const EXIT_IDLE: i32 = 10;
+/// The exit code of a worker that stopped taking tasks because its deadline was near.
+pub const EXIT_DEADLINE: i32 = 11;
 
 /// What a worker process knows about its place, for executors created inside tasks.
 ///
@@ -147,7 +157,40 @@ struct Settings {
     id: String,
     ready: String,
     session: String,
+    limits: Limits,
 }
+
+/// When a worker stops on its own (a cloud function's worker): both optional.
+#[derive(Debug, Clone, Copy, Default)]
+struct Limits {
+    /// When it must have exited.
+    deadline: Option<std::time::SystemTime>,
+    /// How long it waits for a task before it exits.
+    idle: Option<Duration>,
+}
+
+impl Limits {
+    fn from_env() -> Limits {
+        let millis = |name: &str| std::env::var(name).ok()?.parse::<u64>().ok();
+        Limits {
+            deadline: millis(DEADLINE_ENV)
+                .map(|ms| std::time::UNIX_EPOCH + Duration::from_millis(ms)),
+            idle: millis(IDLE_EXIT_ENV).map(Duration::from_millis),
+        }
+    }
+
+    /// The time left before the deadline, keeping back `reserve` to finish a task.
+    fn left(&self, reserve: Duration) -> Option<Duration> {
+        let deadline = self.deadline?;
+        let left = deadline
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        Some(left.saturating_sub(reserve))
+    }
+}
+
+/// The least time a worker with a deadline keeps back for the task it takes.
+const DEADLINE_RESERVE: Duration = Duration::from_secs(1);
 
 fn settings() -> Result<Settings, Exit> {
     let var = |name: &str| std::env::var(name).map_err(|_| exit(2, format!("{name} is not set")));
@@ -157,6 +200,7 @@ fn settings() -> Result<Settings, Exit> {
         id: std::env::var(WORKER_ID_ENV).unwrap_or_else(|_| "?".into()),
         ready: std::env::var(READY_ENV).unwrap_or_default(),
         session: std::env::var(SESSION_ENV).unwrap_or_default(),
+        limits: Limits::from_env(),
     };
     // Processes the tasks start must not become workers too.
     std::env::remove_var(ROLE_ENV);
@@ -185,7 +229,7 @@ fn serve(on_connect: fn(Client)) -> Result<(), Exit> {
     watch_session(&client, &settings.session);
     watch_driver();
     count_ready(&client, &settings.ready);
-    Loop::new(board, worker).run()
+    Loop::new(board, worker, settings.limits).run()
 }
 
 fn join_board(client: &Client, name: &str) -> Result<ObjectRef, Exit> {
@@ -372,6 +416,9 @@ struct Loop {
     runner: Runner,
     batch: u32,
     reports: Vec<Op>,
+    limits: Limits,
+    /// The longest a task took so far (what a worker with a deadline keeps back).
+    longest: Duration,
 }
 
 /// How long a batch of tasks should take: small tasks are taken many at a time.
@@ -379,31 +426,33 @@ const BATCH_TARGET: Duration = Duration::from_millis(2);
 const MAX_BATCH: u32 = 64;
 
 impl Loop {
-    fn new(board: ObjectRef, worker: String) -> Loop {
+    fn new(board: ObjectRef, worker: String, limits: Limits) -> Loop {
         Loop {
             board,
             worker,
             runner: Runner::start(),
             batch: 16,
             reports: Vec::new(),
+            limits,
+            longest: Duration::ZERO,
         }
     }
 
     fn run(mut self) -> Result<(), Exit> {
         loop {
-            let take = Op::TaskTake {
-                max: self.batch,
-                wait: Wait::Forever,
-            };
+            let take = self.next_take()?;
             let grants = match self.board.op(take) {
                 Ok(Answer::Tasks(grants)) => grants,
+                Ok(Answer::TimedOut | Answer::WouldBlock) => self.ran_out_of_time()?,
                 Ok(other) => return Err(exit(2, format!("unexpected answer: {other:?}"))),
                 Err(e) => return Err(exit(0, format!("stopping: {e}"))),
             };
             let started = Instant::now();
             let count = grants.len() as u32;
             for grant in grants {
+                let began = Instant::now();
                 let ran = self.run_one(grant);
+                self.longest = self.longest.max(began.elapsed());
                 if ran.is_err() || started.elapsed() >= BATCH_TARGET {
                     self.flush();
                 }
@@ -411,6 +460,33 @@ impl Loop {
             }
             self.flush();
             self.adapt(started.elapsed(), count);
+        }
+    }
+
+    /// The next take: as many tasks as fit the batch (one at a time under a deadline, so
+    /// none is held past it), waiting no longer than the idle limit or the deadline allow.
+    fn next_take(&self) -> Result<Op, Exit> {
+        let reserve = (self.longest * 2).max(DEADLINE_RESERVE);
+        let left = self.limits.left(reserve);
+        if left == Some(Duration::ZERO) {
+            return Err(exit(EXIT_DEADLINE, "stopping: the deadline is near"));
+        }
+        let limit = match (left, self.limits.idle) {
+            (Some(left), Some(idle)) => Some(left.min(idle)),
+            (left, idle) => left.or(idle),
+        };
+        Ok(Op::TaskTake {
+            max: if left.is_some() { 1 } else { self.batch },
+            wait: limit.map_or(Wait::Forever, |d| Wait::Micros(d.as_micros() as u64)),
+        })
+    }
+
+    /// A take that waited its limit out: the worker ends, idle or at its deadline.
+    fn ran_out_of_time(&self) -> Result<Vec<TaskGrant>, Exit> {
+        let reserve = (self.longest * 2).max(DEADLINE_RESERVE);
+        match self.limits.left(reserve) {
+            Some(Duration::ZERO) => Err(exit(EXIT_DEADLINE, "stopping: the deadline is near")),
+            _ => Err(exit(EXIT_IDLE, "stopping: no task came")),
         }
     }
 

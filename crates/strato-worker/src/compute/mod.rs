@@ -97,6 +97,10 @@ pub trait Compute: Send + Sync {
         Ok(())
     }
 
+    /// Tasks were just queued: a backend whose workers end when idle (cloud functions)
+    /// starts them again. Called on every submission, so it must be cheap.
+    fn on_submit(&self) {}
+
     /// What to tell a user whose workers did not all join in time.
     fn not_ready_hint(&self) -> String {
         "see their stderr".into()
@@ -174,4 +178,12 @@ pub enum ComputeError {
     /// The state could not be reached.
     #[error("state: {0}")]
     State(#[from] strato_client::Error),
+    /// A backend cannot start (its settings), or its workers failed to start.
+    #[error("compute kind `{kind}`: {reason}")]
+    Backend {
+        /// The kind's name.
+        kind: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -212,7 +212,7 @@ impl ExecutorBuilder {
             ready: ready_latch(&name),
             session: session_name(&name),
         };
-        let workers = compute::start(kind, spec, &client)?;
+        let workers = start_compute(kind, spec, &client, &settings)?;
         workers.grow_to(count, &ready_latch(&name))?;
         let limits = Limits {
             inline_limit: self.inline_limit,
@@ -253,6 +253,9 @@ impl ExecutorBuilder {
         )?;
         let jobs = Jobs::new(&client, self.keep_jobs);
         let core = Arc::new(Core::new(client, board, replies, limits, jobs));
+        if let Some(driving) = &driving {
+            let _ = core.waker.set(Arc::downgrade(&driving.workers));
+        }
         let collector = {
             let core = core.clone();
             std::thread::Builder::new()
@@ -273,9 +276,26 @@ impl ExecutorBuilder {
     }
 }
 
+/// The compute backend of `kind`: the worker crate's, or Lambda's (its own crate).
+fn start_compute(
+    kind: ComputeKind,
+    spec: WorkerSpec,
+    client: &Client,
+    settings: &strato_config::Settings,
+) -> Result<Arc<dyn Compute>, ComputeError> {
+    #[cfg(feature = "lambda")]
+    if kind == ComputeKind::Lambda {
+        return Ok(Arc::new(strato_lambda::LambdaCompute::new(
+            client, spec, settings,
+        )?));
+    }
+    let _ = settings;
+    Ok(compute::start(kind, spec, client)?.into())
+}
+
 /// What a driver's executor holds: its workers and its session (whose end stops them).
 pub(super) struct Driving {
-    pub workers: Box<dyn Compute>,
+    pub workers: Arc<dyn Compute>,
     /// Held, never read: dropping it ends the session.
     pub _session: DriverSession,
 }

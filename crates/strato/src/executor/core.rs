@@ -43,6 +43,8 @@ pub(crate) struct Core {
     pub progress: Arc<Progress>,
     pub jobs: Jobs,
     in_flight: Mutex<HashMap<u64, InFlight>>,
+    /// The compute backend to tell of new work (one whose workers end when idle).
+    pub waker: std::sync::OnceLock<std::sync::Weak<dyn strato_worker::Compute>>,
 }
 
 /// A chunk of items ready to submit: the encoded `Vec<A>` and how many items it holds.
@@ -82,6 +84,7 @@ impl Core {
             progress: Arc::new(Progress::default()),
             jobs,
             in_flight: Mutex::new(HashMap::new()),
+            waker: std::sync::OnceLock::new(),
         }
     }
 
@@ -94,6 +97,9 @@ impl Core {
         place: &Place,
     ) -> Result<Vec<Vec<Arc<Slot>>>, TaskError> {
         let _span = tracing::debug_span!("submit", job = %place.job).entered();
+        if let Some(workers) = self.waker.get().and_then(std::sync::Weak::upgrade) {
+            workers.on_submit();
+        }
         let mut all_slots = Vec::with_capacity(chunks.len());
         let mut batch = Vec::new();
         let mut batch_bytes = 0;

@@ -41,14 +41,14 @@ pub fn example(name: &str) -> PathBuf {
 }
 
 /// The first line of `child`'s stdout that starts with `prefix`, within `limit`.
-fn wait_for_line(child: &mut Child, prefix: &str, limit: Duration) -> Option<String> {
+pub fn wait_for_line(child: &mut Child, prefix: &str, limit: Duration) -> Option<String> {
     let stdout = child.stdout.take()?;
     let (tx, rx) = mpsc::channel();
     let prefix = prefix.to_string();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent && line.starts_with(&prefix) {
+            if !sent && line.contains(&prefix) {
                 sent = tx.send(line).is_ok();
             }
         }
