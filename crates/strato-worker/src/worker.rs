@@ -223,11 +223,11 @@ fn serve(on_connect: fn(Client)) -> Result<(), Exit> {
     let _ = CONTEXT.set(WorkerContext {
         board: settings.board.clone(),
     });
-    // Held until the process ends: its loss tells a driver whose host died to replace it.
-    let _watch = hold_watch(&client, &settings.board);
     watch_for_shutdown(&client, &settings.board)?;
     watch_session(&client, &settings.session);
     watch_driver();
+    // Held until the process ends: its loss tells a driver whose host died to replace it.
+    let _watch = hold_watch(&client, &settings.board);
     count_ready(&client, &settings.ready);
     Loop::new(board, worker, settings.limits).run()
 }
@@ -271,9 +271,10 @@ fn hold_watch(client: &Client, board: &str) -> Option<ObjectRef> {
         binary: WATCH_PROTOCOL.into(),
     };
     watch.op(join).ok()?;
+    // The driver queued one before it asked for this worker: no need to wait.
     let take = Op::TaskTake {
         max: 1,
-        wait: Wait::Micros(10_000_000),
+        wait: Wait::Never,
     };
     match watch.op(take) {
         Ok(Answer::Tasks(tasks)) if !tasks.is_empty() => Some(watch),
