@@ -267,6 +267,20 @@ impl World {
     fn run(&self, example: &str, args: &[&str]) -> Output {
         self.driver(example, args).output().unwrap()
     }
+
+    /// Asserts that a `pi` run succeeded and printed what it prints locally.
+    fn same_pi_as_locally(&self, output: &Output, args: &[&str]) {
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            both(output),
+            self.fleet.log()
+        );
+        assert_eq!(
+            lines_with(output, "pi ≈"),
+            lines_with(&run_locally("pi", args), "pi ≈")
+        );
+    }
 }
 
 const PI: &[&str] = &["--tasks", "8", "--points", "400000"];
@@ -274,17 +288,7 @@ const PI: &[&str] = &["--tasks", "8", "--points", "400000"];
 #[test]
 fn pi_and_wordcount_on_lambda_print_what_they_print_locally() {
     let world = World::start(2);
-    let remote = world.run("pi", PI);
-    assert!(
-        remote.status.success(),
-        "{}\n{}",
-        both(&remote),
-        world.fleet.log()
-    );
-    assert_eq!(
-        lines_with(&remote, "pi ≈"),
-        lines_with(&run_locally("pi", PI), "pi ≈")
-    );
+    world.same_pi_as_locally(&world.run("pi", PI), PI);
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path(), 3, 100_000);
     let args = ["--input", corpus.to_str().unwrap(), "--top", "5"];
@@ -318,16 +322,7 @@ fn a_killed_lambda_runner_leaves_its_tasks_to_another_invocation() {
     assert!(running, "the invocations never ran their workers");
     assert!(world.fleet.kill_runner_with_a_worker());
     let output = driver.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        both(&output),
-        world.fleet.log()
-    );
-    assert_eq!(
-        lines_with(&output, "pi ≈"),
-        lines_with(&run_locally("pi", &args), "pi ≈")
-    );
+    world.same_pi_as_locally(&output, &args);
 }
 
 #[test]
@@ -341,16 +336,7 @@ fn a_lambda_invocation_near_its_deadline_finishes_its_task_and_the_driver_invoke
         .env("STRATO_LAMBDA_TIMEOUT", "6")
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        both(&output),
-        world.fleet.log()
-    );
-    assert_eq!(
-        lines_with(&output, "pi ≈"),
-        lines_with(&run_locally("pi", &args), "pi ≈")
-    );
+    world.same_pi_as_locally(&output, &args);
     let log = world.fleet.log();
     assert!(log.contains("the deadline is near"), "{log}");
 }
