@@ -28,6 +28,102 @@ pub enum Command {
     Plot(PlotArgs),
     /// Run a worker host: start workers for the drivers of a state server.
     Worker(WorkerArgs),
+    /// Package and deploy the runner function for `STRATO_COMPUTE=lambda`.
+    #[command(subcommand)]
+    Lambda(LambdaCommand),
+    /// Print what runs strato on Kubernetes: manifests, or the image's Dockerfile.
+    #[command(subcommand)]
+    K8s(K8sCommand),
+}
+
+/// `strato k8s …`.
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Print the manifests (YAML for `kubectl apply -f -`): namespace, token Secret,
+    /// `strato serve` Deployment and Service, `strato worker` Deployment, NetworkPolicy.
+    Manifests(ManifestsArgs),
+    /// Print the Dockerfile of the image the manifests run.
+    Dockerfile,
+}
+
+/// `strato k8s manifests`.
+#[derive(Debug, Args)]
+pub struct ManifestsArgs {
+    /// The image built from `strato k8s dockerfile`.
+    #[arg(long)]
+    pub image: String,
+    /// The namespace.
+    #[arg(long, default_value = "strato")]
+    pub namespace: String,
+    /// Worker pods (scale the Deployment later with `kubectl scale`).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..))]
+    pub workers: i32,
+    /// Worker slots per pod, also each pod's CPU request.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub slots: u32,
+    /// The state server's port.
+    #[arg(long, default_value_t = 7070)]
+    pub port: u16,
+    /// The token (default: a new random one, printed inside the Secret).
+    #[arg(long, env = "STRATO_TOKEN")]
+    pub token: Option<String>,
+    /// A kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) for the Service's DNS name:
+    /// the server speaks TLS and hosts check it. Without one, traffic in the cluster is
+    /// plain TCP.
+    #[arg(long)]
+    pub tls_secret: Option<String>,
+}
+
+/// `strato lambda …`.
+#[derive(Debug, Subcommand)]
+pub enum LambdaCommand {
+    /// Write the runner function's zip (`bootstrap` inside) for Lambda's provided.al2023.
+    Package(PackageArgs),
+    /// Create the runner function, or update its code and configuration.
+    Deploy(DeployArgs),
+}
+
+/// The runner executable to package.
+#[derive(Debug, Args)]
+pub struct RunnerArgs {
+    /// The runner executable (default: strato-lambda-runner beside this program).
+    #[arg(long)]
+    pub runner: Option<PathBuf>,
+}
+
+/// `strato lambda package`.
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+    /// Where to write the zip.
+    #[arg(long, short, default_value = "strato-runner.zip")]
+    pub output: PathBuf,
+}
+
+/// `strato lambda deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+    /// The function's name.
+    #[arg(long, env = "STRATO_LAMBDA_FUNCTION")]
+    pub name: String,
+    /// The IAM role's ARN the function runs as (needed to create it).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// The function's memory in MB (1,769 MB is one vCPU).
+    #[arg(long, default_value_t = 1769, value_parser = clap::value_parser!(i32).range(128..=10240))]
+    pub memory: i32,
+    /// The function's timeout in seconds; give drivers the same (STRATO_LAMBDA_TIMEOUT).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(i32).range(10..=900))]
+    pub timeout: i32,
+    /// The region (default: the AWS SDK's, from AWS_REGION or the profile).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Lambda's endpoint (default: the AWS SDK's, or AWS_ENDPOINT_URL_LAMBDA).
+    #[arg(long, env = "STRATO_LAMBDA_ENDPOINT")]
+    pub endpoint_url: Option<String>,
 }
 
 /// `strato worker`.

@@ -8,10 +8,15 @@
 //! strato logs last --connect …                 # what the last job's tasks printed
 //! strato plot M003 --connect … -o plots/       # timeline and histogram, PNG and SVG
 //! strato worker --connect tcp://10.0.0.1:7070 --token S --slots 8   # a worker host
+//! strato lambda package -o runner.zip          # the runner function's zip
+//! strato lambda deploy --name strato-runner --role arn:aws:iam::…:role/…
+//! strato k8s manifests --image registry/strato:0.1.0 | kubectl apply -f -
 //! ```
 
 mod flags;
 mod jobs;
+mod k8s;
+mod lambda;
 mod logs;
 mod ping;
 mod plot;
@@ -32,6 +37,8 @@ fn main() -> std::process::ExitCode {
         flags::Command::Logs(args) => logs::run(args),
         flags::Command::Plot(args) => plot::run(args),
         flags::Command::Worker(args) => worker::run(args),
+        flags::Command::Lambda(command) => lambda::run(command),
+        flags::Command::K8s(command) => k8s::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::error::SdkError;
 use strato_client::Client;
 use strato_config::Settings;
@@ -114,7 +113,14 @@ impl LambdaCompute {
             .thread_name("strato-lambda")
             .enable_all()
             .build()?;
-        let lambda = lambda_client(settings, timeout);
+        let sdk = runtime.block_on(crate::aws::sdk_config(settings.lambda.region.clone()));
+        // strato retries itself: throttling with backoff, a failed function up to a limit.
+        let lambda = crate::aws::lambda_client(
+            &sdk,
+            settings.lambda.endpoint_url.as_deref(),
+            timeout + Duration::from_secs(30),
+            false,
+        );
         Ok(LambdaCompute {
             shared: Arc::new(Shared {
                 lambda,
@@ -170,40 +176,6 @@ fn store_executable(settings: &Settings, exe: &ExeRef) -> Result<String, LambdaE
         .put(&exe.hash, bytes)
         .map_err(|e| LambdaError::Storage(e.to_string()))?;
     Ok(url)
-}
-
-/// A Lambda client from the settings and the SDK's environment variables.
-fn lambda_client(settings: &Settings, timeout: Duration) -> aws_sdk_lambda::Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let region = settings.lambda.region.clone().unwrap_or("us-east-1".into());
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let credentials = Credentials::new(
-        env("AWS_ACCESS_KEY_ID").unwrap_or_default(),
-        env("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
-        env("AWS_SESSION_TOKEN"),
-        None,
-        "environment",
-    );
-    let timeouts = aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .operation_timeout(timeout + Duration::from_secs(30))
-        .build();
-    let mut config = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(credentials)
-        .http_client(http)
-        .timeout_config(timeouts)
-        // strato retries itself: throttling with backoff, a failed function up to a limit.
-        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled());
-    if let Some(url) = &settings.lambda.endpoint_url {
-        config = config.endpoint_url(url);
-    }
-    aws_sdk_lambda::Client::from_conf(config.build())
 }
 
 /// How one invocation ended.

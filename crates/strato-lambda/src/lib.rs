@@ -13,6 +13,9 @@
 //!   to one invocation in flight per worker slot with `aws-sdk-lambda`'s `Invoke`, invokes
 //!   again when an invocation ended at its deadline or new work came, backs off on
 //!   throttling, and reports a failing function's error.
+//! - [`package`] and [`deploy`]: the function's zip (`bootstrap` inside) and creating or
+//!   updating the function with Lambda's API (`strato lambda package`, `strato lambda
+//!   deploy`); [`aws`]: the SDK's configuration from its usual sources.
 //!
 //! ```
 //! let invocation: strato_lambda::Invocation = serde_json::from_str(r#"{
@@ -25,8 +28,11 @@
 //! assert_eq!(invocation.worker, "lambda/0");
 //! ```
 
+pub mod aws;
 mod compute;
+pub mod deploy;
 mod invocation;
+pub mod package;
 pub mod runner;
 
 pub use compute::{LambdaCompute, LambdaError};

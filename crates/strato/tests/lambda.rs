@@ -39,9 +39,9 @@ fn cargo_lambda() -> PathBuf {
     path
 }
 
-/// The runner function's binary, built with the workspace.
+/// The runner function's binary, built first if this test run did not build it.
 fn runner_binary() -> PathBuf {
-    cluster::strato_bin().with_file_name("strato-lambda-runner")
+    cluster::workspace_bin("strato-lambda", "strato-lambda-runner")
 }
 
 /// `cargo lambda watch --only-lambda-apis` on a free loopback port.
@@ -161,12 +161,6 @@ impl Fleet {
         }
     }
 
-    /// The pids of the workers the runners run now.
-    fn workers(&self) -> Vec<u32> {
-        let runners: Vec<u32> = self.runners.lock().unwrap().iter().map(Child::id).collect();
-        runners.iter().flat_map(|&pid| children_of(pid)).collect()
-    }
-
     fn kill_runner_with_a_worker(&self) -> bool {
         let mut runners = self.runners.lock().unwrap();
         let busy = runners
@@ -264,6 +258,21 @@ impl World {
         command
     }
 
+    /// Whether the server has a running job (`strato jobs`).
+    fn a_job_runs(&self) -> bool {
+        let output = Command::new(cluster::strato_bin())
+            .args([
+                "jobs",
+                "--connect",
+                &self.serve.address,
+                "--token",
+                &self.serve.token,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).contains(" running ")
+    }
+
     fn run(&self, example: &str, args: &[&str]) -> Output {
         self.driver(example, args).output().unwrap()
     }
@@ -318,7 +327,8 @@ fn a_killed_lambda_runner_leaves_its_tasks_to_another_invocation() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let running = eventually(Duration::from_secs(60), || world.fleet.workers().len() == 2);
+    // A job on the server means the executor started: both workers joined.
+    let running = eventually(Duration::from_secs(60), || world.a_job_runs());
     assert!(running, "the invocations never ran their workers");
     assert!(world.fleet.kill_runner_with_a_worker());
     let output = driver.wait_with_output().unwrap();

@@ -11,8 +11,19 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use strato_lambda::runner::Runner;
 use strato_lambda::{Invocation, Ran};
 
+/// Where the Lambda service (or an emulator) tells a function to poll for invocations.
+const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    if std::env::var_os(RUNTIME_API).is_none() {
+        eprintln!(
+            "strato-lambda-runner: {RUNTIME_API} is not set: this program is a Lambda \
+             function's bootstrap and runs inside AWS Lambda or an emulator of it \
+             (`cargo lambda watch`); `strato lambda package` zips it for deployment"
+        );
+        std::process::exit(2);
+    }
     let scratch = std::env::var("STRATO_RUNNER_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("strato-runner"));

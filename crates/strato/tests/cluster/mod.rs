@@ -19,13 +19,19 @@ fn profile_dir() -> PathBuf {
 
 /// The `strato` binary, built first if this test run did not build it.
 pub fn strato_bin() -> PathBuf {
-    let path = profile_dir().join("strato");
+    workspace_bin("strato-cli", "strato")
+}
+
+/// Binary `name` of workspace package `package`, built first if this test run did not build
+/// it (`cargo test` builds another package's binaries only when that package has tests).
+pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
+    let path = profile_dir().join(name);
     if !path.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "strato-cli"])
+            .args(["build", "-p", package, "--bin", name])
             .status()
-            .expect("run cargo build -p strato-cli");
-        assert!(status.success(), "cannot build the strato binary");
+            .unwrap_or_else(|e| panic!("run cargo build -p {package}: {e}"));
+        assert!(status.success(), "cannot build the {name} binary");
     }
     path
 }
