@@ -9,6 +9,7 @@ mod complex;
 mod executor;
 mod floor;
 mod hosts;
+mod lambda;
 mod memory;
 mod pi;
 mod queue;
@@ -31,7 +32,7 @@ struct Args {
     #[arg(long)]
     json: Option<std::path::PathBuf>,
     /// Run only the groups with these names (floor, executor, queue, sync, complex, pi,
-    /// memory, redis_backend, hosts).
+    /// memory, redis_backend, hosts, lambda).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
 }
@@ -49,12 +50,14 @@ const GROUPS: &[Group] = &[
     ("memory", memory::run),
     ("redis_backend", redis_backend::run),
     ("hosts", hosts::run),
+    ("lambda", lambda::run),
 ];
 
 fn main() -> anyhow::Result<()> {
     strato::init();
     floor::serve_echo_if_asked();
     memory::run_child_if_asked();
+    lambda::run_child_if_asked();
     let args = Args::parse();
     let unknown: Vec<&String> = args
         .only

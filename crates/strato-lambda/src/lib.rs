@@ -16,6 +16,8 @@
 //! - [`package`] and [`deploy`]: the function's zip (`bootstrap` inside) and creating or
 //!   updating the function with Lambda's API (`strato lambda package`, `strato lambda
 //!   deploy`); [`aws`]: the SDK's configuration from its usual sources.
+//! - [`local`]: Lambda on this machine (cargo-lambda's emulator and runner processes), for
+//!   the tests, the benchmarks, and trying the backend without an account.
 //!
 //! ```
 //! let invocation: strato_lambda::Invocation = serde_json::from_str(r#"{
@@ -32,6 +34,7 @@ pub mod aws;
 mod compute;
 pub mod deploy;
 mod invocation;
+pub mod local;
 pub mod package;
 pub mod runner;
 

@@ -8,12 +8,11 @@ mod cluster;
 #[path = "../../strato-storage/tests/common/s3_server.rs"]
 mod s3_server;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use strato_lambda::local::{Emulator, RunnerFleet};
 
 use cluster::{both, corpus, eventually, lines_with, run_locally, Serve};
 use s3_server::{S3Server, BUCKET};
@@ -44,199 +43,48 @@ fn runner_binary() -> PathBuf {
     cluster::workspace_bin("strato-lambda", "strato-lambda-runner")
 }
 
-/// `cargo lambda watch --only-lambda-apis` on a free loopback port.
-struct Emulator {
-    _process: cluster::Guard,
-    port: u16,
-    _stub: tempfile::TempDir,
+fn start_emulator() -> Emulator {
+    Emulator::start(&cargo_lambda(), FUNCTION).expect("start cargo lambda watch")
 }
 
-impl Emulator {
-    fn start() -> Emulator {
-        // The emulator checks invoked names against a manifest's binaries: a stub names one.
-        let stub = tempfile::tempdir().unwrap();
-        let manifest = stub.path().join("Cargo.toml");
-        let package = "[package]\nname = \"strato-lambda-emulator\"\nversion = \"0.0.0\"\n";
-        let bin = format!("[[bin]]\nname = \"{FUNCTION}\"\npath = \"main.rs\"\n");
-        std::fs::write(&manifest, format!("{package}\n{bin}")).unwrap();
-        for _ in 0..5 {
-            // It cannot take port 0: pick a free one, and try again if it was taken meanwhile.
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = Command::new(cargo_lambda())
-                .args(["lambda", "watch", "--only-lambda-apis", "--manifest-path"])
-                .arg(&manifest)
-                .args(["-A", "127.0.0.1", "-P", &port.to_string()])
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start cargo lambda watch");
-            let said = cluster::wait_for_line(
-                &mut child,
-                "starting Runtime server",
-                Duration::from_secs(30),
-            );
-            let listening = said.is_some()
-                && eventually(Duration::from_secs(10), || {
-                    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                });
-            if listening && child.try_wait().unwrap().is_none() {
-                return Emulator {
-                    _process: cluster::Guard(child),
-                    port,
-                    _stub: stub,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("cargo lambda watch did not start");
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-/// Lambda's part: runner processes polling the emulator, a new one started when one dies.
-struct Fleet {
-    runners: Arc<Mutex<Vec<Child>>>,
-    stopping: Arc<AtomicBool>,
-    keeper: Option<std::thread::JoinHandle<()>>,
-    logs: tempfile::TempDir,
-}
-
-impl Fleet {
-    fn start(emulator: &Emulator, s3: &S3Server, count: usize) -> Fleet {
-        let logs = tempfile::tempdir().unwrap();
-        let spawn = {
-            let api = format!("http://127.0.0.1:{}/.rt/{FUNCTION}", emulator.port);
-            let env = s3.environment();
-            let dir = logs.path().to_path_buf();
-            move |index: usize| {
-                let log = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join(format!("runner-{index}.log")))
-                    .unwrap();
-                Command::new(runner_binary())
-                    .env("AWS_LAMBDA_RUNTIME_API", &api)
-                    .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-                    .env("STRATO_RUNNER_DIR", dir.join(format!("tmp-{index}")))
-                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone().unwrap())
-                    .stderr(log)
-                    .spawn()
-                    .expect("start strato-lambda-runner")
-            }
-        };
-        let runners = Arc::new(Mutex::new((0..count).map(&spawn).collect::<Vec<_>>()));
-        let stopping = Arc::new(AtomicBool::new(false));
-        let keeper = {
-            let (runners, stopping) = (runners.clone(), stopping.clone());
-            std::thread::spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    for (index, runner) in runners.lock().unwrap().iter_mut().enumerate() {
-                        if runner.try_wait().unwrap().is_some() {
-                            *runner = spawn(index);
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            })
-        };
-        Fleet {
-            runners,
-            stopping,
-            keeper: Some(keeper),
-            logs,
-        }
-    }
-
-    fn kill_runner_with_a_worker(&self) -> bool {
-        let mut runners = self.runners.lock().unwrap();
-        let busy = runners
-            .iter_mut()
-            .find(|runner| !children_of(runner.id()).is_empty());
-        match busy {
-            Some(runner) => {
-                let _ = runner.kill();
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Everything the runners wrote.
-    fn log(&self) -> String {
-        let mut text = String::new();
-        for entry in std::fs::read_dir(self.logs.path()).unwrap().flatten() {
-            if entry.path().extension().is_some_and(|e| e == "log") {
-                text += &std::fs::read_to_string(entry.path()).unwrap_or_default();
-            }
-        }
-        text
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::Relaxed);
-        if let Some(keeper) = self.keeper.take() {
-            let _ = keeper.join();
-        }
-        for runner in self.runners.lock().unwrap().iter_mut() {
-            let _ = runner.kill();
-            let _ = runner.wait();
-        }
-    }
-}
-
-/// The children of process `pid` (started by any of its threads).
-fn children_of(pid: u32) -> Vec<u32> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+/// Lambda's part: runner processes polling the emulator, with the bucket's credentials.
+fn start_fleet(emulator: &Emulator, s3: &S3Server, count: usize, logs: &Path) -> RunnerFleet {
+    let env: Vec<(String, String)> = s3
+        .environment()
         .into_iter()
-        .flatten();
-    tasks
-        .flatten()
-        .flat_map(|task| {
-            let children = std::fs::read_to_string(task.path().join("children"));
-            let children = children.unwrap_or_default();
-            children
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    RunnerFleet::start(emulator, &runner_binary(), count, &env, logs)
+        .expect("start strato-lambda-runner")
 }
 
 /// One test's world: storage, the state, the emulator and the runners.
 struct World {
-    fleet: Fleet,
+    fleet: RunnerFleet,
     emulator: Emulator,
     serve: Serve,
     s3: S3Server,
+    _logs: tempfile::TempDir,
 }
 
 impl World {
     fn start(runners: usize) -> World {
         let s3 = S3Server::start();
+        World::with(s3, runners, None)
+    }
+
+    /// A world whose runners fetch from `fetch_from` (default: the driver's bucket `s3`).
+    fn with(s3: S3Server, runners: usize, fetch_from: Option<&S3Server>) -> World {
         let serve = Serve::start();
-        let emulator = Emulator::start();
-        let fleet = Fleet::start(&emulator, &s3, runners);
+        let emulator = start_emulator();
+        let logs = tempfile::tempdir().unwrap();
+        let fleet = start_fleet(&emulator, fetch_from.unwrap_or(&s3), runners, logs.path());
         World {
             fleet,
             emulator,
             serve,
             s3,
+            _logs: logs,
         }
     }
 
@@ -330,7 +178,7 @@ fn a_killed_lambda_runner_leaves_its_tasks_to_another_invocation() {
     // A job on the server means the executor started: both workers joined.
     let running = eventually(Duration::from_secs(60), || world.a_job_runs());
     assert!(running, "the invocations never ran their workers");
-    assert!(world.fleet.kill_runner_with_a_worker());
+    assert!(world.fleet.kill_a_busy_runner());
     let output = driver.wait_with_output().unwrap();
     world.same_pi_as_locally(&output, &args);
 }
@@ -382,17 +230,8 @@ fn lambda_failures_reach_the_driver_with_their_cause() {
     drop(world);
 
     // The function's storage does not have the executable at all.
-    let s3 = S3Server::start();
     let empty = S3Server::start();
-    let serve = Serve::start();
-    let emulator = Emulator::start();
-    let fleet = Fleet::start(&emulator, &empty, 1);
-    let world = World {
-        fleet,
-        emulator,
-        serve,
-        s3,
-    };
+    let world = World::with(S3Server::start(), 1, Some(&empty));
     let missing = world.run("pi", PI);
     refused_with(
         &missing,
