@@ -20,6 +20,10 @@ const IDLE: Duration = Duration::from_secs(2);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(900);
 /// Failed invocations in a row after which a slot gives up.
 const MAX_FAILURES: u32 = 3;
+/// Transient errors in a row (about 23 s of backoff) after which one counts as a failure.
+const MAX_TRANSIENT: u32 = 8;
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Why the `lambda` backend cannot start.
 ///
@@ -181,7 +185,13 @@ fn store_executable(settings: &Settings, exe: &ExeRef) -> Result<String, LambdaE
 /// How one invocation ended.
 enum Invoked {
     Ran(Ran),
+    /// `429 TooManyRequestsException`: Lambda's concurrency is used up for now.
     Throttled,
+    /// The service or the way to it failed, not the function: a 5xx, a connection that
+    /// failed or broke, a timeout. Tried again; an invocation may then run twice, which costs
+    /// a worker for a while and nothing else (workers pull tasks from the board).
+    Transient(String),
+    /// The function failed, or the service refused the request for good.
     Failed(String),
 }
 
@@ -226,7 +236,24 @@ impl Shared {
             }
             Err(SdkError::ServiceError(e)) => {
                 let message = e.err().meta().message().map(str::to_string);
-                Invoked::Failed(message.unwrap_or_else(|| format!("{:?}", e.err())))
+                let message = message.unwrap_or_else(|| format!("{:?}", e.err()));
+                let body = e.raw().body().bytes().unwrap_or_default();
+                // An emulator answers a function's error with a 500 carrying the runtime's
+                // `errorType` (Lambda answers 200 and `X-Amz-Function-Error`): the function
+                // failed, not the service.
+                let service_trouble =
+                    e.raw().status().is_server_error() && !is_function_error(body);
+                if is_transient(e.err()) || service_trouble {
+                    Invoked::Transient(message)
+                } else {
+                    Invoked::Failed(message)
+                }
+            }
+            Err(e @ (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))) => {
+                Invoked::Transient(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string())
+            }
+            Err(e @ SdkError::ResponseError(_)) => {
+                Invoked::Transient(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string())
             }
             Err(e) => Invoked::Failed(aws_sdk_lambda::error::DisplayErrorContext(&e).to_string()),
         }
@@ -268,6 +295,21 @@ impl Shared {
     }
 }
 
+/// Lambda's errors that say "not now" rather than "no": its own trouble, or a function
+/// still being created or updated.
+fn is_transient(error: &aws_sdk_lambda::operation::invoke::InvokeError) -> bool {
+    error.is_service_exception()
+        || error.is_resource_not_ready_exception()
+        || error.is_ec2_throttled_exception()
+        || error.is_resource_conflict_exception()
+}
+
+/// Whether a body is a function's error as its runtime reported it.
+fn is_function_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("errorType").is_some() || v.get("errorMessage").is_some())
+}
+
 /// The `errorMessage` of a function error's body, or the body.
 fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -278,13 +320,13 @@ fn error_message(body: &[u8]) -> String {
 
 /// One slot: invokes, and invokes again while the executor runs and has work.
 async fn slot(shared: Arc<Shared>) {
-    let mut failures = 0;
+    let (mut failures, mut transient) = (0, 0);
     let mut backoff = Duration::from_millis(100);
     while !shared.stopping.load(Ordering::Relaxed) {
         let invocation = shared.invocation();
         match shared.invoke(&invocation).await {
             Invoked::Ran(ran) => {
-                failures = 0;
+                (failures, transient) = (0, 0);
                 backoff = Duration::from_millis(100);
                 tracing::debug!(worker = invocation.worker, ?ran, "an invocation ended");
                 match ran.stopped {
@@ -295,16 +337,23 @@ async fn slot(shared: Arc<Shared>) {
             }
             Invoked::Throttled => {
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            Invoked::Failed(reason) => {
+            Invoked::Transient(reason) if transient < MAX_TRANSIENT => {
+                transient += 1;
+                tracing::debug!(function = shared.function, "invoking again: {reason}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Invoked::Transient(reason) | Invoked::Failed(reason) => {
+                transient = 0;
                 failures += 1;
                 shared.failed(reason, failures == 1);
                 if failures >= MAX_FAILURES {
                     return;
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -391,5 +440,19 @@ impl Drop for LambdaCompute {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtimes_error_body_is_the_functions_error_and_anything_else_is_not() {
+        let runtime = br#"{"errorType":"&alloc::string::String","errorMessage":"no"}"#;
+        assert!(is_function_error(runtime));
+        assert_eq!(error_message(runtime), "no");
+        assert!(!is_function_error(br#"{"Type":"Service","message":"try later"}"#));
+        assert!(!is_function_error(b"<html>502 Bad Gateway</html>"));
     }
 }

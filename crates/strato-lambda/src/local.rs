@@ -43,31 +43,41 @@ impl Emulator {
     /// It checks invoked names against a Cargo manifest's binaries, so a stub manifest in a
     /// temporary directory names `function`.
     pub fn start(cargo_lambda: &Path, function: &str) -> std::io::Result<Emulator> {
-        let stub = StubManifest::write(function)?;
         for _ in 0..5 {
             // It cannot take port 0: pick a free one, and try again if it was taken meanwhile.
             let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let mut child = Command::new(cargo_lambda)
-                .args(["lambda", "watch", "--only-lambda-apis", "--manifest-path"])
-                .arg(stub.manifest())
-                .args(["-A", "127.0.0.1", "-P", &port.to_string()])
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()?;
-            if started(&mut child, port) {
-                return Ok(Emulator {
-                    child,
-                    port,
-                    function: function.to_string(),
-                    _stub: stub,
-                });
+            if let Ok(emulator) = Emulator::start_on(cargo_lambda, function, port) {
+                return Ok(emulator);
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         Err(std::io::Error::other("cargo lambda watch did not start"))
+    }
+
+    /// Starts the emulator on loopback port `port`.
+    pub fn start_on(cargo_lambda: &Path, function: &str, port: u16) -> std::io::Result<Emulator> {
+        let stub = StubManifest::write(function)?;
+        let mut child = Command::new(cargo_lambda)
+            .args(["lambda", "watch", "--only-lambda-apis", "--manifest-path"])
+            .arg(stub.manifest())
+            .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        if started(&mut child, port) {
+            return Ok(Emulator {
+                child,
+                port,
+                function: function.to_string(),
+                _stub: stub,
+            });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(std::io::Error::other(format!(
+            "cargo lambda watch did not start on port {port}"
+        )))
     }
 
     /// Lambda's endpoint, for `STRATO_LAMBDA_ENDPOINT`.

@@ -239,3 +239,64 @@ fn lambda_failures_reach_the_driver_with_their_cause() {
     );
     drop(empty);
 }
+
+#[test]
+fn lambda_invocations_are_tried_again_until_the_endpoint_answers() {
+    let s3 = S3Server::start();
+    let serve = Serve::start();
+    let logs = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut driver = Command::new(cluster::example("pi"))
+        .args(PI)
+        .env("STRATO_STATE", &serve.address)
+        .env("STRATO_TOKEN", &serve.token)
+        .env("STRATO_COMPUTE", "lambda")
+        .env("STRATO_WORKERS", "2")
+        .env("STRATO_LAMBDA_FUNCTION", FUNCTION)
+        .env("STRATO_LAMBDA_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("STRATO_LAMBDA_TIMEOUT", "120")
+        .env("STRATO_STORAGE", format!("s3://{BUCKET}/jobs"))
+        .env("RUST_LOG", "strato_lambda=debug")
+        .envs(s3.environment())
+        .env_remove("STRATO_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Lambda answers only once the driver was refused at least once.
+    let (lines, heard) = std::sync::mpsc::channel();
+    let stderr = driver.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if line.contains("invoking again") {
+                let _ = lines.send(());
+            }
+            text += &line;
+            text.push('\n');
+        }
+        text
+    });
+    let refused = heard.recv_timeout(Duration::from_secs(60));
+    assert!(refused.is_ok(), "the driver never tried to invoke");
+    let emulator = Emulator::start_on(&cargo_lambda(), FUNCTION, port).expect("emulator");
+    let fleet = start_fleet(&emulator, &s3, 2, logs.path());
+
+    let stdout = std::io::read_to_string(driver.stdout.take().unwrap()).unwrap();
+    let status = driver.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(status.success(), "{stdout}\n{stderr}\n{}", fleet.log());
+    assert!(stderr.contains("dispatch failure"), "{stderr}");
+    let local = run_locally("pi", PI);
+    let pi = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("pi ≈"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pi(&stdout), pi(&String::from_utf8_lossy(&local.stdout)));
+}
