@@ -13,7 +13,7 @@ use common::{Backend, Embedded, Redis, RedisCluster, ServeProcess};
 macro_rules! test_suite {
     ($m:ident!($($args:tt)*)) => {
         $m!($($args)* [
-            atomics, atomic_flavours_do_not_mix, value_update_is_atomic, array, list, map,
+            atomics, narrow_atomics_wrap_at_their_width, atomic_flavours_do_not_mix, value_update_is_atomic, array, list, map,
             map_merge_is_all_or_nothing, map_merge_once_applies_a_token_once, mutex_excludes, mutex_try_and_timeout,
             mutex_waiters_are_served_in_order, rwlock_readers_share_writers_exclude,
             reentrant_lock, semaphore, condvar_notify_one_and_all, condvar_wait_timeout,

@@ -452,7 +452,9 @@ mod tests {
         let runtime = br#"{"errorType":"&alloc::string::String","errorMessage":"no"}"#;
         assert!(is_function_error(runtime));
         assert_eq!(error_message(runtime), "no");
-        assert!(!is_function_error(br#"{"Type":"Service","message":"try later"}"#));
+        assert!(!is_function_error(
+            br#"{"Type":"Service","message":"try later"}"#
+        ));
         assert!(!is_function_error(b"<html>502 Bad Gateway</html>"));
     }
 }

@@ -1,5 +1,5 @@
-//! The semantics of atomics (`AtomicI64`, `AtomicU64`, `AtomicBool`, `AtomicF64`) on a
-//! value in memory: the state server applies them to its objects, and the Redis backend to
+//! The semantics of atomics (`AtomicI64`, `AtomicU64`, the narrower integers, `AtomicBool`,
+//! `AtomicF64`) on a value in memory: the state server applies them to its objects, and the Redis backend to
 //! the value it read, before a compare-and-set.
 
 use crate::{Answer, ErrorKind, FetchOp, Op, Scalar};
@@ -65,6 +65,12 @@ fn fetch_update(value: &mut Scalar, op: FetchOp, arg: Scalar) -> Answer {
     let next = match (previous, arg) {
         (Scalar::U64(a), Scalar::U64(b)) => int_op(a, b, op).map(Scalar::U64),
         (Scalar::I64(a), Scalar::I64(b)) => int_op(a, b, op).map(Scalar::I64),
+        (Scalar::U32(a), Scalar::U32(b)) => int_op(a, b, op).map(Scalar::U32),
+        (Scalar::I32(a), Scalar::I32(b)) => int_op(a, b, op).map(Scalar::I32),
+        (Scalar::U16(a), Scalar::U16(b)) => int_op(a, b, op).map(Scalar::U16),
+        (Scalar::I16(a), Scalar::I16(b)) => int_op(a, b, op).map(Scalar::I16),
+        (Scalar::U8(a), Scalar::U8(b)) => int_op(a, b, op).map(Scalar::U8),
+        (Scalar::I8(a), Scalar::I8(b)) => int_op(a, b, op).map(Scalar::I8),
         (Scalar::Bool(a), Scalar::Bool(b)) => bool_op(a, b, op).map(Scalar::Bool),
         (Scalar::F64(a), Scalar::F64(b)) => float_op(a, b, op).map(Scalar::F64),
         _ => return flavour_error(previous, arg),
@@ -116,6 +122,12 @@ macro_rules! int {
 }
 int!(u64);
 int!(i64);
+int!(u32);
+int!(i32);
+int!(u16);
+int!(i16);
+int!(u8);
+int!(i8);
 
 fn int_op<T: Int>(a: T, b: T, op: FetchOp) -> Option<T> {
     Some(match op {

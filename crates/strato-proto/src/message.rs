@@ -157,6 +157,18 @@ pub enum Scalar {
     Bool(bool),
     /// `AtomicF64`.
     F64(f64),
+    /// `AtomicU32`.
+    U32(u32),
+    /// `AtomicI32`.
+    I32(i32),
+    /// `AtomicU16`.
+    U16(u16),
+    /// `AtomicI16`.
+    I16(i16),
+    /// `AtomicU8`.
+    U8(u8),
+    /// `AtomicI8`.
+    I8(i8),
 }
 
 /// Read-modify-write operations of atomics (std's `fetch_*`).

@@ -148,6 +148,12 @@ pub(crate) fn scalar_parts(value: Scalar) -> (&'static str, i64) {
         Scalar::U64(v) => ("U", v as i64),
         Scalar::Bool(v) => ("B", v as i64),
         Scalar::F64(v) => ("F", v.to_bits() as i64),
+        Scalar::U32(v) => ("U32", v.into()),
+        Scalar::I32(v) => ("I32", v.into()),
+        Scalar::U16(v) => ("U16", v.into()),
+        Scalar::I16(v) => ("I16", v.into()),
+        Scalar::U8(v) => ("U8", v.into()),
+        Scalar::I8(v) => ("I8", v.into()),
     }
 }
 
@@ -157,8 +163,19 @@ fn scalar_from(flavour: &str, bits: i64) -> Result<Scalar, String> {
         "U" => Scalar::U64(bits as u64),
         "B" => Scalar::Bool(bits != 0),
         "F" => Scalar::F64(f64::from_bits(bits as u64)),
+        "U32" => Scalar::U32(narrow(bits)?),
+        "I32" => Scalar::I32(narrow(bits)?),
+        "U16" => Scalar::U16(narrow(bits)?),
+        "I16" => Scalar::I16(narrow(bits)?),
+        "U8" => Scalar::U8(narrow(bits)?),
+        "I8" => Scalar::I8(narrow(bits)?),
         other => return Err(format!("unknown atomic flavour `{other}`")),
     })
+}
+
+/// A narrow integer's value from the bits the scripts keep.
+fn narrow<T: TryFrom<i64>>(bits: i64) -> Result<T, String> {
+    T::try_from(bits).map_err(|_| format!("atomic value {bits} out of its type's range"))
 }
 
 fn error_kind(name: &str) -> Result<ErrorKind, String> {
@@ -211,6 +228,12 @@ mod tests {
             Scalar::I64(-3),
             Scalar::Bool(true),
             Scalar::F64(-0.5),
+            Scalar::U32(u32::MAX),
+            Scalar::I32(i32::MIN),
+            Scalar::U16(7),
+            Scalar::I16(-2),
+            Scalar::U8(255),
+            Scalar::I8(-128),
         ] {
             let (flavour, bits) = scalar_parts(value);
             assert_eq!(scalar_from(flavour, bits), Ok(value));

@@ -47,7 +47,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`sync`] | `Mutex`, `RwLock`, `ReentrantLock`, `Condvar`, `Barrier`, `Semaphore`, `Event`, `Promise`, `CountDownLatch`, `Queue`, `pipe`, `Value`, `Array`, `Map`, `List` |
-//! | [`sync::atomic`] | `AtomicU64`, `AtomicI64`, `AtomicBool`, `AtomicF64` |
+//! | [`sync::atomic`] | every std atomic integer (`AtomicUsize`, `AtomicIsize`, `AtomicU64`…`AtomicI8`), `AtomicBool`, and `AtomicF64` |
 //! | [`sync::mpsc`] | `channel`, `sync_channel`, `Sender`, `SyncSender`, `Receiver` |
 //! | [`storage`] | `Storage` (local, memory, S3, HTTP), `Dataset` partitioning, `map_reduce` over datasets, storage actions (`MergeAction`, `SortSink`) |
 //! | [`thread`] | `spawn`, `Builder`, `JoinHandle`, `scope`, `current`; [`closure!`] for closures that capture |
@@ -61,6 +61,7 @@
 //! | `MutexGuard` gives a reference into the mutex | the guard holds a copy, written back on release if it was borrowed mutably | the value is remote |
 //! | `Mutex::get_mut`, `is_poisoned`, `clear_poison` | absent | exclusive access cannot be proven across processes; poisoning is reported by `lock` |
 //! | `Ordering` arguments | accepted, all behave as `SeqCst` | every operation is linearizable |
+//! | atomics' `get_mut`, `as_ptr`, `from_ptr`, `compare_and_swap` (deprecated) | absent | the value is not in this process's memory |
 //! | `Barrier::wait` cannot fail | a party that times out or dies **breaks** the barrier; `wait` then panics, `wait_timeout` returns `BarrierError::Broken` | a remote party can vanish |
 //! | infallible operations | a lost connection to the state server panics with the cause | as fatal as a lost memory bus |
 //! | a `Mutex` held by a thread that exits without unlocking stays locked | the holder's death (its connection closing) releases and poisons it | a crashed process must not wedge the others |

@@ -2,7 +2,10 @@
 
 use std::sync::atomic::Ordering::SeqCst;
 
-use strato::sync::atomic::{AtomicBool, AtomicF64, AtomicI64, AtomicU64};
+use strato::sync::atomic::{
+    AtomicBool, AtomicF64, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicU16,
+    AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+};
 use strato::sync::{Array, List, Map, Merge, Value};
 use strato::ErrorKind;
 
@@ -44,6 +47,55 @@ pub fn atomics(connect: Connect) {
     assert_eq!(f.fetch_max(10.0, SeqCst), 3.75);
     assert_eq!(f.compare_exchange(10.0, -0.5, SeqCst, SeqCst), Ok(10.0));
     assert_eq!(f.load(SeqCst), -0.5);
+}
+
+pub fn narrow_atomics_wrap_at_their_width(connect: Connect) {
+    let c = connect();
+    let u8 = AtomicU8::open(&c, name("u8"), 250).unwrap();
+    assert_eq!(u8.fetch_add(10, SeqCst), 250);
+    assert_eq!(u8.load(SeqCst), 4, "wraps at 256");
+    assert_eq!(u8.fetch_max(200, SeqCst), 4);
+    assert_eq!(u8.compare_exchange(200, 1, SeqCst, SeqCst), Ok(200));
+    assert_eq!(u8.fetch_nand(0, SeqCst), 1);
+    assert_eq!(u8.load(SeqCst), u8::MAX);
+
+    let i8 = AtomicI8::open(&c, name("i8"), -128).unwrap();
+    assert_eq!(i8.fetch_sub(1, SeqCst), -128);
+    assert_eq!(i8.fetch_min(-5, SeqCst), 127);
+    assert_eq!(i8.swap(3, SeqCst), -5);
+
+    let u16 = AtomicU16::open(&c, name("u16"), 0).unwrap();
+    assert_eq!(u16.fetch_sub(1, SeqCst), 0);
+    assert_eq!(u16.fetch_xor(0xff00, SeqCst), u16::MAX);
+    assert_eq!(u16.load(SeqCst), 0x00ff);
+
+    let i16 = AtomicI16::open(&c, name("i16"), i16::MAX).unwrap();
+    assert_eq!(i16.fetch_add(2, SeqCst), i16::MAX);
+    assert_eq!(i16.into_inner(), i16::MIN + 1);
+
+    let u32 = AtomicU32::open(&c, name("u32"), u32::MAX - 1).unwrap();
+    assert_eq!(u32.fetch_add(3, SeqCst), u32::MAX - 1);
+    assert_eq!(u32.fetch_or(0x8000_0000, SeqCst), 1);
+    assert_eq!(u32.load(SeqCst), 0x8000_0001);
+
+    let i32 = AtomicI32::open(&c, name("i32"), i32::MIN).unwrap();
+    assert_eq!(
+        i32.fetch_update(SeqCst, SeqCst, |v| v.checked_add(5)),
+        Ok(i32::MIN)
+    );
+    assert_eq!(i32.fetch_sub(10, SeqCst), i32::MIN + 5);
+    assert_eq!(i32.load(SeqCst), i32::MAX - 4);
+
+    let usize = AtomicUsize::open(&c, name("usize"), 1).unwrap();
+    assert_eq!(usize.fetch_sub(2, SeqCst), 1);
+    assert_eq!(usize.load(SeqCst), usize::MAX);
+    let isize = AtomicIsize::open(&c, name("isize"), isize::MAX).unwrap();
+    assert_eq!(isize.fetch_add(1, SeqCst), isize::MAX);
+    assert_eq!(isize.load(SeqCst), isize::MIN);
+
+    // The same name opened as another width is another type.
+    let err = AtomicU16::open(&c, name("u8"), 0).unwrap_err();
+    assert_eq!(err.server_kind(), Some(ErrorKind::WrongType), "{err}");
 }
 
 pub fn atomic_flavours_do_not_mix(connect: Connect) {

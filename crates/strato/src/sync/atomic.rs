@@ -61,8 +61,55 @@ impl Cell {
     }
 }
 
+/// A value type of an atomic and the [`Scalar`] it travels as.
+trait Wire: Copy + std::fmt::Debug {
+    fn scalar(self) -> Scalar;
+    fn from_scalar(scalar: Scalar) -> Option<Self>;
+}
+
+macro_rules! wire {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl Wire for $t {
+            fn scalar(self) -> Scalar {
+                Scalar::$variant(self)
+            }
+            fn from_scalar(scalar: Scalar) -> Option<Self> {
+                match scalar {
+                    Scalar::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+wire!(u64 => U64, i64 => I64, bool => Bool, f64 => F64, u32 => U32, i32 => I32,
+      u16 => U16, i16 => I16, u8 => U8, i8 => I8);
+
+// `usize` and `isize` are 64 bits wide wherever strato runs: they travel as `u64` and `i64`
+// (so they wrap where std's do, and keep the Redis backend's one-script add).
+#[cfg(target_pointer_width = "64")]
+impl Wire for usize {
+    fn scalar(self) -> Scalar {
+        Scalar::U64(self as u64)
+    }
+    fn from_scalar(scalar: Scalar) -> Option<Self> {
+        u64::from_scalar(scalar).map(|v| v as usize)
+    }
+}
+
+#[cfg(target_pointer_width = "64")]
+impl Wire for isize {
+    fn scalar(self) -> Scalar {
+        Scalar::I64(self as i64)
+    }
+    fn from_scalar(scalar: Scalar) -> Option<Self> {
+        i64::from_scalar(scalar).map(|v| v as isize)
+    }
+}
+
 macro_rules! atomic {
-    ($(#[$doc:meta])* $name:ident, $t:ty, $variant:ident, [$($fetch:ident => $op:ident),*]) => {
+    ($(#[$doc:meta])* $name:ident, $t:ty, [$($fetch:ident => $op:ident),*]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Serialize, Deserialize)]
         pub struct $name(Cell);
@@ -76,14 +123,12 @@ macro_rules! atomic {
 
             /// Opens the atomic `name` on `client`, creating it with `value` if absent.
             pub fn open(client: &Client, name: impl Into<ObjectName>, value: $t) -> Result<Self, Error> {
-                Cell::open(client, name.into(), Scalar::$variant(value)).map($name)
+                Cell::open(client, name.into(), value.scalar()).map($name)
             }
 
             fn unwrap(scalar: Scalar) -> $t {
-                match scalar {
-                    Scalar::$variant(v) => v,
-                    other => panic!("strato: {} holds {other:?}", stringify!($name)),
-                }
+                <$t as Wire>::from_scalar(scalar)
+                    .unwrap_or_else(|| panic!("strato: {} holds {scalar:?}", stringify!($name)))
             }
 
             /// Loads the value.
@@ -93,18 +138,18 @@ macro_rules! atomic {
 
             /// Stores a value.
             pub fn store(&self, value: $t, _order: Ordering) {
-                self.0.store(Scalar::$variant(value));
+                self.0.store(value.scalar());
             }
 
             /// Stores a value, returning the previous one.
             pub fn swap(&self, value: $t, _order: Ordering) -> $t {
-                Self::unwrap(self.0.call(Op::Swap(Scalar::$variant(value)), "swap"))
+                Self::unwrap(self.0.call(Op::Swap(value.scalar()), "swap"))
             }
 
             /// Stores `new` if the value is `current`; `Ok(previous)` or `Err(actual)`.
             pub fn compare_exchange(&self, current: $t, new: $t, _success: Ordering, _failure: Ordering) -> Result<$t, $t> {
                 self.0
-                    .cas(Scalar::$variant(current), Scalar::$variant(new))
+                    .cas(current.scalar(), new.scalar())
                     .map(Self::unwrap)
                     .map_err(Self::unwrap)
             }
@@ -142,10 +187,40 @@ macro_rules! atomic {
             $(
                 #[doc = concat!("`", stringify!($op), "` the value with `value`, returning the previous value.")]
                 pub fn $fetch(&self, value: $t, _order: Ordering) -> $t {
-                    Self::unwrap(self.0.call(Op::Fetch(FetchOp::$op, Scalar::$variant(value)), stringify!($fetch)))
+                    Self::unwrap(self.0.call(Op::Fetch(FetchOp::$op, value.scalar()), stringify!($fetch)))
                 }
             )*
         }
+
+        impl From<$t> for $name {
+            /// A new anonymous atomic holding `value` ([`Self::new`]).
+            fn from(value: $t) -> Self {
+                Self::new(value)
+            }
+        }
+
+        impl Default for $name {
+            /// A new anonymous atomic holding the type's default ([`Self::new`]).
+            fn default() -> Self {
+                Self::new(<$t>::default())
+            }
+        }
+    };
+}
+
+/// An integer atomic: std's method set, arithmetic wrapping at the type's width.
+macro_rules! integer_atomic {
+    ($name:ident, $t:ty, $std:literal, $example:literal) => {
+        atomic!(
+            #[doc = concat!("A shared `", stringify!($t), "` ([`std::sync::atomic::", $std, "`]'s methods; arithmetic wraps at its width).")]
+            ///
+            /// ```
+            #[doc = $example]
+            /// ```
+            $name, $t,
+            [fetch_add => Add, fetch_sub => Sub, fetch_and => And, fetch_or => Or, fetch_xor => Xor,
+             fetch_nand => Nand, fetch_max => Max, fetch_min => Min]
+        );
     };
 }
 
@@ -158,7 +233,7 @@ atomic!(
     /// assert_eq!(a.fetch_add(2, Ordering::Relaxed), u64::MAX);
     /// assert_eq!(a.load(Ordering::Relaxed), 1);
     /// ```
-    AtomicU64, u64, U64,
+    AtomicU64, u64,
     [fetch_add => Add, fetch_sub => Sub, fetch_and => And, fetch_or => Or, fetch_xor => Xor,
      fetch_nand => Nand, fetch_max => Max, fetch_min => Min]
 );
@@ -172,7 +247,7 @@ atomic!(
     /// assert_eq!(a.fetch_min(-5, Ordering::Relaxed), -1);
     /// assert_eq!(a.load(Ordering::Relaxed), -5);
     /// ```
-    AtomicI64, i64, I64,
+    AtomicI64, i64,
     [fetch_add => Add, fetch_sub => Sub, fetch_and => And, fetch_or => Or, fetch_xor => Xor,
      fetch_nand => Nand, fetch_max => Max, fetch_min => Min]
 );
@@ -186,7 +261,7 @@ atomic!(
     /// assert!(!flag.fetch_or(true, Ordering::SeqCst));
     /// assert!(flag.load(Ordering::SeqCst));
     /// ```
-    AtomicBool, bool, Bool,
+    AtomicBool, bool,
     [fetch_and => And, fetch_or => Or, fetch_xor => Xor, fetch_nand => Nand]
 );
 
@@ -201,7 +276,7 @@ atomic!(
     /// sum.fetch_add(0.25, Ordering::SeqCst);
     /// assert_eq!(sum.load(Ordering::SeqCst), 0.75);
     /// ```
-    AtomicF64, f64, F64,
+    AtomicF64, f64,
     [fetch_add => Add, fetch_sub => Sub, fetch_max => Max, fetch_min => Min]
 );
 
@@ -211,3 +286,88 @@ impl AtomicBool {
         self.fetch_xor(true, order)
     }
 }
+
+integer_atomic!(
+    AtomicUsize,
+    usize,
+    "AtomicUsize",
+    "use strato::sync::atomic::{AtomicUsize, Ordering};
+let next = AtomicUsize::new(0);
+assert_eq!(next.fetch_add(1, Ordering::Relaxed), 0);
+assert_eq!(next.fetch_sub(2, Ordering::Relaxed), 1);
+assert_eq!(next.load(Ordering::Relaxed), usize::MAX);"
+);
+
+integer_atomic!(
+    AtomicIsize,
+    isize,
+    "AtomicIsize",
+    "use strato::sync::atomic::{AtomicIsize, Ordering};
+let balance = AtomicIsize::new(-3);
+assert_eq!(balance.fetch_max(4, Ordering::SeqCst), -3);
+assert_eq!(balance.into_inner(), 4);"
+);
+
+integer_atomic!(
+    AtomicU32,
+    u32,
+    "AtomicU32",
+    "use strato::sync::atomic::{AtomicU32, Ordering};
+let a = AtomicU32::new(u32::MAX);
+assert_eq!(a.fetch_add(2, Ordering::Relaxed), u32::MAX);
+assert_eq!(a.load(Ordering::Relaxed), 1);"
+);
+
+integer_atomic!(
+    AtomicI32,
+    i32,
+    "AtomicI32",
+    "use strato::sync::atomic::{AtomicI32, Ordering};
+let a = AtomicI32::new(i32::MAX);
+assert_eq!(a.fetch_add(1, Ordering::Relaxed), i32::MAX);
+assert_eq!(a.load(Ordering::Relaxed), i32::MIN);"
+);
+
+integer_atomic!(
+    AtomicU16,
+    u16,
+    "AtomicU16",
+    "use strato::sync::atomic::{AtomicU16, Ordering};
+let a = AtomicU16::new(0);
+assert_eq!(a.fetch_sub(1, Ordering::Relaxed), 0);
+assert_eq!(a.fetch_min(7, Ordering::Relaxed), u16::MAX);
+assert_eq!(a.load(Ordering::Relaxed), 7);"
+);
+
+integer_atomic!(
+    AtomicI16,
+    i16,
+    "AtomicI16",
+    "use strato::sync::atomic::{AtomicI16, Ordering};
+let a = AtomicI16::new(i16::MIN);
+assert_eq!(a.fetch_sub(1, Ordering::Relaxed), i16::MIN);
+assert_eq!(a.load(Ordering::Relaxed), i16::MAX);"
+);
+
+integer_atomic!(
+    AtomicU8,
+    u8,
+    "AtomicU8",
+    "use strato::sync::atomic::{AtomicU8, Ordering};
+let a = AtomicU8::new(0b1100);
+assert_eq!(a.fetch_nand(0b1010, Ordering::Relaxed), 0b1100);
+assert_eq!(a.load(Ordering::Relaxed), 0b1111_0111);
+assert_eq!(a.compare_exchange(0b1111_0111, 1, Ordering::SeqCst, Ordering::SeqCst), Ok(0b1111_0111));"
+);
+
+integer_atomic!(
+    AtomicI8,
+    i8,
+    "AtomicI8",
+    "use strato::sync::atomic::{AtomicI8, Ordering};
+let a = AtomicI8::new(100);
+assert_eq!(a.fetch_add(100, Ordering::Relaxed), 100);
+assert_eq!(a.load(Ordering::Relaxed), -56);
+assert_eq!(a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_mul(2)), Ok(-56));
+assert_eq!(a.load(Ordering::Relaxed), -112);"
+);
