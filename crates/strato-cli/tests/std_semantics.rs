@@ -55,6 +55,33 @@ mod mutex {
         m
     }
 
+    /// Locks `m` in its `Drop`, which runs while the thread unwinds.
+    struct LocksOnDrop(Mutex<u32>);
+
+    impl Drop for LocksOnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+
+    #[test]
+    fn a_lock_taken_during_unwinding_does_not_poison_as_in_std() {
+        let server = Embedded::start();
+        let m = Mutex::open(&server.client(), "m", 0u32).unwrap();
+        let dropper = LocksOnDrop(Mutex::open(&server.client(), "m", 0u32).unwrap());
+        let panicked = std::thread::spawn(move || {
+            let _dropper = dropper;
+            panic!("unwinds through a Drop that locks");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(
+            !m.is_poisoned(),
+            "std poisons only when a panic began while held"
+        );
+        assert_eq!(*m.lock().unwrap(), 1);
+    }
+
     #[test]
     fn a_panic_while_locked_poisons_and_the_guard_still_gives_the_value() {
         let server = Embedded::start();

@@ -619,6 +619,21 @@ pub enum Op {
         /// How they fold into existing values.
         merge: MergeOp,
     },
+    /// Mutex, RwLock: whether a holder panicked or died (std's `is_poisoned`); with `clear`,
+    /// the flag is cleared (std's `clear_poison`). Answers `Bool` with the flag as it was;
+    /// it never waits for the lock.
+    Poison {
+        /// Clear the flag.
+        clear: bool,
+    },
+    /// RwLock: turn the write lease into a read lease of the same number, storing `value` if
+    /// given, with no writer able to come in between (std's `RwLockWriteGuard::downgrade`).
+    Downgrade {
+        /// The write lease from [`Answer::Locked`].
+        lease: u64,
+        /// The new protected value, if it changed.
+        value: Option<Blob>,
+    },
 }
 
 /// Kinds of error the server reports.

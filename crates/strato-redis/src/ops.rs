@@ -165,6 +165,12 @@ impl Shared {
                 value,
                 poison,
             } => self.answer(n, "wunlock", never, unlock_args(lease, value, poison)),
+            Op::Poison { clear } => self.answer(n, "poison", never, vec![text(u8::from(clear))]),
+            Op::Downgrade { lease, value } => {
+                let mut args = unlock_args(lease, value, false);
+                args.truncate(3);
+                self.answer(n, "downgrade", never, args)
+            }
             Op::ReadLock(w) => self.answer(n, "rlock", w, vec![]),
             Op::WriteLock(w) => self.answer(n, "wlock", w, vec![]),
             Op::ReadUnlock { lease } => self.answer(n, "runlock", never, vec![text(lease)]),

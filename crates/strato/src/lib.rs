@@ -59,7 +59,8 @@
 //! |---|---|---|
 //! | values of any type | values must be `Serialize + DeserializeOwned` | they live on the server |
 //! | `MutexGuard` gives a reference into the mutex | the guard holds a copy, written back on release if it was borrowed mutably | the value is remote |
-//! | `Mutex::get_mut`, `is_poisoned`, `clear_poison` | absent | exclusive access cannot be proven across processes; poisoning is reported by `lock` |
+//! | `Mutex::get_mut`, `RwLock::get_mut` | absent | exclusive access cannot be proven across processes |
+//! | poisoning | as std: a panic that *began* while a `Mutex` or `RwLock` write guard was held poisons it (a lock taken in a `Drop` during unwinding does not); `is_poisoned` and `clear_poison` are server calls | |
 //! | `Ordering` arguments | accepted, all behave as `SeqCst` | every operation is linearizable |
 //! | atomics' `get_mut`, `as_ptr`, `from_ptr`, `compare_and_swap` (deprecated) | absent | the value is not in this process's memory |
 //! | `Barrier::wait` cannot fail | a party that times out or dies **breaks** the barrier; `wait` then panics, `wait_timeout` returns `BarrierError::Broken` | a remote party can vanish |

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, TryLockError};
 
-use strato::sync::{Condvar, Mutex, ReentrantLock, RwLock, Semaphore};
+use strato::sync::{Condvar, Mutex, ReentrantLock, RwLock, RwLockWriteGuard, Semaphore};
 use strato::ErrorKind;
 
 use super::{assert_blocked, background, finished, name, Connect, SHORT};
@@ -96,6 +96,50 @@ pub fn rwlock_readers_share_writers_exclude(connect: Connect) {
         Err(TryLockError::WouldBlock)
     ));
     drop(w);
+}
+
+pub fn poison_can_be_read_and_cleared(connect: Connect) {
+    let m = Mutex::open(&connect(), name("poisoned-mutex"), 0u32).unwrap();
+    let rw = RwLock::open(&connect(), name("poisoned-rw"), 0u32).unwrap();
+    assert!(!m.is_poisoned() && !rw.is_poisoned());
+    let (m2, rw2) = (
+        Mutex::open(&connect(), name("poisoned-mutex"), 0u32).unwrap(),
+        RwLock::open(&connect(), name("poisoned-rw"), 0u32).unwrap(),
+    );
+    let panicked = std::thread::spawn(move || {
+        let _m = m2.lock().unwrap();
+        let _w = rw2.write().unwrap();
+        panic!("holders panic");
+    })
+    .join();
+    assert!(panicked.is_err());
+    assert!(m.is_poisoned() && rw.is_poisoned());
+    let held = m.lock().unwrap_err().into_inner();
+    assert!(m.is_poisoned(), "read without waiting for the lock");
+    drop(held);
+    m.clear_poison();
+    rw.clear_poison();
+    assert!(!m.is_poisoned() && !rw.is_poisoned());
+    assert!(m.lock().is_ok() && rw.read().is_ok());
+}
+
+pub fn rwlock_downgrade_lets_readers_in_and_keeps_writers_out(connect: Connect) {
+    let key = name("downgrade");
+    let lock = RwLock::open(&connect(), key.as_str(), 1u32).unwrap();
+    let other = RwLock::open(&connect(), key.as_str(), 0u32).unwrap();
+    let mut write = lock.write().unwrap();
+    *write = 5;
+    let read = RwLockWriteGuard::downgrade(write);
+    assert_eq!(*read, 5);
+    assert_eq!(
+        *other.try_read().unwrap(),
+        5,
+        "the write is stored and readers share"
+    );
+    assert!(matches!(other.try_write(), Err(TryLockError::WouldBlock)));
+    drop(read);
+    *other.try_write().unwrap() += 1;
+    assert_eq!(lock.into_inner().unwrap(), 6);
 }
 
 pub fn reentrant_lock(connect: Connect) {

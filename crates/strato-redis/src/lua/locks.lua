@@ -50,6 +50,15 @@ end
 REAP.Mutex = reap_locks
 REAP.RwLock = reap_locks
 
+-- The poison flag as it was (after releasing dead holders), cleared if asked.
+KINDS.poison = ',Mutex,RwLock,'
+OPS.poison = function()
+  reap_locks()
+  local was = meta('poison')
+  if arg(1) == '1' then set('poison', '0') end
+  return enc('Y', was)
+end
+
 SERVE.lock = function(w) return try_lock(session_of(w.ticket)) end
 
 KINDS.lock = ',Mutex,'
@@ -105,6 +114,19 @@ KINDS.wlock = ',RwLock,'
 OPS.wlock = function()
   reap_locks()
   return try_write({ writer_waiting = writer_queued() }, SESSION) or block('write')
+end
+
+-- The writer becomes a reader under the same lease and session. ARGV: lease, value given
+-- (1/0), value.
+KINDS.downgrade = ',RwLock,'
+OPS.downgrade = function()
+  if meta('holder') ~= arg(1) then return not_holder('downgrade') end
+  put_back(arg(2), arg(3), '0')
+  redis.call('HSET', H, arg(1), meta('hs'))
+  redis.call('HINCRBY', M, 'readers', 1)
+  set('holder', 0, 'hs', '')
+  serve()
+  return enc('D')
 end
 
 KINDS.runlock = ',RwLock,'

@@ -18,6 +18,15 @@ fn not_holder(what: &str) -> Step {
     ))
 }
 
+/// The poison flag as it was, cleared if asked.
+fn poison_flag(poisoned: &mut bool, clear: bool) -> bool {
+    let was = *poisoned;
+    if clear {
+        *poisoned = false;
+    }
+    was
+}
+
 /// A mutex protecting a value; poisoned when a holder panics or dies.
 #[derive(Debug)]
 pub(crate) struct Mutex {
@@ -60,6 +69,9 @@ impl Mutex {
                 true => Step::Done(Answer::Done),
                 false => not_holder("unlock"),
             },
+            Op::Poison { clear } => {
+                Step::Done(Answer::Bool(poison_flag(&mut self.poisoned, *clear)))
+            }
             other => wrong_op(Kind::Mutex, other),
         }
     }
@@ -168,6 +180,10 @@ impl RwLock {
                 value,
                 poison,
             } => self.write_unlock(caller.conn, *lease, value, *poison),
+            Op::Poison { clear } => {
+                Step::Done(Answer::Bool(poison_flag(&mut self.poisoned, *clear)))
+            }
+            Op::Downgrade { lease, value } => self.downgrade(caller.conn, *lease, value),
             other => wrong_op(Kind::RwLock, other),
         }
     }
@@ -184,6 +200,20 @@ impl RwLock {
         }
         self.writer = None;
         self.poisoned |= poison;
+        if let Some(value) = value {
+            self.value = value.clone();
+        }
+        Step::Done(Answer::Done)
+    }
+
+    /// The writer `lease` becomes a reader with the same lease; parked readers may follow.
+    fn downgrade(&mut self, conn: ConnId, lease: u64, value: &Option<Blob>) -> Step {
+        let id = WaiterId { conn, req: lease };
+        if self.writer != Some(id) {
+            return not_holder("downgrade");
+        }
+        self.writer = None;
+        self.readers.insert(id);
         if let Some(value) = value {
             self.value = value.clone();
         }

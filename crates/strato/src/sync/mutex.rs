@@ -65,6 +65,10 @@ pub struct MutexGuard<'a, T: Serialize> {
     pub(crate) value: T,
     pub(crate) dirty: bool,
     pub(crate) released: bool,
+    /// Whether the thread was already panicking when it took the lock: std poisons only
+    /// when a panic began while the lock was held (not for a lock taken in a `Drop` that
+    /// runs during unwinding).
+    pub(crate) panicking: bool,
 }
 
 impl<T: Serialize + DeserializeOwned> Mutex<T> {
@@ -133,6 +137,28 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
         }
     }
 
+    /// Whether a holder panicked or died holding the mutex. Another process may poison it
+    /// right after: a hint, as in std.
+    ///
+    /// ```
+    /// let m = strato::sync::Mutex::new(0);
+    /// assert!(!m.is_poisoned());
+    /// ```
+    pub fn is_poisoned(&self) -> bool {
+        expect(
+            crate::sync::rwlock::poison_op(&self.handle, false),
+            "Mutex::is_poisoned",
+        )
+    }
+
+    /// Clears the poison flag (for one who restored the value to a sound state).
+    pub fn clear_poison(&self) {
+        expect(
+            crate::sync::rwlock::poison_op(&self.handle, true),
+            "Mutex::clear_poison",
+        );
+    }
+
     /// The object's name on the server.
     pub fn name(&self) -> &str {
         self.handle.name()
@@ -162,6 +188,7 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
             value: decode(value)?,
             dirty: false,
             released: false,
+            panicking: std::thread::panicking(),
         };
         Ok(if poisoned {
             Err(PoisonError::new(guard))
@@ -221,7 +248,7 @@ impl<T: Serialize> Drop for MutexGuard<'_, T> {
         let unlock = Op::Unlock {
             lease: self.lease,
             value: self.write_back(),
-            poison: std::thread::panicking(),
+            poison: !self.panicking && std::thread::panicking(),
         };
         if self.mutex.handle.op(unlock).is_err() {
             self.mutex.release_poisoned(self.lease);

@@ -55,8 +55,14 @@ pub struct RwLockReadGuard<'a, T> {
 pub struct RwLockWriteGuard<'a, T: Serialize> {
     lock: &'a RwLock<T>,
     lease: u64,
-    value: T,
+    /// `None` only once downgraded.
+    value: Option<T>,
     dirty: bool,
+    /// Whether the thread was already panicking when it took the lock: std poisons only
+    /// when a panic began while the lock was held.
+    panicking: bool,
+    /// Released (downgraded): nothing left to do on drop.
+    released: bool,
 }
 
 impl<T: Serialize + DeserializeOwned> RwLock<T> {
@@ -119,6 +125,33 @@ impl<T: Serialize + DeserializeOwned> RwLock<T> {
         ))
     }
 
+    /// Whether a writer panicked or died holding the lock. Another process may poison it
+    /// right after: a hint, as in std.
+    pub fn is_poisoned(&self) -> bool {
+        expect(poison_op(&self.handle, false), "RwLock::is_poisoned")
+    }
+
+    /// Clears the poison flag (for one who restored the value to a sound state).
+    pub fn clear_poison(&self) {
+        expect(poison_op(&self.handle, true), "RwLock::clear_poison");
+    }
+
+    /// Consumes the handle and returns the value (the object stays for other handles);
+    /// `Err` carries it if the lock is poisoned.
+    ///
+    /// ```
+    /// let lock = strato::sync::RwLock::new(String::from("a"));
+    /// lock.write().unwrap().push('b');
+    /// assert_eq!(lock.into_inner().unwrap(), "ab");
+    /// ```
+    pub fn into_inner(self) -> LockResult<T> {
+        let granted = self.handle.op(Op::ReadLock(Wait::Forever)).and_then(grant);
+        let (lease, value, poisoned) = expect(granted, "RwLock::into_inner")
+            .expect("strato: a blocking read lock returned without the lock");
+        let _ = self.handle.op(Op::ReadUnlock { lease });
+        poison_if(expect(decode(&value), "RwLock::into_inner"), poisoned)
+    }
+
     fn read_with(&self, wait: Wait) -> Result<Option<LockResult<RwLockReadGuard<'_, T>>>, Error> {
         let Some((lease, value, poisoned)) = grant(self.handle.op(Op::ReadLock(wait))?)? else {
             return Ok(None);
@@ -138,8 +171,10 @@ impl<T: Serialize + DeserializeOwned> RwLock<T> {
         let guard = RwLockWriteGuard {
             lock: self,
             lease,
-            value: decode(&value)?,
+            value: Some(decode(&value)?),
             dirty: false,
+            panicking: std::thread::panicking(),
+            released: false,
         };
         Ok(Some(poison_if(guard, poisoned)))
     }
@@ -154,6 +189,14 @@ pub(crate) fn grant(answer: Answer) -> Result<Option<(u64, strato_proto::Blob, b
             poisoned,
         } => Ok(Some((lease, value, poisoned))),
         Answer::WouldBlock | Answer::TimedOut => Ok(None),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// `Op::Poison` on a lock: the flag as it was.
+pub(crate) fn poison_op(handle: &Handle, clear: bool) -> Result<bool, Error> {
+    match handle.op(Op::Poison { clear })? {
+        Answer::Bool(poisoned) => Ok(poisoned),
         other => Err(unexpected(other)),
     }
 }
@@ -194,23 +237,73 @@ impl<T> Drop for RwLockReadGuard<'_, T> {
 impl<T: Serialize> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.value
+        self.value()
     }
 }
 
 impl<T: Serialize> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.dirty = true;
-        &mut self.value
+        self.value
+            .as_mut()
+            .expect("a write guard holds its value until downgraded")
+    }
+}
+
+impl<'a, T: Serialize> RwLockWriteGuard<'a, T> {
+    /// Turns exclusive access into shared access without releasing the lock: no writer can
+    /// come in between, and other readers may join (std's `RwLockWriteGuard::downgrade`).
+    ///
+    /// ```
+    /// use strato::sync::{RwLock, RwLockWriteGuard};
+    /// let lock = RwLock::new(1);
+    /// let mut write = lock.write().unwrap();
+    /// *write = 2;
+    /// let read = RwLockWriteGuard::downgrade(write);
+    /// assert_eq!(*read, 2);
+    /// assert_eq!(*lock.try_read().unwrap(), 2); // readers share it now
+    /// assert!(lock.try_write().is_err());       // a writer still waits
+    /// ```
+    pub fn downgrade(mut s: Self) -> RwLockReadGuard<'a, T> {
+        let value = s
+            .value
+            .take()
+            .expect("a write guard holds its value until downgraded");
+        let op = Op::Downgrade {
+            lease: s.lease,
+            value: s.dirty.then(|| encode(&value).ok()).flatten(),
+        };
+        s.released = true;
+        expect(
+            s.lock.handle.op(op).and_then(|answer| match answer {
+                Answer::Done => Ok(()),
+                other => Err(unexpected(other)),
+            }),
+            "RwLockWriteGuard::downgrade",
+        );
+        RwLockReadGuard {
+            lock: s.lock,
+            lease: s.lease,
+            value,
+        }
+    }
+
+    fn value(&self) -> &T {
+        self.value
+            .as_ref()
+            .expect("a write guard holds its value until downgraded")
     }
 }
 
 impl<T: Serialize> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
+        if self.released {
+            return;
+        }
         let unlock = Op::WriteUnlock {
             lease: self.lease,
-            value: self.dirty.then(|| encode(&self.value).ok()).flatten(),
-            poison: std::thread::panicking(),
+            value: self.dirty.then(|| encode(self.value()).ok()).flatten(),
+            poison: !self.panicking && std::thread::panicking(),
         };
         if self.lock.handle.op(unlock).is_err() {
             // The new value cannot be sent (over the frame limit): release, poisoned.
