@@ -107,6 +107,8 @@ impl Shared {
         }
     }
 
+    /// Finishes one task: as [`Self::task_finish_many`], but a lease this worker does not
+    /// hold is an error.
     pub(crate) fn task_finish(
         &self,
         board: &str,
@@ -114,48 +116,46 @@ impl Shared {
         attempt: u32,
         result: Blob,
     ) -> Result<Answer, Failure> {
-        let args = vec![
-            id.to_string().into_bytes(),
-            attempt.to_string().into_bytes(),
-        ];
-        let reply_to = match self.answer(board, "task_finish", Wait::Never, args)? {
-            Answer::Blob(queue) => String::from_utf8_lossy(&queue).into_owned(),
-            other => return Ok(other),
+        let reply_to = match self.held(board, &[(id, attempt)])?.pop().flatten() {
+            Some(queue) => queue,
+            None => {
+                let message = format!("task {id} (attempt {attempt}) is not leased to this worker");
+                return Ok(Answer::Error {
+                    kind: ErrorKind::Invalid,
+                    message,
+                });
+            }
         };
         let report = TaskReport {
             id,
             attempt,
             outcome: TaskOutcome::Finished(result),
         };
-        self.deliver(&reply_to, &report)
+        self.deliver(&reply_to, &report)?;
+        self.end_leases(board, &[(id, attempt)])?;
+        Ok(Answer::Done)
     }
 
-    /// Ends the leases of several finished tasks of `board` in one call, then puts their
-    /// reports on their reply queues, one call per queue. Tasks whose lease this worker
-    /// lost are skipped, as a state server would.
+    /// Finishes several tasks of `board`: puts their reports on their reply queues (one call
+    /// per queue), then ends their leases (one call). Finishing is two steps on Redis, so
+    /// they are ordered: a worker that dies between them leaves tasks that are leased *and*
+    /// reported, which run again and whose second report the driver drops, never tasks that
+    /// are neither. Tasks whose lease this worker lost are skipped, as a state server would.
     pub(crate) fn task_finish_many(
         &self,
         board: &str,
         finished: Vec<(u64, u32, Blob)>,
     ) -> Result<(), Failure> {
-        let args = finished
+        let keys: Vec<(u64, u32)> = finished
             .iter()
-            .flat_map(|(id, attempt, _)| {
-                [
-                    id.to_string().into_bytes(),
-                    attempt.to_string().into_bytes(),
-                ]
-            })
+            .map(|(id, attempt, _)| (*id, *attempt))
             .collect();
-        let queues = match self.answer(board, "task_finish_many", Wait::Never, args)? {
-            Answer::Blobs(queues) => queues,
-            _ => return Ok(()),
-        };
+        let queues = self.held(board, &keys)?;
         let mut reports: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+        let mut held = Vec::new();
         for ((id, attempt, result), queue) in finished.into_iter().zip(queues) {
-            if queue.is_empty() {
-                continue;
-            }
+            let Some(queue) = queue else { continue };
+            held.push((id, attempt));
             let report = TaskReport {
                 id,
                 attempt,
@@ -163,12 +163,32 @@ impl Shared {
             };
             let encoded =
                 postcard::to_stdvec(&report).map_err(|e| Failure::Protocol(e.to_string()))?;
-            let queue = String::from_utf8_lossy(&queue).into_owned();
             reports.entry(queue).or_default().push(encoded);
         }
         for (queue, items) in reports {
             self.answer(&queue, "put_many", Wait::Never, items)?;
         }
+        if !held.is_empty() {
+            self.end_leases(board, &held)?;
+        }
+        Ok(())
+    }
+
+    /// The reply queue of each task whose lease this worker holds.
+    fn held(&self, board: &str, tasks: &[(u64, u32)]) -> Result<Vec<Option<String>>, Failure> {
+        let queues = match self.answer(board, "task_held", Wait::Never, lease_args(tasks))? {
+            Answer::Blobs(queues) => queues,
+            other => return Err(Failure::Protocol(format!("task_held answered {other:?}"))),
+        };
+        Ok(queues
+            .into_iter()
+            .map(|q| (!q.is_empty()).then(|| String::from_utf8_lossy(&q).into_owned()))
+            .collect())
+    }
+
+    /// Ends the leases of reported tasks.
+    fn end_leases(&self, board: &str, tasks: &[(u64, u32)]) -> Result<(), Failure> {
+        self.answer(board, "task_finish_many", Wait::Never, lease_args(tasks))?;
         Ok(())
     }
 
@@ -241,4 +261,17 @@ impl Shared {
             other => Ok(other),
         }
     }
+}
+
+/// `id, attempt, id, attempt, …` as script arguments.
+fn lease_args(tasks: &[(u64, u32)]) -> Vec<Vec<u8>> {
+    tasks
+        .iter()
+        .flat_map(|(id, attempt)| {
+            [
+                id.to_string().into_bytes(),
+                attempt.to_string().into_bytes(),
+            ]
+        })
+        .collect()
 }

@@ -112,28 +112,31 @@ OPS.task_take = function()
   return grant(SESSION, tonumber(arg(1))) or block('take', arg(1) .. ',' .. SESSION)
 end
 
--- Ends the lease of task `id` at `attempt` if the caller holds it; its reply queue, or nil.
-local function finish(id, attempt)
+-- The reply queue of task `id` at `attempt` if the caller holds its lease, or nil; with
+-- `finish`, the lease ends too.
+local function held(id, attempt, finish)
   local lease = redis.call('HGET', H, 't:' .. id)
   local bar = lease and string.find(lease, '|', 1, true)
   local f = lease and fields(string.sub(lease, bar + 1))
   if not lease or string.sub(lease, 1, bar - 1) ~= SESSION or f[2] ~= attempt then return nil end
-  redis.call('HDEL', H, 't:' .. id)
+  if finish then redis.call('HDEL', H, 't:' .. id) end
   return f[4]
 end
 
--- ARGV: id, attempt. Answers the reply queue of the task.
-KINDS.task_finish = ',TaskBoard,'
-OPS.task_finish = function()
-  local reply_to = finish(arg(1), arg(2))
-  if not reply_to then
-    return err('Invalid', 'task ' .. arg(1) .. ' (attempt ' .. arg(2) .. ') is not leased to this worker')
-  end
-  return enc('B', reply_to)
+local function finish(id, attempt) return held(id, attempt, true) end
+
+-- ARGV: id, attempt, id, attempt, ... Answers each task's reply queue ("" if the caller does
+-- not hold its lease), leaving the leases: a worker puts its reports first and ends the
+-- leases after, so that dying in between repeats a task instead of losing it.
+KINDS.task_held = ',TaskBoard,'
+OPS.task_held = function()
+  local queues = {}
+  for i = 1, nargs(), 2 do queues[#queues + 1] = held(arg(i), arg(i + 1), false) or '' end
+  return 'S' .. all(queues)
 end
 
--- ARGV: id, attempt, id, attempt, ... Answers each task's reply queue ("" if the caller
--- does not hold its lease).
+-- ARGV: id, attempt, id, attempt, ... Ends the leases the caller holds (their reports are
+-- out); answers each task's reply queue ("" if the caller does not hold its lease).
 KINDS.task_finish_many = ',TaskBoard,'
 OPS.task_finish_many = function()
   local queues = {}
