@@ -23,7 +23,8 @@ macro_rules! test_suite {
             channel_fifo_per_sender, channel_disconnects, sync_channel_bounds,
             rendezvous_channel, queue_fifo_and_bound, queue_task_done_and_join, pipe,
             reference_counting_collects, persistent_objects_survive, delete_wakes_waiters,
-            wrong_kind_is_an_error, many_connections_one_counter, large_values
+            wrong_kind_is_an_error, many_connections_one_counter, large_values,
+            a_dead_worker_is_charged_only_for_the_task_it_was_running
         ]);
     };
 }

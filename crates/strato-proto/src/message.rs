@@ -634,6 +634,14 @@ pub enum Op {
         /// The new protected value, if it changed.
         value: Option<Blob>,
     },
+    /// Task board: the caller starts running task `id`, one of its leases (sent without
+    /// waiting for the answer, before each task). When a worker dies, only the task it was
+    /// running is charged a retry; the others it held (finished but not yet reported, or
+    /// not started) are queued again as they were.
+    TaskStart {
+        /// The task.
+        id: u64,
+    },
 }
 
 /// Kinds of error the server reports.

@@ -218,6 +218,7 @@ impl Shared {
                 result,
             } => self.task_finish(n, id, attempt, result),
             Op::TaskCounts => self.answer(n, "task_counts", never, vec![]),
+            Op::TaskStart { id } => self.answer(n, "task_start", never, vec![text(id)]),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::Failure;
 /// How often a worker looks for dead workers on a board it takes tasks from.
 const REAP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A new task's record: id, attempt, max_retries, reply_to, body, retries charged.
 fn record(spec: &TaskSpec) -> Vec<u8> {
     netstrings([
         spec.id.to_string().as_bytes(),
@@ -26,10 +27,11 @@ fn record(spec: &TaskSpec) -> Vec<u8> {
         spec.max_retries.to_string().as_bytes(),
         spec.reply_to.as_bytes(),
         &spec.body[..],
+        b"0",
     ])
 }
 
-/// A granted record (id, attempt, max_retries, reply_to, body) as a [`TaskGrant`].
+/// A granted record as a [`TaskGrant`].
 fn grant(record: &[u8]) -> Result<TaskGrant, Failure> {
     let mut bytes = b"S".to_vec();
     bytes.extend_from_slice(record);

@@ -277,7 +277,12 @@ fn hold_watch(client: &Client, board: &str) -> Option<ObjectRef> {
         wait: Wait::Never,
     };
     match watch.op(take) {
-        Ok(Answer::Tasks(tasks)) if !tasks.is_empty() => Some(watch),
+        Ok(Answer::Tasks(tasks)) if !tasks.is_empty() => {
+            // Held as if running, so that this process's death reports it lost.
+            let start = Op::TaskStart { id: tasks[0].id };
+            watch.op(start).ok()?;
+            Some(watch)
+        }
         other => {
             tracing::debug!(?other, "no watch task to hold");
             None
@@ -452,6 +457,11 @@ impl Loop {
             let count = grants.len() as u32;
             for grant in grants {
                 let began = Instant::now();
+                // Said before it runs, so that if this worker dies, only this task is charged
+                // a retry (not the others it holds). Not waited for.
+                if let Err(e) = self.board.cast_all(vec![Op::TaskStart { id: grant.id }]) {
+                    return Err(exit(0, format!("stopping: {e}")));
+                }
                 let ran = self.run_one(grant);
                 self.longest = self.longest.max(began.elapsed());
                 if ran.is_err() || started.elapsed() >= BATCH_TARGET {

@@ -7,11 +7,13 @@ mod coordination;
 mod data;
 mod locks;
 mod messaging;
+mod tasks;
 
 pub use coordination::*;
 pub use data::*;
 pub use locks::*;
 pub use messaging::*;
+pub use tasks::*;
 
 use std::time::Duration;
 

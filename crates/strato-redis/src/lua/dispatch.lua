@@ -6,7 +6,7 @@ local function prepare()
   for _, op in ipairs({ 'load', 'store', 'cas', 'add', 'vget', 'vset', 'vcas', 'alen', 'aget',
       'aset', 'arange', 'asetrange', 'lrange', 'lpop', 'mget', 'mcontains', 'mlen', 'mkeys',
       'mentries', 'mread', 'available', 'ev_is_set', 'ev_clear', 'fut_is_set', 'latch_count',
-      'exists', 'touch', 'present', 'task_counts', 'task_beat', 'task_held' }) do
+      'exists', 'touch', 'present', 'task_counts', 'task_beat', 'task_held', 'task_start' }) do
     PURE[op] = true
   end
   for op, kinds in pairs(KINDS) do

@@ -1,40 +1,53 @@
 -- The task board. Pending tasks are a list of records (netstring fields: id, attempt,
--- max_retries, reply_to, body). A taken task is leased in the hash as "t:<id>" =
+-- max_retries, reply_to, body, charged). A taken task is leased in the hash as "t:<id>" =
 -- "<session>|<record>"; each worker's session has "w:<session>" = the deadline (ms) by which
--- it must beat again. A session past its deadline is dead: its tasks are queued again, first
--- in line, or, with no retries left, handed back to the caller to report lost.
+-- it must beat again, and "r:<session>" = the task it said it started last. A session past
+-- its deadline is dead: its tasks are queued again, first in line, as a new attempt. The
+-- one it was running is charged a retry, or, with no retries left, handed back to the caller
+-- to report lost.
 
 INIT.TaskBoard = function() set('bin', arg(5)) end
 
-local function record(f, attempt)
-  return ns(f[1]) .. ns(attempt) .. ns(f[3]) .. ns(f[4]) .. ns(f[5])
+local function record(f, attempt, charged)
+  return ns(f[1]) .. ns(attempt) .. ns(f[3]) .. ns(f[4]) .. ns(f[5]) .. ns(charged)
 end
 
-local function workers()
+local function count(prefix)
   local n = 0
   for _, field in ipairs(redis.call('HKEYS', H)) do
-    if string.sub(field, 1, 2) == 'w:' then n = n + 1 end
+    if string.sub(field, 1, 2) == prefix then n = n + 1 end
   end
   return n
 end
 
+local function workers() return count('w:') end
+
 -- Queues again (or returns as lost) every task leased to `session`.
 local function give_back(session, lost)
+  local running = redis.call('HGET', H, 'r:' .. session)
   local leases = redis.call('HGETALL', H)
+  local mine = {}
   for i = 1, #leases, 2 do
     local field, lease = leases[i], leases[i + 1]
     local bar = string.find(lease, '|', 1, true)
     if string.sub(field, 1, 2) == 't:' and string.sub(lease, 1, bar - 1) == session then
       redis.call('HDEL', H, field)
-      local f = fields(string.sub(lease, bar + 1))
-      if tonumber(f[2]) < tonumber(f[3]) then
-        redis.call('LPUSH', L, record(f, tonumber(f[2]) + 1))
-      else
-        lost[#lost + 1] = ns(ns(f[1]) .. ns(f[2]) .. ns(f[4]))
-      end
+      mine[#mine + 1] = fields(string.sub(lease, bar + 1))
     end
   end
-  redis.call('HDEL', H, 'w:' .. session)
+  -- Back in the order they were submitted (ids grow), ahead of the rest.
+  table.sort(mine, function(a, b) return tonumber(a[1]) > tonumber(b[1]) end)
+  for _, f in ipairs(mine) do
+    local charged = tonumber(f[6] or '0')
+    local was_running = f[1] == running
+    if not was_running or charged < tonumber(f[3]) then
+      if was_running then charged = charged + 1 end
+      redis.call('LPUSH', L, record(f, tonumber(f[2]) + 1, charged))
+    else
+      lost[#lost + 1] = ns(ns(f[1]) .. ns(charged) .. ns(f[4]))
+    end
+  end
+  redis.call('HDEL', H, 'w:' .. session, 'r:' .. session)
 end
 
 local function grant(session, max)
@@ -146,6 +159,15 @@ end
 
 KINDS.task_counts = ',TaskBoard,'
 OPS.task_counts = function()
-  local leased = redis.call('HLEN', H) - workers()
-  return enc('U', redis.call('LLEN', L), leased, workers())
+  return enc('U', redis.call('LLEN', L), count('t:'), workers())
+end
+
+-- ARGV: id. The caller starts running task `id` (if it holds its lease).
+KINDS.task_start = ',TaskBoard,'
+OPS.task_start = function()
+  local lease = redis.call('HGET', H, 't:' .. arg(1))
+  if lease and string.sub(lease, 1, string.find(lease, '|', 1, true) - 1) == SESSION then
+    redis.call('HSET', H, 'r:' .. SESSION, arg(1))
+  end
+  return enc('D')
 end

@@ -1,8 +1,9 @@
 //! The task board: tasks submitted by drivers, handed to the workers of one binary, each held
 //! under a lease tied to its worker's connection until the worker reports it done.
 //!
-//! A worker that dies (its connection closes) gives its leased tasks back: each is queued
-//! again, first in line, until it has used up its retries; then it is reported lost.
+//! A worker that dies (its connection closes) gives its leased tasks back, first in line. The
+//! task it was running ([`Op::TaskStart`]) is charged a retry, and reported lost once it has
+//! used up its retries; the others it held go back as they were.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -15,7 +16,11 @@ use crate::table::ConnId;
 #[derive(Debug)]
 struct Queued {
     spec: TaskSpec,
+    /// Which run this is: every time the task is queued again, a new one (results and
+    /// leases are named by it).
     attempt: u32,
+    /// The retries it used: how many times a worker died running it.
+    charged: u32,
 }
 
 /// A task a worker holds.
@@ -32,6 +37,8 @@ pub(crate) struct TaskBoard {
     pending: VecDeque<Queued>,
     leases: HashMap<u64, Lease>,
     workers: HashSet<ConnId>,
+    /// The task each worker said it started last.
+    running: HashMap<ConnId, u64>,
 }
 
 /// A report for the driver and the queue it goes to.
@@ -44,6 +51,7 @@ impl TaskBoard {
             pending: VecDeque::new(),
             leases: HashMap::new(),
             workers: HashSet::new(),
+            running: HashMap::new(),
         }
     }
 
@@ -53,6 +61,12 @@ impl TaskBoard {
             Op::TaskJoin { binary } => Step::Done(self.join(conn, binary)),
             Op::TaskSubmit(specs) => Step::Done(self.submit(specs)),
             Op::TaskTake { max, .. } => self.take(conn, *max),
+            Op::TaskStart { id } => {
+                if self.leases.get(id).is_some_and(|lease| lease.conn == conn) {
+                    self.running.insert(conn, *id);
+                }
+                Step::Done(Answer::Done)
+            }
             Op::TaskCounts => Step::Done(Answer::TaskCounts {
                 pending: self.pending.len() as u64,
                 leased: self.leases.len() as u64,
@@ -83,6 +97,7 @@ impl TaskBoard {
         let queued = specs.iter().map(|spec| Queued {
             spec: spec.clone(),
             attempt: 0,
+            charged: 0,
         });
         self.pending.extend(queued);
         Answer::Done
@@ -138,32 +153,38 @@ impl TaskBoard {
             .map(|lease| lease.task.spec.reply_to)
     }
 
-    /// A worker's connection closed: its tasks are queued again (first in line) or, with no
-    /// retries left, reported lost.
+    /// A worker's connection closed: its tasks are queued again (first in line), the one it
+    /// was running charged a retry or, with no retries left, reported lost.
     pub fn release_dead(&mut self, conn: ConnId) -> Vec<Delivery> {
         self.workers.remove(&conn);
-        let mine: Vec<u64> = self
+        let running = self.running.remove(&conn);
+        let mut mine: Vec<u64> = self
             .leases
             .iter()
             .filter(|(_, lease)| lease.conn == conn)
             .map(|(id, _)| *id)
             .collect();
+        // Back in the order they were submitted (ids grow), ahead of the rest.
+        mine.sort_unstable_by(|a, b| b.cmp(a));
         let mut lost = Vec::new();
         for id in mine {
             let Some(Lease { task, .. }) = self.leases.remove(&id) else {
                 continue;
             };
-            let retry = task.attempt < task.spec.max_retries;
+            let was_running = running == Some(id);
+            let retry = !was_running || task.charged < task.spec.max_retries;
             tracing::debug!(
                 worker = conn,
                 task = id,
                 attempt = task.attempt,
+                was_running,
                 retry,
                 "worker lost"
             );
             match retry {
                 true => self.pending.push_front(Queued {
                     attempt: task.attempt + 1,
+                    charged: task.charged + u32::from(was_running),
                     spec: task.spec,
                 }),
                 false => lost.push(lost_report(task)),
@@ -178,10 +199,11 @@ fn ids(ids: impl Iterator<Item = u64>) -> Vec<u64> {
     ids.collect()
 }
 
+/// A task that used up its retries: its report says how many runs died (`attempt` + 1).
 fn lost_report(task: Queued) -> Delivery {
     let report = TaskReport {
         id: task.spec.id,
-        attempt: task.attempt,
+        attempt: task.charged,
         outcome: TaskOutcome::Lost,
     };
     (task.spec.reply_to, report)

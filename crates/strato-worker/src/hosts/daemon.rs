@@ -167,6 +167,8 @@ impl Daemon {
 
     /// Serves one request and reports to its driver.
     fn answer(&self, client: &Client, board: &ObjectRef, grant: TaskGrant) -> Result<(), Error> {
+        // If this host dies serving it, the request is charged a retry.
+        board.cast_all(vec![Op::TaskStart { id: grant.id }])?;
         let request = match postcard::from_bytes::<HostRequest>(&grant.body) {
             Ok(request) => request,
             Err(e) => {
