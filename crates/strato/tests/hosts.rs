@@ -102,7 +102,11 @@ fn a_damaged_cached_executable_is_fetched_again() {
         .next()
         .unwrap()
         .path();
-    std::fs::write(&cached, b"not the executable").unwrap();
+    // Replaced rather than written over: a worker of the first run may still be running it
+    // (ETXTBSY).
+    let damaged = dir.path().join("damaged");
+    std::fs::write(&damaged, b"not the executable").unwrap();
+    std::fs::rename(&damaged, &cached).unwrap();
     let second = run_on_hosts(&[], &serve, "pi", PI);
     assert!(second.status.success(), "{}", both(&second));
     assert_eq!(lines_with(&first, "pi ≈"), lines_with(&second, "pi ≈"));
