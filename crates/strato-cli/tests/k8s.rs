@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use common::first_line_with;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -60,6 +60,26 @@ fn with(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
     args
 }
 
+/// The serve pod's command and environment on loopback port 0; the process and its address.
+fn start_serve(
+    manifests: &Manifests,
+    secrets: &BTreeMap<String, String>,
+    cache: &str,
+) -> (Child, String) {
+    let (args, env) = command(&manifests.serve, secrets);
+    let args = with(with(args, "--listen", "127.0.0.1:0"), "--cache", cache);
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_strato"))
+        .args(&args)
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = first_line_with(serve.stdout.take().unwrap(), "listening on ").unwrap();
+    let address = line.trim_start_matches("listening on ").trim().to_string();
+    (serve, address)
+}
+
 #[test]
 fn k8s_manifests_serve_and_worker_commands_start_and_meet_with_the_secrets_token() {
     let manifests = manifests(&["--slots", "3"]);
@@ -72,17 +92,7 @@ fn k8s_manifests_serve_and_worker_commands_start_and_meet_with_the_secrets_token
     let cache = tempfile::tempdir().unwrap();
     let cache = cache.path().to_str().unwrap();
 
-    let (args, env) = command(&manifests.serve, &secrets);
-    let args = with(with(args, "--listen", "127.0.0.1:0"), "--cache", cache);
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_strato"))
-        .args(&args)
-        .env_clear()
-        .envs(env)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = first_line_with(serve.stdout.take().unwrap(), "listening on ").unwrap();
-    let address = line.trim_start_matches("listening on ").trim().to_string();
+    let (mut serve, address) = start_serve(&manifests, &secrets, cache);
 
     let (args, env) = command(&manifests.workers, &secrets);
     assert!(args[2].starts_with("tcp://strato-serve.strato.svc.cluster.local:"));
@@ -105,17 +115,8 @@ fn k8s_manifests_serve_and_worker_commands_start_and_meet_with_the_secrets_token
 fn k8s_manifests_with_a_wrong_token_do_not_meet() {
     let manifests = manifests(&["--token", "right"]);
     let secrets = manifests.token.string_data.clone().unwrap();
-    let (args, env) = command(&manifests.serve, &secrets);
-    let args = with(args, "--listen", "127.0.0.1:0");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_strato"))
-        .args(&args)
-        .env_clear()
-        .envs(env)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = first_line_with(serve.stdout.take().unwrap(), "listening on ").unwrap();
-    let address = line.trim_start_matches("listening on ").trim().to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let (mut serve, address) = start_serve(&manifests, &secrets, cache.path().to_str().unwrap());
 
     let (args, env) = command(&manifests.workers, &secrets);
     let wrong: Vec<_> = env
