@@ -17,7 +17,7 @@ macro_rules! test_suite {
             map_merge_is_all_or_nothing, map_merge_once_applies_a_token_once, mutex_excludes, mutex_try_and_timeout,
             mutex_waiters_are_served_in_order, rwlock_readers_share_writers_exclude,
             poison_can_be_read_and_cleared, rwlock_downgrade_lets_readers_in_and_keeps_writers_out,
-            reentrant_lock, semaphore, condvar_notify_one_and_all, condvar_wait_timeout,
+            reentrant_lock, reentrant_lock_keeps_what_its_owner_changed_inside, semaphore, condvar_notify_one_and_all, condvar_wait_timeout,
             condvar_rejects_a_second_mutex, event, barrier_generations_have_one_leader,
             barrier_timeout_breaks_it, barrier_try_wait, promise, latch,
             channel_fifo_per_sender, channel_disconnects, sync_channel_bounds,

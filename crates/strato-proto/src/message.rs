@@ -500,6 +500,9 @@ pub enum Op {
     ReentrantUnlock {
         /// The owning thread.
         owner: u64,
+        /// The protected value to store, if the owner changed it (through interior
+        /// mutability: std's way to mutate under a re-entrant lock).
+        value: Option<Blob>,
     },
     /// Semaphore: take `n` permits.
     Acquire(u64, Wait),

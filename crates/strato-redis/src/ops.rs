@@ -177,7 +177,12 @@ impl Shared {
             Op::ReentrantLock { owner, wait } => {
                 self.answer(n, "rlock_enter", wait, vec![text(owner)])
             }
-            Op::ReentrantUnlock { owner } => self.answer(n, "rlock_exit", never, vec![text(owner)]),
+            Op::ReentrantUnlock { owner, value } => {
+                let given = value.is_some();
+                let value = value.as_ref().map(bytes).unwrap_or_default();
+                let args = vec![text(owner), text(u8::from(given)), value];
+                self.answer(n, "rlock_exit", never, args)
+            }
             Op::Acquire(k, w) => self.answer(n, "acquire", w, vec![text(k)]),
             Op::Release(k) => self.answer(n, "sem_release", never, vec![text(k)]),
             Op::Available => self.answer(n, "available", never, vec![]),

@@ -131,6 +131,11 @@ impl Handle {
         &self.inner.name
     }
 
+    /// The connection it uses.
+    pub(crate) fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
     /// Runs `op` on the object.
     pub fn op(&self, op: Op) -> Result<Answer, Error> {
         self.inner.client.call(Call::Op {

@@ -62,6 +62,7 @@
 //! | `Mutex::get_mut`, `RwLock::get_mut` | absent | exclusive access cannot be proven across processes |
 //! | poisoning | as std: a panic that *began* while a `Mutex` or `RwLock` write guard was held poisons it (a lock taken in a `Drop` during unwinding does not); `is_poisoned` and `clear_poison` are server calls | |
 //! | `Ordering` arguments | accepted, all behave as `SeqCst` | every operation is linearizable |
+//! | `ReentrantLock<RefCell<T>>` mutates the one `T` | the same: a thread's nested guards share one value, stored on the server when the outermost is released if it changed (guards of one connection) | the value is remote |
 //! | atomics' `get_mut`, `as_ptr`, `from_ptr`, `compare_and_swap` (deprecated) | absent | the value is not in this process's memory |
 //! | `Barrier::wait` cannot fail | a party that times out or dies **breaks** the barrier; `wait` then panics, `wait_timeout` returns `BarrierError::Broken` | a remote party can vanish |
 //! | infallible operations | a lost connection to the state server panics with the cause | as fatal as a lost memory bus |

@@ -142,6 +142,35 @@ pub fn rwlock_downgrade_lets_readers_in_and_keeps_writers_out(connect: Connect) 
     assert_eq!(lock.into_inner().unwrap(), 6);
 }
 
+pub fn reentrant_lock_keeps_what_its_owner_changed_inside(connect: Connect) {
+    use std::cell::{Cell, RefCell};
+    let key = name("reentrant-cell");
+    let lock = ReentrantLock::open(&connect(), key.as_str(), RefCell::new(vec![1u32])).unwrap();
+    {
+        let outer = lock.lock();
+        outer.borrow_mut().push(2);
+        let inner = lock.lock();
+        assert_eq!(*inner.borrow(), vec![1, 2], "nested guards share the value");
+        inner.borrow_mut().push(3);
+    }
+    let other =
+        ReentrantLock::<RefCell<Vec<u32>>>::open(&connect(), key.as_str(), RefCell::default())
+            .unwrap();
+    assert_eq!(
+        *other.lock().borrow(),
+        vec![1, 2, 3],
+        "stored when released"
+    );
+
+    let counter =
+        ReentrantLock::open(&connect(), name("reentrant-count"), Cell::new(0u64)).unwrap();
+    for _ in 0..3 {
+        let guard = counter.lock();
+        guard.set(guard.get() + 1);
+    }
+    assert_eq!(counter.lock().get(), 3);
+}
+
 pub fn reentrant_lock(connect: Connect) {
     let key = name("reentrant");
     let lock = ReentrantLock::open(&connect(), key.as_str(), "v".to_string()).unwrap();

@@ -168,8 +168,10 @@ OPS.rlock_enter = function()
 end
 
 KINDS.rlock_exit = ',ReentrantLock,'
+-- ARGV: owner, value given (1/0), value.
 OPS.rlock_exit = function()
   if meta('owner') ~= SESSION .. ':' .. arg(1) then return not_holder('re-entrant unlock') end
+  if arg(2) == '1' then set('x', arg(3)) end
   if redis.call('HINCRBY', M, 'depth', -1) <= 0 then
     set('owner', '', 'depth', 0)
     serve()

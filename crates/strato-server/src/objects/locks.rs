@@ -267,7 +267,10 @@ impl ReentrantLock {
                     poisoned: false,
                 })
             }
-            Op::ReentrantUnlock { owner } if self.owner == Some((conn, *owner)) => {
+            Op::ReentrantUnlock { owner, value } if self.owner == Some((conn, *owner)) => {
+                if let Some(value) = value {
+                    self.value = value.clone();
+                }
                 self.depth -= 1;
                 if self.depth == 0 {
                     self.owner = None;

@@ -1,7 +1,12 @@
 //! `RwLock<T>` (std's readers-writer lock) and `ReentrantLock<T>`.
 
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::rc::Rc;
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::Duration;
 
@@ -317,15 +322,23 @@ impl<T: Serialize> Drop for RwLockWriteGuard<'_, T> {
     }
 }
 
-/// A lock that the thread holding it may take again (Python's `RLock`); the value is
-/// read-only through the guard, as with std's `ReentrantLock`.
+/// A lock that the thread holding it may take again (Python's `RLock`). As with std's
+/// `ReentrantLock`, the guard gives shared access (`&T`): mutate through interior
+/// mutability, a `RefCell` or `Cell` inside. The guards a thread holds at once share one
+/// value, and when the outermost is released a changed value is stored on the server.
 ///
 /// ```
+/// use std::cell::RefCell;
 /// use strato::sync::ReentrantLock;
-/// let lock = ReentrantLock::new(7);
-/// let outer = lock.lock();
-/// let inner = lock.lock(); // same thread: does not deadlock
-/// assert_eq!(*outer + *inner, 14);
+///
+/// let lock = ReentrantLock::new(RefCell::new(vec![1]));
+/// {
+///     let outer = lock.lock();
+///     outer.borrow_mut().push(2);
+///     let inner = lock.lock(); // same thread: does not deadlock, sees the push
+///     inner.borrow_mut().push(3);
+/// }
+/// assert_eq!(*lock.lock().borrow(), vec![1, 2, 3]);
 /// ```
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
@@ -335,11 +348,12 @@ pub struct ReentrantLock<T> {
     _value: PhantomData<fn() -> T>,
 }
 
-/// One level of a held [`ReentrantLock`]; releases that level on drop.
+/// One level of a held [`ReentrantLock`]; releases that level on drop. Not `Send`: it
+/// belongs to the thread that holds the lock, as std's does.
 #[must_use = "if unused the ReentrantLock will immediately unlock"]
-pub struct ReentrantLockGuard<'a, T> {
+pub struct ReentrantLockGuard<'a, T: Serialize + 'static> {
     lock: &'a ReentrantLock<T>,
-    value: T,
+    value: Rc<T>,
 }
 
 /// This thread's owner id for re-entrant locks (unique within the process).
@@ -352,7 +366,21 @@ fn thread_owner() -> u64 {
     OWNER.with(|id| *id)
 }
 
-impl<T: Serialize + DeserializeOwned> ReentrantLock<T> {
+/// The value of a re-entrant lock this thread holds: shared by its guards, with the bytes it
+/// had when taken (to tell whether it changed).
+struct Held {
+    depth: usize,
+    value: Rc<dyn Any>,
+    taken: strato_proto::Blob,
+}
+
+thread_local! {
+    /// The re-entrant locks this thread holds, by connection and name (the server's owner is
+    /// the thread on one connection).
+    static HELD: RefCell<HashMap<(u64, String), Held>> = RefCell::new(HashMap::new());
+}
+
+impl<T: Serialize + DeserializeOwned + 'static> ReentrantLock<T> {
     /// A new anonymous lock on the default state server.
     pub fn new(value: T) -> Self {
         let client = default_client("ReentrantLock::new");
@@ -396,27 +424,64 @@ impl<T: Serialize + DeserializeOwned> ReentrantLock<T> {
             owner: thread_owner(),
             wait,
         };
-        let Some((_, value, _)) = grant(self.handle.op(op)?)? else {
+        let Some((_, taken, _)) = grant(self.handle.op(op)?)? else {
             return Ok(None);
         };
-        Ok(Some(ReentrantLockGuard {
-            lock: self,
-            value: decode(&value)?,
-        }))
+        let value = HELD.with(|held| -> Result<Rc<T>, Error> {
+            let mut held = held.borrow_mut();
+            let entry = match held.entry(self.key()) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(Held {
+                    depth: 0,
+                    value: Rc::new(decode::<T>(&taken)?),
+                    taken,
+                }),
+            };
+            entry.depth += 1;
+            Ok(Rc::clone(&entry.value)
+                .downcast::<T>()
+                .expect("a held re-entrant lock keeps its type"))
+        })?;
+        Ok(Some(ReentrantLockGuard { lock: self, value }))
     }
 }
 
-impl<T> Deref for ReentrantLockGuard<'_, T> {
+impl<T> ReentrantLock<T> {
+    fn key(&self) -> (u64, String) {
+        (
+            self.handle.client().connection_id(),
+            self.handle.name().to_string(),
+        )
+    }
+}
+
+impl<T: Serialize> Deref for ReentrantLockGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.value
     }
 }
 
-impl<T> Drop for ReentrantLockGuard<'_, T> {
+impl<T: Serialize> Drop for ReentrantLockGuard<'_, T> {
     fn drop(&mut self) {
+        // The outermost guard stores the value if it changed.
+        let released = HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            let key = self.lock.key();
+            let entry = held.get_mut(&key)?;
+            entry.depth -= 1;
+            if entry.depth > 0 {
+                return None;
+            }
+            held.remove(&key).map(|entry| entry.taken)
+        });
+        let value = released.and_then(|taken| {
+            let now = encode(&*self.value).ok()?;
+            (now != taken).then_some(now)
+        });
         let unlock = Op::ReentrantUnlock {
             owner: thread_owner(),
+            value,
         };
         let _ = self.lock.handle.op(unlock);
     }
