@@ -164,6 +164,14 @@ impl Runner {
             .unwrap_or_default()
             .as_millis();
         let mut command = Command::new(exe);
+        let program = match invocation.exe.name.as_str() {
+            "" => "strato-program",
+            name => name,
+        };
+        std::os::unix::process::CommandExt::arg0(
+            &mut command,
+            strato_worker::worker::process_title(program, &invocation.worker),
+        );
         command
             .env("STRATO_ROLE", "worker")
             .env("STRATO_STATE", &invocation.state)

@@ -35,6 +35,9 @@ pub struct ExeRef {
     pub os: String,
     /// The architecture it was built for (`std::env::consts::ARCH`).
     pub arch: String,
+    /// The program's file name, for its workers' process titles (`pi [strato worker 0]`).
+    #[serde(default)]
+    pub name: String,
 }
 
 impl ExeRef {
@@ -50,6 +53,7 @@ impl ExeRef {
                     len,
                     os: std::env::consts::OS.into(),
                     arch: std::env::consts::ARCH.into(),
+                    name: crate::worker::program_name(),
                 })
             })
             .clone()

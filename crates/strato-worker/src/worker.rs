@@ -126,6 +126,7 @@ fn exit(code: i32, message: impl Into<String>) -> Exit {
 }
 
 fn run(on_connect: fn(Client)) -> i32 {
+    take_program_name();
     if let Err(e) = capture::install() {
         eprintln!("strato worker: not capturing task output: {e}");
     }
@@ -381,6 +382,56 @@ fn count_ready(client: &Client, latch: &str) {
     if let Ok(latch) = latch {
         let _ = latch.op(Op::CountDown);
     }
+}
+
+/// This program's file name (`pi`), as `ps` should show it in its workers' titles.
+///
+/// ```
+/// assert!(!strato_worker::worker::program_name().is_empty());
+/// ```
+pub fn program_name() -> String {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let name = exe.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    // Linux names an executable replaced on disk since it started `NAME (deleted)`.
+    let name = name.trim_end_matches(" (deleted)");
+    if name.is_empty() {
+        "strato-program".into()
+    } else {
+        name.into()
+    }
+}
+
+/// The title a worker process carries in `ps` (its `argv[0]`): the program and the role.
+///
+/// ```
+/// assert_eq!(strato_worker::worker::process_title("pi", "0"), "pi [strato worker 0]");
+/// ```
+pub fn process_title(program: &str, worker: &str) -> String {
+    format!("{program} [strato worker {worker}]")
+}
+
+/// Names this process's main thread (what `ps -e` and `top` show) after the program in its
+/// title, once it runs as a worker: not the name of the file it was started from, which is a
+/// hash in a host's cache, or `exe`.
+fn take_program_name() {
+    let Some(title) = std::env::args_os().next() else {
+        return;
+    };
+    let title = title.to_string_lossy();
+    let Some((program, _)) = title.split_once(" [strato worker ") else {
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    if let Ok(name) = std::ffi::CString::new(program) {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of which the kernel copies at
+        // most 16 bytes; `name` is one, alive for the call.
+        unsafe {
+            libc::prctl(libc::PR_SET_NAME, name.as_ptr());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = program;
 }
 
 /// The version of the watch board's tasks, checked when a worker joins it.

@@ -321,3 +321,24 @@ fn redis_runs_the_executor_suite() {
 fn redis_cluster_runs_the_executor_suite() {
     on_redis::run_suite_on_redis_cluster();
 }
+
+#[test]
+fn workers_carry_the_programs_name_and_their_role_in_ps() {
+    let executor = executor();
+    let exe = std::env::current_exe().unwrap();
+    let program = exe.file_name().unwrap().to_str().unwrap().to_string();
+    let pids = executor.worker_pids();
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let title = String::from_utf8_lossy(cmdline.split(|b| *b == 0).next().unwrap());
+        assert!(
+            title.starts_with(&format!("{program} [strato worker ")),
+            "ps shows {title:?}"
+        );
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        let short: String = program.chars().take(15).collect();
+        assert_eq!(comm.trim_end(), short, "the name ps -e shows");
+    }
+    shut_down(executor);
+}

@@ -177,7 +177,10 @@ impl Monitor {
 }
 
 fn spawn_worker(env: &WorkerSpec, index: usize) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let title = crate::worker::process_title(&crate::worker::program_name(), &index.to_string());
     Command::new(current_exe_path())
+        .arg0(title)
         .env(ROLE_ENV, "worker")
         .env(STATE_ENV, &env.state)
         .env(BOARD_ENV, &env.board)

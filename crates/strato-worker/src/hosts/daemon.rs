@@ -211,7 +211,12 @@ impl Daemon {
                 "the cached executable was damaged; fetched it again"
             );
         }
+        let worker = format!("{}/{}", self.options.name, request.first_index);
         let mut command = Command::new(&path);
+        std::os::unix::process::CommandExt::arg0(
+            &mut command,
+            crate::worker::process_title(program(&request.exe), &worker),
+        );
         command
             .env(ROLE_ENV, "worker")
             .env(STATE_ENV, &self.options.connect)
@@ -219,10 +224,7 @@ impl Daemon {
             // The driver counts this worker as ready when it hears it was started.
             .env(READY_ENV, "")
             .env(SESSION_ENV, &request.session)
-            .env(
-                WORKER_ID_ENV,
-                format!("{}/{}", self.options.name, request.first_index),
-            )
+            .env(WORKER_ID_ENV, &worker)
             .stdin(Stdio::null());
         if let Some(token) = &self.options.token {
             command.env("STRATO_TOKEN", token);
@@ -290,4 +292,13 @@ fn finish(board: &ObjectRef, grant: &TaskGrant, report: Option<&HostReport>) -> 
         result: Blob::from(result),
     };
     board.op(finish).map(drop)
+}
+
+/// The program's name for its workers' titles (an older driver sends none).
+fn program(exe: &crate::exe::ExeRef) -> &str {
+    if exe.name.is_empty() {
+        "strato-program"
+    } else {
+        &exe.name
+    }
 }
