@@ -1,7 +1,7 @@
 //! Worker churn: many SIGKILLs of workers during a job. The job ends with every result,
-//! nothing hangs, and no worker is left. `redis_runs_the_churn_suite` runs the same with the
-//! state in Redis (its workers learn of a death from a lease that runs out, not from a closed
-//! connection).
+//! nothing hangs, and no worker is left. The test runs on the embedded server, and again on a
+//! `strato serve` over TCP, on Redis and on a Redis Cluster (whose workers learn of a death
+//! from a lease that runs out, not from a closed connection).
 
 mod cluster;
 mod on_redis;
@@ -91,4 +91,21 @@ fn a_job_survives_many_worker_kills_with_every_result_and_no_worker_left() {
 #[test]
 fn redis_runs_the_churn_suite() {
     on_redis::run_suite_on_redis();
+}
+
+/// The same on a Redis Cluster.
+#[test]
+fn redis_cluster_runs_the_churn_suite() {
+    on_redis::run_suite_on_redis_cluster();
+}
+
+/// The same with the state on a `strato serve` process over TCP.
+#[test]
+fn serve_runs_the_churn_suite() {
+    let serve = cluster::Serve::start();
+    let env = [
+        ("STRATO_STATE", serve.address.as_str()),
+        ("STRATO_TOKEN", serve.token.as_str()),
+    ];
+    on_redis::run_suite_with(&env, "strato serve");
 }

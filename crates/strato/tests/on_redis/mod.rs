@@ -1,6 +1,7 @@
 //! Runs a whole test file again with its state in Redis: the file's `redis_*` test starts a
 //! private `redis-server` (or a Redis Cluster), re-executes this test binary with
 //! `STRATO_STATE` pointing there and every other test selected, and checks they all pass.
+//! (`run_suite_with` does the same for another state, a `strato serve`, say.)
 //! The tests themselves do not change: that is the point.
 
 #![allow(dead_code)]
@@ -11,9 +12,21 @@ use strato_redis::local::{LocalCluster, LocalRedis};
 
 /// Runs every test of this binary except the `redis_*` ones against `url`.
 fn run_suite_on(url: &str, what: &str) {
+    run_suite_with(&[("STRATO_STATE", url)], what);
+}
+
+/// Runs every test of this binary except the ones that run the suite again (`redis_*`,
+/// `serve_runs_the_*`) with `env` added (a state's address and token).
+pub fn run_suite_with(env: &[(&str, &str)], what: &str) {
     let output = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--skip", "redis_", "--test-threads=2"])
-        .env("STRATO_STATE", url)
+        .args([
+            "--skip",
+            "redis_",
+            "--skip",
+            "serve_runs_the_",
+            "--test-threads=2",
+        ])
+        .envs(env.iter().copied())
         .output()
         .expect("re-run the test binary");
     let stdout = String::from_utf8_lossy(&output.stdout);
