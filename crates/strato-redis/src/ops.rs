@@ -235,12 +235,13 @@ impl Shared {
     /// Adds in one script (`HINCRBY` on the value's bits wraps like the integer would,
     /// except at i64 overflow, which falls back to a compare-and-set).
     fn fetch_add(&self, name: &str, fetch: FetchOp, value: Scalar) -> Result<Answer, Failure> {
-        let (_, bits) = scalar_parts(value);
+        let (flavour, bits) = scalar_parts(value);
         let delta = match fetch {
             FetchOp::Sub => bits.wrapping_neg(),
             _ => bits,
         };
-        let answer = self.answer(name, "add", Wait::Never, vec![text(delta)])?;
+        let args = vec![text(delta), text(flavour)];
+        let answer = self.answer(name, "add", Wait::Never, args)?;
         match answer {
             Answer::Scalar(Scalar::I64(new)) if matches!(value, Scalar::I64(_)) => {
                 Ok(Answer::Scalar(Scalar::I64(new.wrapping_sub(delta))))

@@ -50,8 +50,12 @@ end
 
 -- Adds a signed delta, answering the new value; "K" when i64 arithmetic would overflow
 -- (the client then falls back to compare-exchange, which wraps).
+-- ARGV: delta, the argument's flavour (an atomic of another flavour is refused untouched).
 KINDS.add = ',Atomic,'
 OPS.add = function()
+  if meta('f') ~= arg(2) then
+    return err('WrongType', 'atomic holds another type than the ' .. arg(2) .. ' argument')
+  end
   local new = redis.pcall('HINCRBY', M, 'v', arg(1))
   if type(new) == 'table' then return enc('K') end
   return enc('A', meta('f'), meta('v')) -- the string: a Lua number would lose digits
