@@ -37,6 +37,8 @@ local function give_back(session, lost)
   end
   -- Back in the order they were submitted (ids grow), ahead of the rest.
   table.sort(mine, function(a, b) return tonumber(a[1]) > tonumber(b[1]) end)
+  -- A worker that died before it said it started anything was starting its first task.
+  if not running and #mine > 0 then running = mine[#mine][1] end
   for _, f in ipairs(mine) do
     local charged = tonumber(f[6] or '0')
     local was_running = f[1] == running

@@ -166,6 +166,9 @@ impl TaskBoard {
             .collect();
         // Back in the order they were submitted (ids grow), ahead of the rest.
         mine.sort_unstable_by(|a, b| b.cmp(a));
+        // A worker that died before it said it started anything was starting its first
+        // task (or, holding a watch task, holding that one).
+        let running = running.or_else(|| mine.last().copied());
         let mut lost = Vec::new();
         for id in mine {
             let Some(Lease { task, .. }) = self.leases.remove(&id) else {
