@@ -96,7 +96,7 @@ pub mod local {
 #[doc(hidden)]
 pub mod __private {
     pub use serde;
-    pub use serde_closure;
+    pub use strato_macros::closure_impl;
 }
 
 /// Turns this process into a worker if it was started as one (and then never returns).

@@ -50,6 +50,30 @@ fn a_panicking_thread_joins_as_err_with_its_message() {
     );
 }
 
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct Point {
+    x: i64,
+    y: i64,
+}
+
+#[test]
+fn closure_finds_captures_in_format_strings_struct_shorthand_and_loops_and_takes_many() {
+    let (name, width, x) = (String::from("pi"), 6usize, 3i64);
+    let values: Vec<i64> = (1..=18).collect();
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r] = values.try_into().unwrap();
+    let handle = thread::spawn(closure!(move || {
+        let mut total = 0;
+        for value in [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r] {
+            total += value;
+        }
+        let point = Point { x, y: total };
+        (format!("{name:>width$}|{}", point.y), point)
+    }));
+    let (text, point) = handle.join().unwrap();
+    assert_eq!(text, "    pi|171");
+    assert_eq!(point, Point { x: 3, y: 171 });
+}
+
 #[test]
 fn the_builder_names_the_thread_and_the_body_sees_its_own_thread() {
     let handle = thread::Builder::new()

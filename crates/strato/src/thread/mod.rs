@@ -41,9 +41,8 @@
 //!
 //! | std | strato | why |
 //! |---|---|---|
-//! | `spawn` takes any `FnOnce() -> T + Send + 'static` | a `fn` item, a closure without captures, or a capturing closure wrapped in `closure!(move \|\| …)`; a crate that uses `closure!` also depends on `serde_closure = "0.3"` | the body runs in another process |
+//! | `spawn` takes any `FnOnce() -> T + Send + 'static` | a `fn` item, a closure without captures, or a capturing closure wrapped in `closure!(move \|\| …)` | the body runs in another process |
 //! | captures and results of any `Send` type | captures and `T` are `Serialize + DeserializeOwned` (a `&'static str` result becomes a `String`) | they cross processes |
-//! | `format!("{name}")` inside the closure | `format!("{}", name)`: `closure!` finds captures in the closure's tokens, not inside string literals | |
 //! | threads share memory: a captured `Arc<std::sync::Mutex<_>>` is the same mutex | captures are copies; share state through [`crate::sync`] handles, which travel as references to one object | processes share no memory |
 //! | `static`s and `thread_local!`s | one copy per worker process; a warm worker may have run other threads before | |
 //! | a thread is an OS thread, started in microseconds | a thread is a worker process while it runs; a cold start takes milliseconds, a warm one a round trip | |

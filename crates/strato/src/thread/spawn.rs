@@ -5,7 +5,9 @@
 //! closure wrapped in [`closure!`](crate::closure) is a value whose captures serialize; it
 //! travels as the argument of the monomorphised task [`run_closure`].
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::marker::PhantomData;
+
+use serde::{de::DeserializeOwned, Serialize};
 
 use super::handle::{enter, Header};
 use crate::executor::func::conjure;
@@ -25,6 +27,13 @@ use crate::executor::{Executor, ResponseFuture, TaskError, TaskOptions};
 /// assert_eq!(plain.join().unwrap(), 42);
 /// assert_eq!(captured.join().unwrap(), "answer!");
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot run as a strato thread",
+    label = "a closure that captures variables must be wrapped in `strato::closure!`; the result must be `Serialize + DeserializeOwned`",
+    note = "write `thread::spawn(strato::closure!(move || ...))`: `closure!` sends the captured \
+            values to the worker process; a `fn` item or a closure that captures nothing goes as it is",
+    note = "the captures, and the value the body returns, must be `Serialize + DeserializeOwned`"
+)]
 pub trait Spawn<T>: Sized {
     /// Submits the body as one task.
     #[doc(hidden)]
@@ -36,6 +45,7 @@ pub trait Spawn<T>: Sized {
     ) -> Result<ResponseFuture<T>, TaskError>;
 }
 
+#[diagnostic::do_not_recommend]
 impl<F, T> Spawn<T> for F
 where
     F: FnOnce() -> T + Copy + 'static,
@@ -58,9 +68,10 @@ where
     }
 }
 
-impl<C, T> Spawn<T> for Closure<C>
+impl<E, F, T> Spawn<T> for Closure<E, F>
 where
-    C: serde_closure::traits::FnOnce<(), Output = T> + Serialize + DeserializeOwned + 'static,
+    E: Serialize + DeserializeOwned + 'static,
+    F: FnOnce(E) -> T + Copy + 'static,
     T: Serialize + DeserializeOwned + 'static,
 {
     fn launch(
@@ -69,7 +80,7 @@ where
         header: Header,
         options: TaskOptions,
     ) -> Result<ResponseFuture<T>, TaskError> {
-        executor.call_async_with(run_closure::<C, T>, (header, self), options)
+        executor.call_async_with(run_closure::<E, F, T>, (header, self.captures), options)
     }
 }
 
@@ -82,40 +93,78 @@ where
     conjure::<F>()()
 }
 
-/// The task of a wrapped closure: the closure's captures are the argument.
-fn run_closure<C, T>((header, closure): (Header, Closure<C>)) -> T
+/// The task of a wrapped closure: the body is the type, the captures the argument.
+fn run_closure<E, F, T>((header, captures): (Header, E)) -> T
 where
-    C: serde_closure::traits::FnOnce<(), Output = T>,
+    F: FnOnce(E) -> T + Copy + 'static,
 {
     let _current = enter(header);
-    closure.0.call_once(())
+    conjure::<F>()(captures)
 }
 
 /// A closure whose captures serialize, made by [`closure!`](crate::closure): a thread body
 /// that can run in another process.
+///
+/// `E` is the captured values, `F` the body: a closure that captures nothing and takes the
+/// captured values as its argument, so the worker process makes it from its type alone.
 ///
 /// ```
 /// let base = 40;
 /// let body = strato::closure!(move || base + 2);
 /// assert_eq!(strato::thread::spawn(body).join().unwrap(), 42);
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
 #[must_use = "a closure does nothing until it is spawned"]
-pub struct Closure<C>(C);
+pub struct Closure<E, F> {
+    captures: E,
+    body: PhantomData<F>,
+}
 
-impl<C> Closure<C> {
-    /// Wraps a closure made by `serde_closure::FnOnce!` (what [`closure!`](crate::closure)
-    /// expands to).
+impl<E, F> Closure<E, F> {
+    /// Gives the body's argument the captures' type before the body is type-checked (what
+    /// [`closure!`](crate::closure) expands to).
     #[doc(hidden)]
-    pub fn __wrap(closure: C) -> Self {
-        Closure(closure)
+    pub fn __body<T>(_captures: &E, body: F) -> F
+    where
+        F: FnOnce(E) -> T,
+    {
+        body
+    }
+
+    /// Pairs the captures with the body (what [`closure!`](crate::closure) expands to).
+    #[doc(hidden)]
+    pub fn __new<T>(captures: E, _body: F) -> Self
+    where
+        F: FnOnce(E) -> T + Copy + 'static,
+    {
+        const {
+            assert!(
+                std::mem::size_of::<F>() == 0,
+                "strato::closure!: the closure uses a variable that `closure!` did not see \
+                 (one named only inside a macro it cannot read); name it in plain code in \
+                 the closure, e.g. `let value = &value;` as its first line"
+            )
+        };
+        Closure {
+            captures,
+            body: PhantomData,
+        }
     }
 }
 
-impl<C: std::fmt::Debug> std::fmt::Debug for Closure<C> {
+impl<E: Clone, F> Clone for Closure<E, F> {
+    fn clone(&self) -> Self {
+        Closure {
+            captures: self.captures.clone(),
+            body: PhantomData,
+        }
+    }
+}
+
+impl<E: std::fmt::Debug, F> std::fmt::Debug for Closure<E, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        f.debug_struct("Closure")
+            .field("captures", &self.captures)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,14 +175,14 @@ impl<C: std::fmt::Debug> std::fmt::Debug for Closure<C> {
 /// Every captured value must be `Serialize + Deserialize` (serde's `rc` feature is on, so
 /// `Arc<T>` captures work); handles of shared objects such as
 /// [`sync::Mutex`](crate::sync::Mutex) or [`sync::atomic::AtomicU64`](crate::sync::atomic)
-/// travel as references to the same object. The expansion names the `serde_closure`
-/// crate, so a crate that uses this macro lists `serde_closure = "0.3"` among its
-/// dependencies. [`local::closure!`](crate::local::closure) is the std twin: the bare
-/// closure.
+/// travel as references to the same object. Captures move into the closure, `move` or not.
+/// A crate needs no dependency but `strato` to use it.
+/// [`local::closure!`](crate::local::closure) is the std twin: the bare closure.
 ///
-/// The macro finds the captures by reading the closure's tokens, so it cannot see a
-/// variable named only inside a format string: write `format!("{}", name)`, not
-/// `format!("{name}")` (the latter fails to compile with a complaint about `Copy`).
+/// The macro finds the captures by reading the closure's tokens: a lower-case name that
+/// the closure does not bind itself and does not call as a function is a capture, and so is
+/// a name inside `format!("{name}")` and std's other formatting macros. A variable named
+/// only inside another macro it cannot read as expressions is a compile error saying so.
 ///
 /// ```
 /// use strato::sync::{atomic::{AtomicU64, Ordering}, Arc};
@@ -149,10 +198,27 @@ impl<C: std::fmt::Debug> std::fmt::Debug for Closure<C> {
 /// handles.into_iter().for_each(|h| drop(h.join().unwrap()));
 /// assert_eq!(hits.load(Ordering::SeqCst), 3);
 /// ```
+///
+/// A variable that the closure names only inside a macro whose arguments are not
+/// expressions cannot be seen, and the build stops at the check that the body captured
+/// nothing (E0080, "`closure!` did not see"):
+///
+/// ```compile_fail,E0080
+/// macro_rules! add { ($a:ident plus $b:ident) => { $a + $b } }
+/// let (x, y) = (1, 2);
+/// strato::thread::spawn(strato::closure!(move || add!(x plus y))).join().unwrap();
+/// ```
+///
+/// Forgetting `closure!` around a capturing closure is an error that says to use it:
+///
+/// ```compile_fail,E0277
+/// let label = String::from("answer");
+/// strato::thread::spawn(move || label.len()).join().unwrap();
+/// ```
 #[macro_export]
 macro_rules! closure {
     ($($closure:tt)+) => {
-        $crate::thread::Closure::__wrap($crate::__private::serde_closure::FnOnce!($($closure)+))
+        $crate::__private::closure_impl!($crate; $($closure)+)
     };
 }
 
