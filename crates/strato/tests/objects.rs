@@ -44,6 +44,19 @@ fn client_of(serve: &Serve) -> strato::Client {
     strato::Client::connect_with(&serve.address, options).unwrap()
 }
 
+/// Calls parked on the server, not counting the objects host's own wait for work.
+fn parked_calls(client: &strato::Client) -> u64 {
+    let host_queue = strato_proto::Call::Exists {
+        name: strato_worker::objects::OBJECTS_QUEUE.into(),
+    };
+    let host_waits =
+        u64::from(client.call(host_queue).ok() == Some(strato_proto::Answer::Bool(true)));
+    match client.call(strato_proto::Call::Stats) {
+        Ok(strato_proto::Answer::Stats(stats)) => stats.parked.saturating_sub(host_waits),
+        other => panic!("stats: {other:?}"),
+    }
+}
+
 #[test]
 fn user_objects_live_in_a_process_of_the_program_and_go_with_the_server() {
     let mut serve = Serve::start();
@@ -58,7 +71,10 @@ fn user_objects_live_in_a_process_of_the_program_and_go_with_the_server() {
             tally.at_least(5)
         })
     };
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        eventually(Duration::from_secs(10), || parked_calls(&client) == 1),
+        "the waiting method parks on the server"
+    );
     assert_eq!(tally.add(3), 5);
     assert_eq!(waiter.join().unwrap(), 5);
     // The methods ran in the objects host: this binary, fetched into the server's cache.

@@ -34,7 +34,10 @@ pub fn channel_disconnects(connect: Connect) {
     assert_eq!(rx.recv_timeout(SHORT), Err(RecvTimeoutError::Timeout));
     tx.send(1).unwrap();
     let receiving = background(move || (rx.recv(), rx.recv()));
-    std::thread::sleep(SHORT);
+    let observer = connect();
+    super::super::common::eventually("the second recv parks", || {
+        super::super::common::parked_count(&observer) == 1
+    });
     drop(tx);
     let (first, second) = finished(&receiving, "recv after disconnect");
     assert_eq!(first, Ok(1), "queued messages are still delivered");

@@ -18,12 +18,6 @@ pub trait Backend {
     fn client(&self) -> Client {
         Client::connect(&self.address()).expect("connect to the test server")
     }
-
-    /// How long after a process dies until this backend has noticed: a state server sees
-    /// the connection close; Redis sees the process's presence lapse.
-    fn notices_death_after(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
-    }
 }
 
 /// How long a child process stays present to the Redis backend without renewing.
@@ -60,10 +54,6 @@ impl Redis {
 impl Backend for Redis {
     fn address(&self) -> String {
         self.0.url()
-    }
-
-    fn notices_death_after(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(CHILD_PRESENCE_MS + 500)
     }
 }
 
