@@ -69,6 +69,8 @@
 //! | `Ordering` arguments | accepted, all behave as `SeqCst` | every operation is linearizable |
 //! | `ReentrantLock<RefCell<T>>` mutates the one `T` | the same: a thread's nested guards share one value, stored on the server when the outermost is released if it changed (guards of one connection) | the value is remote |
 //! | atomics' `get_mut`, `as_ptr`, `from_ptr`, `compare_and_swap` (deprecated) | absent | the value is not in this process's memory |
+//! | `Condvar::wait_timeout_ms` (deprecated) | absent: `wait_timeout` | |
+//! | `Once`, `OnceLock`, `LazyLock`, `Weak` | std's own, re-exported: one per process, like a `static` | they hold references into this process's memory |
 //! | `Barrier::wait` cannot fail | a party that times out or dies **breaks** the barrier; `wait` then panics, `wait_timeout` returns `BarrierError::Broken` | a remote party can vanish |
 //! | infallible operations | a lost connection to the state server panics with the cause | as fatal as a lost memory bus |
 //! | a `Mutex` held by a thread that exits without unlocking stays locked | the holder's death (its connection closing) releases and poisons it | a crashed process must not wedge the others |

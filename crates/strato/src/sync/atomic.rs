@@ -174,6 +174,20 @@ macro_rules! atomic {
                 Err(previous)
             }
 
+            /// Applies `f` to the value until the compare-exchange succeeds, returning the
+            /// previous value (std's `update`): `f` may run more than once, its result is
+            /// stored once.
+            pub fn update(&self, set_order: Ordering, fetch_order: Ordering, mut f: impl FnMut($t) -> $t) -> $t {
+                match self.fetch_update(set_order, fetch_order, |v| Some(f(v))) {
+                    Ok(previous) | Err(previous) => previous,
+                }
+            }
+
+            /// As [`Self::fetch_update`] (std's `try_update`, its newer name).
+            pub fn try_update(&self, set_order: Ordering, fetch_order: Ordering, f: impl FnMut($t) -> Option<$t>) -> Result<$t, $t> {
+                self.fetch_update(set_order, fetch_order, f)
+            }
+
             /// Consumes the handle and returns the value.
             pub fn into_inner(self) -> $t {
                 self.load(Ordering::SeqCst)
@@ -369,5 +383,7 @@ let a = AtomicI8::new(100);
 assert_eq!(a.fetch_add(100, Ordering::Relaxed), 100);
 assert_eq!(a.load(Ordering::Relaxed), -56);
 assert_eq!(a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_mul(2)), Ok(-56));
-assert_eq!(a.load(Ordering::Relaxed), -112);"
+assert_eq!(a.update(Ordering::SeqCst, Ordering::SeqCst, |v| v + 1), -112);
+assert_eq!(a.try_update(Ordering::SeqCst, Ordering::SeqCst, |_| None), Err(-111));
+assert_eq!(a.load(Ordering::Relaxed), -111);"
 );

@@ -54,3 +54,7 @@ pub use queue::{pipe, pipe_in, PipeEnd, Queue};
 pub use rwlock::{ReentrantLock, ReentrantLockGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use signals::{CountDownLatch, Event, Promise, Semaphore};
 pub use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
+/// std's own, re-exported so that `use` lines port unchanged: like a `static`, each is
+/// local to its process (they cannot be captured by a remote thread: they do not
+/// serialize).
+pub use std::sync::{LazyLock, Once, OnceLock, OnceState, Weak};
