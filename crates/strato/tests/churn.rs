@@ -8,7 +8,7 @@ mod on_redis;
 
 use std::time::Duration;
 
-use cluster::eventually;
+use cluster::{eventually, sigkill};
 use strato::executor::Executor;
 
 fn slow_double(x: u64) -> u64 {
@@ -34,13 +34,6 @@ fn workers() -> Vec<u32> {
                 .any(|var| var == b"STRATO_ROLE=worker")
         })
         .collect()
-}
-
-/// SIGKILL through `kill(1)`, so the test needs no `unsafe`.
-fn sigkill(pid: u32) {
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status();
 }
 
 #[test]

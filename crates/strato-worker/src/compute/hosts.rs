@@ -5,7 +5,8 @@
 //! ([`watch_board`](crate::worker::watch_board)) for its life. When it dies (with its host,
 //! or cut off from the state), the state reports that task lost, and the driver asks the
 //! hosts for a replacement: a job whose hosts died goes on when other hosts have free slots,
-//! or as soon as one connects.
+//! or as soon as one connects. A host reports a worker started only once it holds its watch
+//! task, so no worker can die unseen between the two.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use strato_client::{Client, ConnectOptions, Error, ErrorKind};
-use strato_proto::{Answer, Blob, Init, Op, TaskGrant, TaskSpec, Wait};
+use strato_proto::{Answer, Blob, Call, Init, Op, TaskGrant, TaskSpec, Wait};
 
 use super::{HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
 use crate::board::ObjectRef;
@@ -176,16 +176,11 @@ impl Daemon {
                 return finish(board, &grant, None);
             }
         };
-        let report = match self.start_worker(client, &request) {
-            Ok(()) => {
-                if let Some(rest) = request.next() {
-                    submit(client, board, &rest)?;
-                }
-                HostReport::Started {
-                    host: self.options.name.clone(),
-                    index: request.first_index,
-                }
-            }
+        let report = match self.start_ready_worker(client, board, &request) {
+            Ok(()) => HostReport::Started {
+                host: self.options.name.clone(),
+                index: request.first_index,
+            },
             Err(reason) => {
                 tracing::warn!(board = request.board, "refused a request: {reason}");
                 HostReport::Refused {
@@ -197,7 +192,45 @@ impl Daemon {
         finish(board, &grant, Some(&report))
     }
 
-    fn start_worker(&self, client: &Client, request: &HostRequest) -> Result<(), String> {
+    /// Starts the request's worker and waits until it holds its watch task, from when on
+    /// its death is reported to the driver by the state. A worker that exits before that is
+    /// started again, up to [`READY_ATTEMPTS`] times. The rest of the request goes back on
+    /// the board as soon as the first worker is started, for any host to serve.
+    fn start_ready_worker(
+        &self,
+        client: &Client,
+        board: &ObjectRef,
+        request: &HostRequest,
+    ) -> Result<(), String> {
+        let mut rest = request.next();
+        for attempt in 1..=READY_ATTEMPTS {
+            let launched = self.start_worker(client, request, attempt)?;
+            if let Some(rest) = rest.take() {
+                submit(client, board, &rest).map_err(|e| e.to_string())?;
+            }
+            match launched.wait_ready(client) {
+                Ok(()) => return Ok(()),
+                Err(status) if status.success() => {
+                    return Err("its worker exited at once: its job has ended".into());
+                }
+                Err(status) => tracing::warn!(
+                    board = request.board,
+                    attempt,
+                    "a worker exited before it was ready ({status}); starting another"
+                ),
+            }
+        }
+        Err(format!(
+            "its worker exited before it was ready, {READY_ATTEMPTS} times"
+        ))
+    }
+
+    fn start_worker(
+        &self,
+        client: &Client,
+        request: &HostRequest,
+        attempt: u32,
+    ) -> Result<Launched, String> {
         if let Some(reason) = request.exe.unrunnable_here() {
             return Err(reason);
         }
@@ -212,6 +245,8 @@ impl Daemon {
             );
         }
         let worker = format!("{}/{}", self.options.name, request.first_index);
+        let ready = format!("{}.ready.{worker}.{attempt}", request.board);
+        let latch = ObjectRef::open(client, &ready, Init::Latch(1)).map_err(|e| e.to_string())?;
         let mut command = Command::new(&path);
         std::os::unix::process::CommandExt::arg0(
             &mut command,
@@ -221,8 +256,8 @@ impl Daemon {
             .env(ROLE_ENV, "worker")
             .env(STATE_ENV, &self.options.connect)
             .env(BOARD_ENV, &request.board)
-            // The driver counts this worker as ready when it hears it was started.
-            .env(READY_ENV, "")
+            // Counted down once the worker holds its watch task.
+            .env(READY_ENV, &ready)
             .env(SESSION_ENV, &request.session)
             .env(WORKER_ID_ENV, &worker)
             .stdin(Stdio::null());
@@ -237,13 +272,57 @@ impl Daemon {
             .spawn()
             .map_err(|e| format!("cannot start the worker: {e}"))?;
         self.running.lock().insert(child.id());
+        let (events, heard) = mpsc::channel();
         let running = self.running.clone();
+        let exited = events.clone();
         std::thread::spawn(move || {
-            let _ = child.wait();
+            let status = child.wait();
             running.lock().remove(&child.id());
             running.changed.notify_all();
+            if let Ok(status) = status {
+                let _ = exited.send(Readiness::Exited(status));
+            }
         });
-        Ok(())
+        let waiter = ObjectRef::open(client, &ready, Init::Latch(1)).map_err(|e| e.to_string())?;
+        std::thread::spawn(move || {
+            if waiter.op(Op::LatchWait(Wait::Forever)).is_ok() {
+                let _ = events.send(Readiness::Ready);
+            }
+        });
+        Ok(Launched { heard, latch })
+    }
+}
+
+/// How many times a host starts a request's worker that exits before it is ready.
+const READY_ATTEMPTS: u32 = 3;
+
+/// What is heard first of a worker just started.
+enum Readiness {
+    /// It holds its watch task (it counted down its ready latch).
+    Ready,
+    /// It exited before.
+    Exited(std::process::ExitStatus),
+}
+
+/// A worker just started, and how to hear whether it became ready.
+struct Launched {
+    heard: mpsc::Receiver<Readiness>,
+    latch: ObjectRef,
+}
+
+impl Launched {
+    /// Waits until the worker is ready (`Ok`) or exited first (its status).
+    fn wait_ready(self, client: &Client) -> Result<(), std::process::ExitStatus> {
+        let heard = self.heard.recv();
+        // Wakes the latch's waiter if the worker exited first; frees the latch.
+        let _ = client.call(Call::Delete {
+            name: self.latch.name().to_string(),
+        });
+        match heard {
+            Ok(Readiness::Exited(status)) => Err(status),
+            // Ready, or (both threads gone without a word) nothing more to learn.
+            _ => Ok(()),
+        }
     }
 }
 

@@ -230,6 +230,13 @@ pub fn processes_running_from(dir: &Path) -> Vec<u32> {
     pids
 }
 
+/// SIGKILL through `kill(1)`, so the tests need no `unsafe`.
+pub fn sigkill(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
 /// Polls `condition` until it holds or `limit` passes; whether it held.
 pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + limit;
