@@ -193,7 +193,18 @@ fn a_killed_host_leaves_the_job_to_the_other() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start();
     let mut doomed = host(&serve, "doomed", &dir.path().join("doomed"));
-    let survivor = host(&serve, "survivor", &dir.path().join("survivor"));
+    // Room for the doomed host's workers too: a host is counted ready only once its worker
+    // runs, so the driver waits for all four, wherever they end up.
+    let survivor = Host::start(HostSpec {
+        name: "survivor",
+        connect: &serve.address,
+        token: &serve.token,
+        slots: 4,
+        cache: &dir.path().join("survivor"),
+        prefix: &[],
+        ca: None,
+        plaintext: false,
+    });
     let args = ["--tasks", "24", "--points", "60000000"];
     let driver = cluster::driver_command(&[], &serve, "pi", &args)
         .env("STRATO_WORKERS", "4")
