@@ -1,0 +1,53 @@
+"""A drop-in for the standard library's ``multiprocessing`` whose objects live on strato's
+engine: ``import strato.multiprocessing as multiprocessing``.
+
+What is here so far: ``Queue``, ``SimpleQueue``, ``JoinableQueue``, ``Lock``, ``RLock``,
+``Semaphore``, ``BoundedSemaphore``, ``Event``, ``Barrier``, ``Value``, ``RawValue``, the
+context functions and the standard library's exceptions. Every object is the engine's: any
+process that reaches the same state (``STRATO_STATE``) shares it, by a pickled handle or by
+its ``name``. ``Process``, ``Pool``, ``Pipe``, ``Manager`` and ``Array`` come in the next
+slices of the Python front.
+"""
+
+from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
+
+from .context import (
+    cpu_count,
+    get_all_start_methods,
+    get_context,
+    get_start_method,
+    set_start_method,
+)
+from .queues import JoinableQueue, Queue, SimpleQueue
+from .sharedctypes import RawValue, Value
+from .synchronize import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
+
+
+def freeze_support():
+    """Nothing to do: workers are not frozen executables."""
+
+
+__all__ = [
+    "AuthenticationError",
+    "Barrier",
+    "BoundedSemaphore",
+    "BufferTooShort",
+    "Condition",
+    "Event",
+    "JoinableQueue",
+    "Lock",
+    "ProcessError",
+    "Queue",
+    "RLock",
+    "RawValue",
+    "Semaphore",
+    "SimpleQueue",
+    "TimeoutError",
+    "Value",
+    "cpu_count",
+    "freeze_support",
+    "get_all_start_methods",
+    "get_context",
+    "get_start_method",
+    "set_start_method",
+]
