@@ -232,7 +232,7 @@ fn workers_lost_with_their_host_are_replaced_on_a_host_that_connects_later() {
     let serve = Serve::start();
     let mut doomed = host(&serve, "doomed", &dir.path().join("doomed"));
     let args = ["--tasks", "12", "--points", "600000000"];
-    let mut driver = cluster::driver_command(&[], &serve, "pi", &args)
+    let driver = cluster::driver_command(&[], &serve, "pi", &args)
         .env("STRATO_WORKERS", "2")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -246,6 +246,13 @@ fn workers_lost_with_their_host_are_replaced_on_a_host_that_connects_later() {
     doomed.process.kill();
     // Every worker of the job is gone; a host that connects now gets the replacements.
     let late = host(&serve, "late", &dir.path().join("late"));
+    finishes_as_locally(driver, &args);
+    assert!(late.cache.exists(), "the late host started no worker");
+}
+
+/// Waits (bounded) for the `pi` driver to end; it must succeed and print what it prints run
+/// locally with `args`.
+fn finishes_as_locally(mut driver: std::process::Child, args: &[&str]) {
     let ended = eventually(Duration::from_secs(120), || {
         driver.try_wait().unwrap().is_some()
     });
@@ -255,9 +262,8 @@ fn workers_lost_with_their_host_are_replaced_on_a_host_that_connects_later() {
     let output = driver.wait_with_output().unwrap();
     assert!(ended, "the job never finished: {}", both(&output));
     assert!(output.status.success(), "{}", both(&output));
-    let local = run_locally("pi", &args);
+    let local = run_locally("pi", args);
     assert_eq!(lines_with(&output, "pi ≈"), lines_with(&local, "pi ≈"));
-    assert!(late.cache.exists(), "the late host started no worker");
 }
 
 #[test]
@@ -266,7 +272,7 @@ fn the_only_worker_killed_as_it_starts_is_started_again() {
     let serve = Serve::start();
     let host = host(&serve, "host", &dir.path().join("host"));
     let args = ["--tasks", "4", "--points", "4000000"];
-    let mut driver = cluster::driver_command(&[], &serve, "pi", &args)
+    let driver = cluster::driver_command(&[], &serve, "pi", &args)
         .env("STRATO_WORKERS", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -283,17 +289,7 @@ fn the_only_worker_killed_as_it_starts_is_started_again() {
         std::thread::sleep(Duration::from_millis(1));
     };
     cluster::sigkill(first);
-    let ended = eventually(Duration::from_secs(120), || {
-        driver.try_wait().unwrap().is_some()
-    });
-    if !ended {
-        driver.kill().unwrap();
-    }
-    let output = driver.wait_with_output().unwrap();
-    assert!(ended, "the job never finished: {}", both(&output));
-    assert!(output.status.success(), "{}", both(&output));
-    let local = run_locally("pi", &args);
-    assert_eq!(lines_with(&output, "pi ≈"), lines_with(&local, "pi ≈"));
+    finishes_as_locally(driver, &args);
 }
 
 #[test]
