@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{Backend, Embedded, Redis, RedisCluster};
+use common::{open, Backend, Embedded, Redis, RedisCluster};
 use proptest::prelude::*;
 use strato::Client;
 use strato_proto::{Answer, Blob, Call, FetchOp, Init, Op, Role, Scalar, TaskSpec, Wait};
@@ -502,16 +502,6 @@ impl<'a> Run<'a> {
         }
         answer
     }
-}
-
-fn open(client: &Client, name: &str, init: Init, role: Role) {
-    let call = Call::Open {
-        name: name.into(),
-        init,
-        persistent: false,
-        role,
-    };
-    client.call(call).expect("open");
 }
 
 /// The backends compared, each with two connections; the first is the reference.

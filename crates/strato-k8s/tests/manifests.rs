@@ -3,7 +3,7 @@
 //! says what was not run. `crates/strato-cli/tests/k8s.rs` runs their commands.)
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Container, EnvVar};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use strato_k8s::{Cluster, ManifestError, Manifests, TOKEN_KEY, TOKEN_SECRET};
 
@@ -19,15 +19,20 @@ fn cluster(tls: bool) -> Cluster {
     cluster
 }
 
-fn container(deployment: &Deployment) -> &Container {
-    let pod = deployment
+/// The pod template's spec of `deployment`.
+fn pod(deployment: &Deployment) -> &PodSpec {
+    deployment
         .spec
         .as_ref()
         .unwrap()
         .template
         .spec
         .as_ref()
-        .unwrap();
+        .unwrap()
+}
+
+fn container(deployment: &Deployment) -> &Container {
+    let pod = pod(deployment);
     assert_eq!(pod.containers.len(), 1);
     &pod.containers[0]
 }
@@ -180,14 +185,7 @@ fn without_tls_the_workers_say_plaintext_and_with_tls_every_path_is_mounted() {
         (&tls.workers, flag(&args(&tls.workers), "--ca")),
     ];
     for (deployment, file) in files {
-        let pod = deployment
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = pod(deployment);
         let mount = container(deployment)
             .volume_mounts
             .as_ref()

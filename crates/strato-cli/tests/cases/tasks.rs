@@ -6,13 +6,7 @@ use strato_proto::{Answer, Blob, Call, Init, Op, Role, TaskOutcome, TaskReport, 
 use super::{name, Connect};
 
 fn open(client: &Client, name: &str, init: Init) {
-    let call = Call::Open {
-        name: name.into(),
-        init,
-        persistent: false,
-        role: Role::Handle,
-    };
-    client.call(call).unwrap();
+    super::super::common::open(client, name, init, Role::Handle);
 }
 
 fn op(client: &Client, name: &str, op: Op) -> Answer {

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use strato::Client;
-use strato_proto::{Answer, Call};
+use strato_proto::{Answer, Call, Init, Role};
 
 /// A running state server the tests connect to.
 pub trait Backend {
@@ -130,6 +130,18 @@ pub fn first_line_with(stdout: ChildStdout, prefix: &str) -> Option<String> {
             return Some(line);
         }
     }
+}
+
+/// Opens (creating from `init` if absent) the object `name` with a reference in `role`;
+/// panics if the backend refuses.
+pub fn open(client: &Client, name: &str, init: Init, role: Role) {
+    let call = Call::Open {
+        name: name.into(),
+        init,
+        persistent: false,
+        role,
+    };
+    client.call(call).expect("open");
 }
 
 /// Whether an object of that name exists on the server.
