@@ -246,7 +246,8 @@ impl Daemon {
         }
         let worker = format!("{}/{}", self.options.name, request.first_index);
         let ready = format!("{}.ready.{worker}.{attempt}", request.board);
-        let latch = ObjectRef::open(client, &ready, Init::Latch(1)).map_err(|e| e.to_string())?;
+        // Made (at one) before the worker starts, whose count-down it waits for.
+        let waiter = ObjectRef::open(client, &ready, Init::Latch(1)).map_err(|e| e.to_string())?;
         let mut command = Command::new(&path);
         std::os::unix::process::CommandExt::arg0(
             &mut command,
@@ -283,13 +284,15 @@ impl Daemon {
                 let _ = exited.send(Readiness::Exited(status));
             }
         });
-        let waiter = ObjectRef::open(client, &ready, Init::Latch(1)).map_err(|e| e.to_string())?;
         std::thread::spawn(move || {
             if waiter.op(Op::LatchWait(Wait::Forever)).is_ok() {
                 let _ = events.send(Readiness::Ready);
             }
         });
-        Ok(Launched { heard, latch })
+        Ok(Launched {
+            heard,
+            latch: ready,
+        })
     }
 }
 
@@ -307,7 +310,8 @@ enum Readiness {
 /// A worker just started, and how to hear whether it became ready.
 struct Launched {
     heard: mpsc::Receiver<Readiness>,
-    latch: ObjectRef,
+    /// The name of its ready latch.
+    latch: String,
 }
 
 impl Launched {
@@ -315,9 +319,7 @@ impl Launched {
     fn wait_ready(self, client: &Client) -> Result<(), std::process::ExitStatus> {
         let heard = self.heard.recv();
         // Wakes the latch's waiter if the worker exited first; frees the latch.
-        let _ = client.call(Call::Delete {
-            name: self.latch.name().to_string(),
-        });
+        let _ = client.call(Call::Delete { name: self.latch });
         match heard {
             Ok(Readiness::Exited(status)) => Err(status),
             // Ready, or (both threads gone without a word) nothing more to learn.
