@@ -1,9 +1,16 @@
-//! `strato._native`: the engine's objects for the Python package (`python/strato`).
+//! `strato._native`: the engine's objects and executors for the Python package
+//! (`python/strato`).
 //!
 //! One class, [`Object`], is a named object on the state (the embedded server of the first
 //! process, `STRATO_STATE`, or Redis), opened by this process; its methods are the
 //! protocol's operations, one round trip each. The pure-Python modules
 //! (`strato.multiprocessing`) give them the standard library's shapes.
+//!
+//! [`Executor`] runs Python tasks on worker processes that the engine's local compute starts
+//! as `python -m strato._worker`: the task is the Rust function `run_python` of this
+//! library, whose reference resolves in every process that loaded the same library file
+//! (its identity is the board's binary, see [`become_driver`]), and which hands the pickled
+//! payload to `strato._worker.run`.
 //!
 //! Every call that can block releases the GIL. A call that waits without a limit waits in
 //! slices of [`SLICE`] and checks for signals between them, so Ctrl-C interrupts a blocked
@@ -16,8 +23,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use strato::executor::ResponseFuture;
 use strato::{Client, ObjectName};
-use strato_proto::{Answer, Blob, Call, FetchOp, Init, Op, Role, Scalar, Wait};
+use strato_proto::{Answer, Blob, ByteBuf, Call, FetchOp, Init, Op, Role, Scalar, Wait};
 
 create_exception!(
     _native,
@@ -411,6 +419,139 @@ impl Object {
     }
 }
 
+// ---- executors: tasks run by Python worker processes
+
+/// The task every Python task is: a worker process runs `strato._worker.run(payload)`
+/// (cloudpickled function and arguments in, pickled outcome out).
+fn run_python(payload: ByteBuf) -> ByteBuf {
+    let ran = Python::attach(|py| -> PyResult<Vec<u8>> {
+        let worker = py.import("strato._worker")?;
+        let output = worker.call_method1("run", (PyBytes::new(py, &payload),))?;
+        output.extract::<Vec<u8>>()
+    });
+    match ran {
+        Ok(output) => ByteBuf::from(output),
+        Err(e) => panic!("strato._worker.run failed: {e}"),
+    }
+}
+
+/// Fixes this process's identity, which a board's workers must share with its driver: the
+/// native module's file (`path`), where task references are measured, and the Python
+/// version, under which the pickles were made.
+fn identify(path: &std::path::Path, version: &str) -> bool {
+    strato_worker::func::identify_by_file(&format!("python{version}:"), path)
+}
+
+/// Becomes a worker (never returns): what `python -m strato._worker` calls, in a process
+/// the executor started. `path` and `version` as for [`become_driver`].
+#[pyfunction]
+fn worker_main(py: Python<'_>, path: std::path::PathBuf, version: &str) {
+    identify(&path, version);
+    py.detach(|| {
+        strato_worker::worker::enter_if_worker(|client| {
+            strato::set_client(client);
+        })
+    });
+}
+
+/// Sets up this process as a Python driver: its identity is the native module's file
+/// (`path`) and the Python version, and its local workers are `python -m strato._worker`.
+#[pyfunction]
+fn become_driver(path: std::path::PathBuf, python: std::ffi::OsString, version: &str) -> bool {
+    let identified = identify(&path, version);
+    let args = vec!["-m".into(), "strato._worker".into()];
+    strato_worker::compute::set_worker_command(python, args);
+    identified
+}
+
+/// An executor of Python tasks on worker processes.
+#[pyclass(module = "strato._native", frozen)]
+pub struct Executor(strato::executor::Executor);
+
+/// One task's result to come.
+#[pyclass(module = "strato._native", frozen)]
+pub struct Future(ResponseFuture<ByteBuf>);
+
+#[pymethods]
+impl Executor {
+    /// Starts `workers` worker processes (the default: one per core).
+    #[new]
+    #[pyo3(signature = (workers=None))]
+    fn new(py: Python<'_>, workers: Option<usize>) -> PyResult<Executor> {
+        let mut builder = strato::executor::Executor::builder();
+        if let Some(workers) = workers {
+            builder = builder.workers(workers);
+        }
+        py.detach(|| builder.build())
+            .map(Executor)
+            .map_err(|e| StratoError::new_err(e.to_string()))
+    }
+
+    /// Runs one payload as one task.
+    fn submit(&self, py: Python<'_>, payload: Vec<u8>) -> PyResult<Future> {
+        py.detach(|| self.0.call_async(run_python, ByteBuf::from(payload)))
+            .map(Future)
+            .map_err(task_error)
+    }
+
+    /// Runs each payload as one task.
+    fn map(&self, py: Python<'_>, payloads: Vec<Vec<u8>>) -> PyResult<Vec<Future>> {
+        let items: Vec<ByteBuf> = payloads.into_iter().map(ByteBuf::from).collect();
+        let futures = py
+            .detach(|| self.0.map(run_python, items))
+            .map_err(task_error)?;
+        Ok(futures.into_iter().map(Future).collect())
+    }
+
+    /// How many worker processes it has.
+    fn worker_count(&self) -> usize {
+        self.0.worker_count()
+    }
+
+    /// Their process ids.
+    fn worker_pids(&self) -> Vec<u32> {
+        self.0.worker_pids()
+    }
+}
+
+create_exception!(
+    _native,
+    TaskFailed,
+    PyException,
+    "A task ended without a result (its worker died, it timed out, or its data could not be read)."
+);
+
+fn task_error(e: strato::executor::TaskError) -> PyErr {
+    TaskFailed::new_err(e.to_string())
+}
+
+#[pymethods]
+impl Future {
+    /// Whether the task finished.
+    fn done(&self) -> bool {
+        self.0.done()
+    }
+
+    /// The task's pickled outcome, waiting at most `timeout` seconds (None if it is not
+    /// done by then); Ctrl-C interrupts the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyBytes>>> {
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let slice = left.map_or(SLICE, |left| left.min(SLICE));
+            if let Some(outcome) = py.detach(|| self.0.result_timeout(slice)) {
+                let bytes = outcome.map_err(task_error)?;
+                return Ok(Some(PyBytes::new(py, &bytes).unbind()));
+            }
+            if left.is_some_and(|left| left <= slice) {
+                return Ok(None);
+            }
+            py.check_signals()?;
+        }
+    }
+}
+
 impl Drop for Object {
     fn drop(&mut self) {
         let release = Call::Release {
@@ -425,6 +566,11 @@ impl Drop for Object {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Object>()?;
+    m.add_class::<Executor>()?;
+    m.add_class::<Future>()?;
+    m.add_function(wrap_pyfunction!(worker_main, m)?)?;
+    m.add_function(wrap_pyfunction!(become_driver, m)?)?;
     m.add("StratoError", m.py().get_type::<StratoError>())?;
+    m.add("TaskFailed", m.py().get_type::<TaskFailed>())?;
     Ok(())
 }

@@ -145,13 +145,32 @@ pub fn conjure<F: Copy>() -> F {
 /// assert_eq!(id, strato_worker::func::binary_id());
 /// ```
 pub fn binary_id() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| {
+    BINARY_ID.get_or_init(|| {
         let path = current_exe_path();
         crate::elf::build_id(&path)
             .or_else(|| hash_file(&path))
             .unwrap_or_else(|| format!("unknown-{}", std::process::id()))
     })
+}
+
+static BINARY_ID: OnceLock<String> = OnceLock::new();
+
+/// Makes [`binary_id`] the identity of the file at `path` (with `prefix` before it) instead
+/// of the executable's: for code loaded as a library into an interpreter (Python's
+/// `strato._native`), where function references are measured within the library and the
+/// interpreter alone says nothing of them. Call it before the first `binary_id`; false if the
+/// identity was fixed already or the file cannot be read.
+///
+/// ```
+/// let path = strato_worker::func::current_exe_path();
+/// assert!(strato_worker::func::identify_by_file("lib:", &path));
+/// assert!(strato_worker::func::binary_id().starts_with("lib:"));
+/// ```
+pub fn identify_by_file(prefix: &str, path: &std::path::Path) -> bool {
+    let Some(id) = crate::elf::build_id(path).or_else(|| hash_file(path)) else {
+        return false;
+    };
+    BINARY_ID.set(format!("{prefix}{id}")).is_ok()
 }
 
 /// The executable of this process (on Linux, the file it was started from even if it has

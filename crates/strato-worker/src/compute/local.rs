@@ -178,9 +178,22 @@ impl Monitor {
 
 fn spawn_worker(env: &WorkerSpec, index: usize) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let title = crate::worker::process_title(&crate::worker::program_name(), &index.to_string());
-    Command::new(current_exe_path())
-        .arg0(title)
+    let mut command = match super::worker_command() {
+        // An interpreter finds its installation from its own path: argv[0] stays as is.
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args);
+            command
+        }
+        None => {
+            let title =
+                crate::worker::process_title(&crate::worker::program_name(), &index.to_string());
+            let mut command = Command::new(current_exe_path());
+            command.arg0(title);
+            command
+        }
+    };
+    command
         .env(ROLE_ENV, "worker")
         .env(STATE_ENV, &env.state)
         .env(BOARD_ENV, &env.board)

@@ -132,10 +132,52 @@ pub fn start(
     spec: WorkerSpec,
     client: &Client,
 ) -> Result<Box<dyn Compute>, ComputeError> {
+    if kind != ComputeKind::Local {
+        refuse_worker_command(kind)?;
+    }
     match kind {
         ComputeKind::Local => Ok(Box::new(LocalCompute::new(spec))),
         ComputeKind::Hosts => Ok(Box::new(HostCompute::new(client, spec)?)),
         other => Err(ComputeError::Unavailable(other.to_string())),
+    }
+}
+
+/// The command local workers are started with, if not this executable (see
+/// [`set_worker_command`]).
+static WORKER_COMMAND: std::sync::OnceLock<(std::ffi::OsString, Vec<std::ffi::OsString>)> =
+    std::sync::OnceLock::new();
+
+/// Starts this process's local workers with `program args…` instead of this executable: an
+/// interpreter that loads this library and enters the worker loop (Python's
+/// `python -m strato._worker`). The workers are given the usual environment. Set once, before
+/// the first executor; false if it was set already.
+///
+/// ```
+/// assert!(strato_worker::compute::worker_command().is_none());
+/// ```
+pub fn set_worker_command(program: std::ffi::OsString, args: Vec<std::ffi::OsString>) -> bool {
+    WORKER_COMMAND.set((program, args)).is_ok()
+}
+
+/// The command set by [`set_worker_command`], if any.
+pub fn worker_command() -> Option<(&'static std::ffi::OsString, &'static [std::ffi::OsString])> {
+    WORKER_COMMAND
+        .get()
+        .map(|(program, args)| (program, args.as_slice()))
+}
+
+/// Workers started by a command run only as local processes for now: hosts and Lambda run
+/// this executable, which is then an interpreter without the program.
+pub fn refuse_worker_command(kind: ComputeKind) -> Result<(), ComputeError> {
+    match worker_command() {
+        Some((program, _)) => Err(ComputeError::Backend {
+            kind: kind.name(),
+            reason: format!(
+                "workers started by a command ({}) run only with compute kind `local` for now",
+                program.to_string_lossy()
+            ),
+        }),
+        None => Ok(()),
     }
 }
 

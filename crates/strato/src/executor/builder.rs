@@ -285,6 +285,7 @@ fn start_compute(
 ) -> Result<Arc<dyn Compute>, ComputeError> {
     #[cfg(feature = "lambda")]
     if kind == ComputeKind::Lambda {
+        compute::refuse_worker_command(kind)?;
         return Ok(Arc::new(strato_lambda::LambdaCompute::new(
             client, spec, settings,
         )?));

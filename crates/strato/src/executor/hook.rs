@@ -4,20 +4,22 @@
 //! harnesses, benchmarks and examples become workers with no code of their own; elsewhere the
 //! program calls [`crate::init`] first thing in `main`.
 
-/// Runs before `main` in every binary that links strato (Linux, via `.init_array`).
-#[cfg(target_os = "linux")]
+/// Runs before `main` in every binary that links strato (Linux, via `.init_array`), unless
+/// the `worker-hook` feature is off (a library loaded into an interpreter enters the worker
+/// loop itself, with the interpreter ready).
+#[cfg(all(target_os = "linux", feature = "worker-hook"))]
 #[used]
 #[link_section = ".init_array"]
 static WORKER_HOOK: extern "C" fn() = worker_hook;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "worker-hook"))]
 extern "C" fn worker_hook() {
     enter_if_worker();
 }
 
 /// Makes sure the constructor above is linked into a binary that uses executors.
 pub(crate) fn keep_hook() {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", feature = "worker-hook"))]
     std::hint::black_box(&WORKER_HOOK);
 }
 

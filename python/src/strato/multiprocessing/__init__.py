@@ -1,12 +1,13 @@
 """A drop-in for the standard library's ``multiprocessing`` whose objects live on strato's
 engine: ``import strato.multiprocessing as multiprocessing``.
 
-What is here so far: ``Queue``, ``SimpleQueue``, ``JoinableQueue``, ``Lock``, ``RLock``,
+What is here so far: ``Pool`` (its tasks run on warm Python worker processes started by
+strato's executor), ``Queue``, ``SimpleQueue``, ``JoinableQueue``, ``Lock``, ``RLock``,
 ``Semaphore``, ``BoundedSemaphore``, ``Event``, ``Barrier``, ``Value``, ``RawValue``, the
 context functions and the standard library's exceptions. Every object is the engine's: any
 process that reaches the same state (``STRATO_STATE``) shares it, by a pickled handle or by
-its ``name``. ``Process``, ``Pool``, ``Pipe``, ``Manager`` and ``Array`` come in the next
-slices of the Python front.
+its ``name``. ``Process``, ``Pipe``, ``Manager`` and ``Array`` come in the next slices of
+the Python front.
 """
 
 from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
@@ -18,6 +19,7 @@ from .context import (
     get_start_method,
     set_start_method,
 )
+from .pool import Pool
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import RawValue, Value
 from .synchronize import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
@@ -36,6 +38,7 @@ __all__ = [
     "Event",
     "JoinableQueue",
     "Lock",
+    "Pool",
     "ProcessError",
     "Queue",
     "RLock",

@@ -1,0 +1,54 @@
+"""The worker processes of strato's Python executors (``python -m strato._worker``).
+
+An executor starts them with the driver's environment (its ``sys.path`` in ``PYTHONPATH``,
+its working directory); each takes tasks from the executor's task board. A task is a
+cloudpickled ``(function, args, kwargs)``; its outcome goes back pickled: ``(True, value)``
+or ``(False, exception, traceback text)``.
+"""
+
+import pickle
+import sys
+import traceback
+
+import cloudpickle
+
+#: The pools whose initializer already ran in this process.
+_initialized = set()
+
+
+def run(payload):
+    """Runs one task; never raises (a failure is the outcome)."""
+    try:
+        outcome = (True, _call(payload))
+    except BaseException as e:  # noqa: BLE001 - the task's failure is its result
+        outcome = (False, e, traceback.format_exc())
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    try:
+        return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # noqa: BLE001 - an outcome that cannot travel
+        failure = RuntimeError(f"the task's outcome cannot be pickled: {e!r}")
+        return pickle.dumps((False, failure, traceback.format_exc()))
+
+
+def _call(payload):
+    setup, func, args, kwargs = cloudpickle.loads(payload)
+    if setup is not None:
+        pool, initializer, initargs = setup
+        if pool not in _initialized:
+            _initialized.add(pool)
+            initializer(*initargs)
+    return func(*args, **kwargs)
+
+
+def main():
+    from . import _native
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    _native.worker_main(_native.__file__, version)
+    sys.exit("strato._worker: this process was not started as a worker by an executor")
+
+
+if __name__ == "__main__":
+    main()

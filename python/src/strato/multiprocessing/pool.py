@@ -1,0 +1,233 @@
+"""A process pool whose tasks run on strato's worker processes (``multiprocessing.pool``'s
+``Pool`` and ``AsyncResult``)."""
+
+import itertools
+import os
+import pickle
+import sys
+import threading
+import uuid
+from multiprocessing import TimeoutError
+from multiprocessing.pool import RemoteTraceback
+
+import cloudpickle
+
+from .. import _native
+from ._handle import _share_state
+
+__all__ = ["Pool", "AsyncResult", "MapResult"]
+
+_driver_ready = False
+
+
+def _become_driver():
+    """Workers are this interpreter running ``strato._worker`` with this process's
+    ``sys.path`` as it is now; the state's address goes to them in ``STRATO_STATE``."""
+    global _driver_ready
+    paths = [p for p in sys.path if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([os.getcwd()] + paths)
+    if _driver_ready:
+        return
+    _share_state()
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    _native.become_driver(_native.__file__, sys.executable, version)
+    _driver_ready = True
+
+
+def _mapstar(func, chunk):
+    return [func(x) for x in chunk]
+
+
+def _starmapstar(func, chunk):
+    return [func(*args) for args in chunk]
+
+
+def _outcome(future, timeout):
+    """The value of a finished task, raising its exception as multiprocessing does."""
+    try:
+        raw = future.result(timeout)
+    except _native.TaskFailed as e:
+        raise RuntimeError(f"strato: {e}") from None
+    if raw is None:
+        raise TimeoutError
+    outcome = pickle.loads(raw)
+    if outcome[0]:
+        return outcome[1]
+    _, error, text = outcome
+    error.__cause__ = RemoteTraceback(text)
+    raise error
+
+
+class AsyncResult:
+    """The result of ``apply_async``: ``get``, ``wait``, ``ready``, ``successful``."""
+
+    def __init__(self, futures, combine, callback=None, error_callback=None):
+        self._futures, self._combine = futures, combine
+        self._value, self._error, self._done = None, None, False
+        self._lock = threading.Lock()
+        if callback is not None or error_callback is not None:
+            threading.Thread(
+                target=self._notify, args=(callback, error_callback), daemon=True
+            ).start()
+
+    def _settle(self, timeout=None):
+        with self._lock:
+            if self._done:
+                return True
+            try:
+                values = [_outcome(f, timeout) for f in self._futures]
+                self._value = self._combine(values)
+            except TimeoutError:
+                return False
+            except BaseException as e:  # noqa: BLE001 - kept for get()
+                self._error = e
+            self._done = True
+            return True
+
+    def _notify(self, callback, error_callback):
+        self._settle()
+        if self._error is None:
+            if callback is not None:
+                callback(self._value)
+        elif error_callback is not None:
+            error_callback(self._error)
+
+    def ready(self):
+        return self._done or all(f.done() for f in self._futures)
+
+    def successful(self):
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        self._settle()
+        return self._error is None
+
+    def wait(self, timeout=None):
+        self._settle(timeout)
+
+    def get(self, timeout=None):
+        if not self._settle(timeout):
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class MapResult(AsyncResult):
+    """The result of ``map_async`` and ``starmap_async``: a list."""
+
+
+def _chunks(iterable, size):
+    it = iter(iterable)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+class Pool:
+    """``multiprocessing.Pool`` on strato: ``processes`` warm worker processes (one per core
+    by default) run the tasks; functions and arguments travel cloudpickled, so lambdas and
+    ``__main__`` functions work. ``with Pool() as p:`` terminates it on exit."""
+
+    def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None,
+                 context=None):
+        if processes is not None and processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if maxtasksperchild is not None:
+            raise NotImplementedError("strato's Pool does not support maxtasksperchild yet")
+        _become_driver()
+        self._processes = processes or os.cpu_count() or 1
+        self._setup = None
+        if initializer is not None:
+            self._setup = (uuid.uuid4().hex, initializer, tuple(initargs))
+        self._executor = _native.Executor(self._processes)
+        self._state = "RUN"
+        self._pending = []
+
+    def _check_running(self):
+        if self._state != "RUN":
+            raise ValueError("Pool not running")
+
+    def _payload(self, func, args=(), kwargs=None):
+        return cloudpickle.dumps((self._setup, func, tuple(args), dict(kwargs or {})))
+
+    def _remember(self, futures):
+        self._pending.extend(futures)
+        return futures
+
+    def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
+        self._check_running()
+        futures = self._remember([self._executor.submit(self._payload(func, args, kwds))])
+        return AsyncResult(futures, lambda values: values[0], callback, error_callback)
+
+    def apply(self, func, args=(), kwds={}):
+        return self.apply_async(func, args, kwds).get()
+
+    def _map_async(self, star, func, iterable, chunksize, callback, error_callback):
+        self._check_running()
+        items = list(iterable)
+        if chunksize is None:
+            chunksize, extra = divmod(len(items), self._processes * 4)
+            chunksize += bool(extra)
+        chunksize = max(1, chunksize)
+        payloads = [self._payload(star, (func, chunk)) for chunk in _chunks(items, chunksize)]
+        futures = self._remember(self._executor.map(payloads))
+        flatten = lambda values: [x for chunk in values for x in chunk]  # noqa: E731
+        return MapResult(futures, flatten, callback, error_callback)
+
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        return self._map_async(_mapstar, func, iterable, chunksize, callback, error_callback)
+
+    def map(self, func, iterable, chunksize=None):
+        return self.map_async(func, iterable, chunksize).get()
+
+    def starmap_async(self, func, iterable, chunksize=None, callback=None,
+                      error_callback=None):
+        return self._map_async(_starmapstar, func, iterable, chunksize, callback,
+                               error_callback)
+
+    def starmap(self, func, iterable, chunksize=None):
+        return self.starmap_async(func, iterable, chunksize).get()
+
+    def imap(self, func, iterable, chunksize=1):
+        """Results in order, each as soon as it and those before it are done."""
+        self._check_running()
+        payloads = [self._payload(_mapstar, (func, chunk))
+                    for chunk in _chunks(iterable, max(1, chunksize))]
+        futures = self._remember(self._executor.map(payloads))
+        return (x for future in futures for x in _outcome(future, None))
+
+    def imap_unordered(self, func, iterable, chunksize=1):
+        """Results as ``imap`` gives them (an order the standard library allows too)."""
+        return self.imap(func, iterable, chunksize)
+
+    def close(self):
+        """No more tasks; ``join`` then waits for those submitted."""
+        if self._state == "RUN":
+            self._state = "CLOSE"
+
+    def terminate(self):
+        """Stops the workers now; unfinished tasks are dropped."""
+        self._state = "TERMINATE"
+        self._executor = None
+        self._pending = []
+
+    def join(self):
+        if self._state == "RUN":
+            raise ValueError("Pool is still running")
+        for future in self._pending:
+            future.result(None)
+        self._pending = []
+        self._executor = None
+
+    def __enter__(self):
+        self._check_running()
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()
+
+    def __reduce__(self):
+        raise NotImplementedError(
+            "pool objects cannot be passed between processes or pickled"
+        )

@@ -1,0 +1,156 @@
+"""strato.multiprocessing.Pool against real Python worker processes started by strato's
+executor (this interpreter running ``strato._worker``)."""
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import unittest
+from multiprocessing.pool import RemoteTraceback
+
+import strato.multiprocessing as mp
+
+_seen = []
+
+
+def square(x):
+    return x * x
+
+
+def add(a, b):
+    return a + b
+
+
+def pid(_):
+    return os.getpid()
+
+
+def fails(x):
+    raise ValueError(f"bad item {x}")
+
+
+def remember(value):
+    _seen.append(value)
+
+
+def seen(_):
+    return list(_seen)
+
+
+def dies_once(counter):
+    """SIGKILLs its own worker on the first attempt (the counter says which attempt)."""
+    with counter.get_lock():
+        attempt = counter.value
+        counter.value += 1
+    if attempt == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "survived"
+
+
+class PoolTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pool = mp.Pool(2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pool.terminate()
+
+    def test_map_keeps_order_and_runs_in_other_processes(self):
+        self.assertEqual(self.pool.map(square, range(50)), [x * x for x in range(50)])
+        self.assertEqual(self.pool.map(square, range(7), chunksize=3), [x * x for x in range(7)])
+        pids = set(self.pool.map(pid, range(20), chunksize=1))
+        self.assertNotIn(os.getpid(), pids)
+
+    def test_starmap_apply_and_imap(self):
+        self.assertEqual(self.pool.starmap(add, [(1, 2), (3, 4)]), [3, 7])
+        self.assertEqual(self.pool.apply(add, (20, 22)), 42)
+        self.assertEqual(list(self.pool.imap(square, range(5))), [0, 1, 4, 9, 16])
+        self.assertEqual(sorted(self.pool.imap_unordered(square, range(5))), [0, 1, 4, 9, 16])
+
+    def test_lambdas_and_closures_travel_cloudpickled(self):
+        offset = 5
+        self.assertEqual(self.pool.apply(lambda x: x + offset, (1,)), 6)
+        self.assertEqual(self.pool.map(lambda x: -x, [1, 2]), [-1, -2])
+
+    def test_a_task_exception_is_raised_by_get_with_the_remote_traceback(self):
+        result = self.pool.apply_async(fails, (3,))
+        with self.assertRaises(ValueError) as raised:
+            result.get(timeout=60)
+        self.assertIn("bad item 3", str(raised.exception))
+        self.assertIsInstance(raised.exception.__cause__, RemoteTraceback)
+        self.assertTrue(result.ready())
+        self.assertFalse(result.successful())
+
+    def test_callbacks_and_timeouts(self):
+        got, errors = [], []
+        done = mp.Event()
+
+        def on_value(v):
+            got.append(v)
+            done.set()
+
+        self.pool.apply_async(square, (9,), callback=on_value)
+        self.assertTrue(done.wait(60))
+        self.assertEqual(got, [81])
+        failing = self.pool.map_async(fails, [1], error_callback=errors.append)
+        with self.assertRaises(ValueError):
+            failing.get(60)
+        slow = self.pool.apply_async(__import__("time").sleep, (2,))
+        with self.assertRaises(mp.TimeoutError):
+            slow.get(timeout=0.05)
+
+    def test_a_task_killed_mid_run_is_run_again(self):
+        counter = mp.Value("i", 0)
+        self.assertEqual(self.pool.apply(dies_once, (counter,)), "survived")
+        self.assertEqual(counter.value, 2)
+
+
+class PoolLifeTest(unittest.TestCase):
+    def test_initializer_runs_in_each_worker_before_its_tasks(self):
+        with mp.Pool(1, initializer=remember, initargs=("ready",)) as pool:
+            self.assertEqual(pool.apply(seen, (0,)), ["ready"])
+            self.assertEqual(pool.apply(seen, (0,)), ["ready"], "once per worker")
+
+    def test_close_then_join_waits_and_a_closed_pool_refuses_work(self):
+        pool = mp.Pool(1)
+        result = pool.map_async(square, [1, 2, 3])
+        pool.close()
+        with self.assertRaises(ValueError):
+            pool.apply(square, (1,))
+        pool.join()
+        self.assertEqual(result.get(), [1, 4, 9])
+        with self.assertRaises(NotImplementedError):
+            mp.Pool(1, maxtasksperchild=5)
+
+    def test_worker_hosts_are_refused_with_the_reason(self):
+        import subprocess
+
+        code = "import strato.multiprocessing as mp\nmp.Pool(1)\n"
+        env = dict(os.environ, STRATO_COMPUTE="hosts")
+        child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                               text=True, timeout=60)
+        self.assertNotEqual(child.returncode, 0)
+        self.assertIn("only with compute kind `local`", child.stderr)
+
+    def test_a_function_the_worker_cannot_import_reports_the_import_error(self):
+        folder = tempfile.mkdtemp()
+        try:
+            with open(os.path.join(folder, "vanishing_module.py"), "w") as f:
+                f.write("def f(x):\n    return x\n")
+            sys.path.insert(0, folder)
+            import vanishing_module
+
+            with mp.Pool(1) as pool:
+                shutil.rmtree(folder)
+                with self.assertRaises(ImportError) as raised:
+                    pool.apply(vanishing_module.f, (1,))
+                self.assertIn("vanishing_module", str(raised.exception))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            sys.path.remove(folder)
+
+
+if __name__ == "__main__":
+    unittest.main()
