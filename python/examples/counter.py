@@ -5,7 +5,6 @@ written for the standard library's multiprocessing, with its import line changed
     python python/examples/counter.py --stdlib   # the standard library's, for comparison
 """
 
-import multiprocessing as std
 import sys
 
 if "--stdlib" in sys.argv:
@@ -25,10 +24,7 @@ def main():
     ctx = multiprocessing.get_context("spawn")
     counter = ctx.Value("i", 0)
     done = ctx.Queue()
-    # strato's Process comes in a later slice: the standard library's starts the children
-    # here, and strato's handles travel to them pickled, by reference.
-    spawn = std.get_context("spawn")
-    children = [spawn.Process(target=work, args=(counter, done, 250)) for _ in range(4)]
+    children = [ctx.Process(target=work, args=(counter, done, 250)) for _ in range(4)]
     for child in children:
         child.start()
     reported = sum(done.get() for _ in children)

@@ -487,9 +487,16 @@ impl Executor {
             .map_err(|e| StratoError::new_err(e.to_string()))
     }
 
-    /// Runs one payload as one task.
-    fn submit(&self, py: Python<'_>, payload: Vec<u8>) -> PyResult<Future> {
-        py.detach(|| self.0.call_async(run_python, ByteBuf::from(payload)))
+    /// Runs one payload as one task, run again up to `retries` times if its worker dies
+    /// (the executor's default if None).
+    #[pyo3(signature = (payload, retries=None))]
+    fn submit(&self, py: Python<'_>, payload: Vec<u8>, retries: Option<u32>) -> PyResult<Future> {
+        let mut options = strato::executor::TaskOptions::default();
+        if let Some(retries) = retries {
+            options = options.max_retries(retries);
+        }
+        let payload = ByteBuf::from(payload);
+        py.detach(|| self.0.call_async_with(run_python, payload, options))
             .map(Future)
             .map_err(task_error)
     }
@@ -530,6 +537,12 @@ impl Future {
     /// Whether the task finished.
     fn done(&self) -> bool {
         self.0.done()
+    }
+
+    /// What the task wrote to standard output and standard error, once it finished on a
+    /// worker: `(stdout, stderr)`, or None.
+    fn logs(&self) -> Option<(String, String)> {
+        self.0.logs().map(|logs| (logs.stdout, logs.stderr))
     }
 
     /// The task's pickled outcome, waiting at most `timeout` seconds (None if it is not

@@ -1,13 +1,13 @@
 """A drop-in for the standard library's ``multiprocessing`` whose objects live on strato's
 engine: ``import strato.multiprocessing as multiprocessing``.
 
-What is here so far: ``Pool`` (its tasks run on warm Python worker processes started by
-strato's executor), ``Queue``, ``SimpleQueue``, ``JoinableQueue``, ``Lock``, ``RLock``,
-``Semaphore``, ``BoundedSemaphore``, ``Event``, ``Barrier``, ``Value``, ``RawValue``, the
-context functions and the standard library's exceptions. Every object is the engine's: any
-process that reaches the same state (``STRATO_STATE``) shares it, by a pickled handle or by
-its ``name``. ``Process``, ``Pipe``, ``Manager`` and ``Array`` come in the next slices of
-the Python front.
+What is here so far: ``Process`` and ``Pool`` (their bodies and tasks run on warm Python
+worker processes started by strato's executor), ``Queue``, ``SimpleQueue``,
+``JoinableQueue``, ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``, ``Event``,
+``Barrier``, ``Value``, ``RawValue``, the context functions and the standard library's
+exceptions. Every object is the engine's: any process that reaches the same state
+(``STRATO_STATE``) shares it, by a pickled handle or by its ``name``. ``Pipe``, ``Manager`` and ``Array`` come in the next slices of the Python
+front.
 """
 
 from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
@@ -20,6 +20,7 @@ from .context import (
     set_start_method,
 )
 from .pool import Pool
+from .process import Process, active_children, current_process, parent_process
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import RawValue, Value
 from .synchronize import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
@@ -39,6 +40,7 @@ __all__ = [
     "JoinableQueue",
     "Lock",
     "Pool",
+    "Process",
     "ProcessError",
     "Queue",
     "RLock",
@@ -47,10 +49,13 @@ __all__ = [
     "SimpleQueue",
     "TimeoutError",
     "Value",
+    "active_children",
+    "current_process",
     "cpu_count",
     "freeze_support",
     "get_all_start_methods",
     "get_context",
     "get_start_method",
+    "parent_process",
     "set_start_method",
 ]
