@@ -4,14 +4,15 @@ engine: ``import strato.multiprocessing as multiprocessing``.
 What is here so far: ``Process`` and ``Pool`` (their bodies and tasks run on warm Python
 worker processes started by strato's executor), ``Queue``, ``SimpleQueue``,
 ``JoinableQueue``, ``Lock``, ``RLock``, ``Semaphore``, ``BoundedSemaphore``, ``Event``,
-``Barrier``, ``Value``, ``RawValue``, the context functions and the standard library's
-exceptions. Every object is the engine's: any process that reaches the same state
-(``STRATO_STATE``) shares it, by a pickled handle or by its ``name``. ``Pipe``, ``Manager`` and ``Array`` come in the next slices of the Python
-front.
+``Condition``, ``Barrier``, ``Value``, ``RawValue``, ``Array``, ``RawArray``, ``Pipe``, the
+context functions and the standard library's exceptions. Every object is the engine's: any
+process that reaches the same state (``STRATO_STATE``) shares it, by a pickled handle or by
+its ``name``. ``Manager`` comes in the next slice of the Python front.
 """
 
 from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
 
+from .connection import Pipe
 from .context import (
     cpu_count,
     get_all_start_methods,
@@ -22,7 +23,7 @@ from .context import (
 from .pool import Pool
 from .process import Process, active_children, current_process, parent_process
 from .queues import JoinableQueue, Queue, SimpleQueue
-from .sharedctypes import RawValue, Value
+from .sharedctypes import Array, RawArray, RawValue, Value
 from .synchronize import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 
 
@@ -31,6 +32,7 @@ def freeze_support():
 
 
 __all__ = [
+    "Array",
     "AuthenticationError",
     "Barrier",
     "BoundedSemaphore",
@@ -39,11 +41,13 @@ __all__ = [
     "Event",
     "JoinableQueue",
     "Lock",
+    "Pipe",
     "Pool",
     "Process",
     "ProcessError",
     "Queue",
     "RLock",
+    "RawArray",
     "RawValue",
     "Semaphore",
     "SimpleQueue",

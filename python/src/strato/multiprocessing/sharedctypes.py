@@ -1,9 +1,12 @@
-"""Shared numbers (``multiprocessing.sharedctypes``' ``Value``, ``RawValue``)."""
+"""Shared numbers and arrays (``multiprocessing.sharedctypes``' ``Value``, ``RawValue``,
+``Array``, ``RawArray``)."""
+
+import struct
 
 from ._handle import Handle
 from .synchronize import RLock
 
-__all__ = ["Value", "RawValue"]
+__all__ = ["Value", "RawValue", "Array", "RawArray"]
 
 #: The type codes of integers and of floats (``array``'s and ``ctypes``' letters).
 _INTEGERS = set("bBhHiIlLqQnN?")
@@ -81,3 +84,158 @@ class Value(RawValue):
 
     def __exit__(self, *exc):
         return self.get_lock().__exit__(*exc)
+
+
+#: The type codes an array holds (``struct``'s letters; ``c`` is one byte).
+_ARRAY_CODES = set("bBhHiIlLqQnN?fdc")
+
+
+def _array_code(typecode_or_type):
+    code = getattr(typecode_or_type, "_type_", typecode_or_type)
+    if code not in _ARRAY_CODES:
+        raise TypeError(
+            f"strato Array holds the type codes {''.join(sorted(_ARRAY_CODES))}, "
+            f"not {typecode_or_type!r}"
+        )
+    return code
+
+
+class RawArray(Handle):
+    """A fixed-length array of numbers (or of bytes, type code ``c``) on the engine.
+
+    Each item is read and written atomically; a slice is read or written at one instant.
+    ``a[i]``, ``a[i:j]``, ``len(a)``, iteration, and for ``c`` arrays ``value`` (the bytes
+    up to the first NUL) and ``raw``.
+    """
+
+    _kind = "array"
+
+    def __init__(self, typecode_or_type, size_or_initializer):
+        code = _array_code(typecode_or_type)
+        self._typecode, self._code = typecode_or_type, code
+        if isinstance(size_or_initializer, int):
+            items = [self._zero()] * size_or_initializer
+        else:
+            items = list(size_or_initializer)
+        self._len = len(items)
+        size = struct.calcsize(self._format())
+        self._open(arg=size, value=b"".join(self._pack(v) for v in items))
+
+    def _format(self):
+        return "=" + self._code
+
+    def _zero(self):
+        return b"\0" if self._code == "c" else 0
+
+    def _state(self):
+        return (self._typecode, self._code, self._len)
+
+    def _restore(self, state):
+        self._typecode, self._code, self._len = state
+
+    def _pack(self, value):
+        if self._code == "c" and isinstance(value, int):
+            value = bytes([value])
+        return struct.pack(self._format(), value)
+
+    def _unpack(self, item):
+        return struct.unpack(self._format(), item)[0]
+
+    def _join(self, values):
+        return b"".join(values) if self._code == "c" else values
+
+    def __len__(self):
+        return self._len
+
+    def _index(self, i):
+        i = i.__index__()
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError("invalid index")
+        return i
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._len)
+            if start >= stop if step > 0 else start <= stop:
+                return self._join([])
+            low, high = (start, stop) if step > 0 else (stop + 1, start + 1)
+            values = [self._unpack(v) for v in self._obj.array_get_range(low, high)]
+            return self._join(values[start - low :: step] if step > 0 else values[::step])
+        return self._unpack(self._obj.array_get(self._index(i)))
+
+    def __setitem__(self, i, value):
+        if not isinstance(i, slice):
+            self._obj.array_set(self._index(i), self._pack(value))
+            return
+        indices = range(*i.indices(self._len))
+        values = list(value)
+        if len(values) != len(indices):
+            raise ValueError("Can only assign sequence of same size")
+        if not indices:
+            return
+        packed = [self._pack(v) for v in values]
+        if indices.step == 1:
+            self._obj.array_set_range(indices.start, packed)
+        else:
+            for index, item in zip(indices, packed):
+                self._obj.array_set(index, item)
+
+    def __iter__(self):
+        return iter(self[:])
+
+    @property
+    def raw(self):
+        """A ``c`` array's bytes."""
+        self._only_bytes()
+        return self[:]
+
+    @raw.setter
+    def raw(self, data):
+        self._only_bytes()
+        if len(data) > self._len:
+            raise ValueError("byte string too long")
+        self[: len(data)] = data
+
+    @property
+    def value(self):
+        """A ``c`` array's bytes up to the first NUL."""
+        return self.raw.split(b"\0", 1)[0]
+
+    @value.setter
+    def value(self, data):
+        self._only_bytes()
+        if len(data) > self._len:
+            raise ValueError("byte string too long")
+        padded = data + b"\0" if len(data) < self._len else data
+        self.raw = padded
+
+    def _only_bytes(self):
+        if self._code != "c":
+            raise AttributeError("only an Array of type code 'c' has raw and value")
+
+    def __repr__(self):
+        return f"<strato {type(self).__name__}({self._typecode!r}, {self[:]!r})>"
+
+
+class Array(RawArray):
+    """An array with a lock, as ``multiprocessing.Array``: ``with a.get_lock(): ...``."""
+
+    def __init__(self, typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
+        super().__init__(typecode_or_type, size_or_initializer)
+        if lock is True or lock is None:
+            lock = RLock()
+        self._lock = lock if lock is not False else None
+
+    def _state(self):
+        return (super()._state(), self._lock)
+
+    def _restore(self, state):
+        base, self._lock = state
+        super()._restore(base)
+
+    get_lock = Value.get_lock
+    get_obj = Value.get_obj
+    __enter__ = Value.__enter__
+    __exit__ = Value.__exit__

@@ -1,12 +1,37 @@
 """Locks, semaphores, events and barriers whose state lives on the engine
 (``multiprocessing.synchronize``'s names and behaviour)."""
 
+import sys
 import threading
+import time
+from collections import Counter
 
 from .. import _native
 from ._handle import Handle
 
 __all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Barrier", "Condition"]
+
+
+#: How many times each thread of this process holds each lock: ``(name, thread) -> count``.
+#: ``Condition`` reads it to release a lock fully while it waits.
+_held = Counter()
+
+
+def _note_acquired(lock):
+    _held[(lock.name, threading.get_ident())] += 1
+
+
+def _note_released(lock):
+    key = (lock.name, threading.get_ident())
+    if _held[key] > 1:
+        _held[key] -= 1
+    else:
+        _held.pop(key, None)
+
+
+def _held_here(lock):
+    """How many times this thread holds ``lock`` (as far as this process has seen)."""
+    return _held.get((lock.name, threading.get_ident()), 0)
 
 
 def _timeout(block, timeout):
@@ -18,13 +43,17 @@ def _timeout(block, timeout):
 class _Acquirable(Handle):
     def acquire(self, block=True, timeout=None):
         """Takes it, waiting (at most ``timeout`` seconds) if ``block``; whether it came."""
-        return self._obj.acquire(*_timeout(block, timeout))
+        acquired = self._obj.acquire(*_timeout(block, timeout))
+        if acquired:
+            _note_acquired(self)
+        return acquired
 
     def release(self):
         try:
             self._obj.release()
         except _native.StratoError as e:
             raise ValueError("semaphore or lock released too many times") from e
+        _note_released(self)
 
     def __enter__(self):
         return self.acquire()
@@ -75,13 +104,17 @@ class RLock(Handle):
         return threading.get_ident() & 0xFFFF_FFFF_FFFF_FFFF
 
     def acquire(self, block=True, timeout=None):
-        return self._obj.rlock_acquire(self._owner(), *_timeout(block, timeout))
+        acquired = self._obj.rlock_acquire(self._owner(), *_timeout(block, timeout))
+        if acquired:
+            _note_acquired(self)
+        return acquired
 
     def release(self):
         try:
             self._obj.rlock_release(self._owner())
         except _native.StratoError as e:
             raise AssertionError("attempt to release recursive lock not owned by thread") from e
+        _note_released(self)
 
     def __enter__(self):
         return self.acquire()
@@ -154,9 +187,86 @@ class Barrier(Handle):
 
 
 class Condition:
-    """Not yet on the engine: ``Condition`` comes with the next slice of the Python front."""
+    """A condition variable over a ``Lock`` or ``RLock`` (a new ``RLock`` by default).
 
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError(
-            "strato.multiprocessing.Condition is not available yet; use an Event or a Queue"
-        )
+    It is the standard library's algorithm on the engine's semaphores: a waiter counts
+    itself asleep, releases the lock (every level of an ``RLock``), waits for a wake-up
+    permit and counts itself woken; ``notify`` hands out permits to at most ``n`` sleepers
+    and waits until they took them, so a notification is never lost and never reaches a
+    thread that starts waiting after it. Every wait is on the engine, none polls.
+    """
+
+    def __init__(self, lock=None, *, ctx=None):
+        self._lock = lock if lock is not None else RLock()
+        self._sleeping = Semaphore(0)
+        self._woken = Semaphore(0)
+        self._wakeup = Semaphore(0)
+
+    def acquire(self, block=True, timeout=None):
+        return self._lock.acquire(block, timeout)
+
+    def release(self):
+        self._lock.release()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+    def __repr__(self):
+        return f"<strato Condition({self._lock!r})>"
+
+    def wait(self, timeout=None):
+        """Releases the lock, waits for a notification (at most ``timeout`` seconds) and
+        takes the lock again; whether it was notified."""
+        levels = _held_here(self._lock)
+        if not levels:
+            raise AssertionError("must acquire() condition before using wait()")
+        self._sleeping.release()
+        for _ in range(levels):
+            self._lock.release()
+        try:
+            return self._wakeup.acquire(True, timeout)
+        finally:
+            self._woken.release()
+            for _ in range(levels):
+                self._lock.acquire()
+
+    def notify(self, n=1):
+        """Wakes at most ``n`` waiters (the lock must be held)."""
+        if not _held_here(self._lock):
+            raise AssertionError("lock is not owned")
+        # Sleepers that timed out since the last notify counted themselves woken.
+        while self._woken.acquire(False):
+            self._sleeping.acquire(False)
+        sleepers = 0
+        while sleepers < n and self._sleeping.acquire(False):
+            self._wakeup.release()
+            sleepers += 1
+        if sleepers:
+            for _ in range(sleepers):
+                self._woken.acquire()
+            # A sleeper that timed out just now left its permit: take it back.
+            while self._wakeup.acquire(False):
+                pass
+
+    def notify_all(self):
+        self.notify(sys.maxsize)
+
+    def wait_for(self, predicate, timeout=None):
+        """Waits until ``predicate()`` is true (at most ``timeout`` seconds); its last
+        value."""
+        result = predicate()
+        if result:
+            return result
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not result:
+            left = None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+            self.wait(left)
+            result = predicate()
+        return result

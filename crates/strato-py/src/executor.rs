@@ -1,0 +1,162 @@
+//! [`Executor`]: Python tasks on worker processes started through the compute seam.
+
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use strato::executor::ResponseFuture;
+use strato_proto::{ByteBuf, Wait};
+
+use crate::{wait_in_slices, StratoError};
+
+/// The task every Python task is: a worker process runs `strato._worker.run(payload)`
+/// (cloudpickled function and arguments in, pickled outcome out).
+fn run_python(payload: ByteBuf) -> ByteBuf {
+    let ran = Python::attach(|py| -> PyResult<Vec<u8>> {
+        let worker = py.import("strato._worker")?;
+        let output = worker.call_method1("run", (PyBytes::new(py, &payload),))?;
+        output.extract::<Vec<u8>>()
+    });
+    match ran {
+        Ok(output) => ByteBuf::from(output),
+        Err(e) => panic!("strato._worker.run failed: {e}"),
+    }
+}
+
+/// Fixes this process's identity, which a board's workers must share with its driver: the
+/// native module's file (`path`), where task references are measured, and the Python
+/// version, under which the pickles were made.
+fn identify(path: &std::path::Path, version: &str) -> bool {
+    strato_worker::func::identify_by_file(&format!("python{version}:"), path)
+}
+
+/// Becomes a worker (never returns): what `python -m strato._worker` calls, in a process
+/// the executor started. `path` and `version` as for [`become_driver`].
+#[pyfunction]
+pub(crate) fn worker_main(py: Python<'_>, path: std::path::PathBuf, version: &str) {
+    identify(&path, version);
+    py.detach(|| {
+        strato_worker::worker::enter_if_worker(|client| {
+            strato::set_client(client);
+        })
+    });
+}
+
+/// Sets up this process as a Python driver: its identity is the native module's file
+/// (`path`) and the Python version, and its local workers are `python -m strato._worker`.
+#[pyfunction]
+pub(crate) fn become_driver(
+    path: std::path::PathBuf,
+    python: std::ffi::OsString,
+    version: &str,
+) -> bool {
+    let identified = identify(&path, version);
+    let args = vec!["-m".into(), "strato._worker".into()];
+    strato_worker::compute::set_worker_command(python, args);
+    identified
+}
+
+/// An executor of Python tasks on worker processes.
+#[pyclass(module = "strato._native", frozen)]
+pub struct Executor(strato::executor::Executor);
+
+/// One task's result to come.
+#[pyclass(module = "strato._native", frozen)]
+pub struct Future(ResponseFuture<ByteBuf>);
+
+#[pymethods]
+impl Executor {
+    /// Starts `workers` worker processes (the default: one per core).
+    #[new]
+    #[pyo3(signature = (workers=None))]
+    fn new(py: Python<'_>, workers: Option<usize>) -> PyResult<Executor> {
+        let mut builder = strato::executor::Executor::builder();
+        if let Some(workers) = workers {
+            builder = builder.workers(workers);
+        }
+        py.detach(|| builder.build())
+            .map(Executor)
+            .map_err(|e| StratoError::new_err(e.to_string()))
+    }
+
+    /// Runs one payload as one task, run again up to `retries` times if its worker dies
+    /// (the executor's default if None).
+    #[pyo3(signature = (payload, retries=None))]
+    fn submit(&self, py: Python<'_>, payload: Vec<u8>, retries: Option<u32>) -> PyResult<Future> {
+        let mut options = strato::executor::TaskOptions::default();
+        if let Some(retries) = retries {
+            options = options.max_retries(retries);
+        }
+        let payload = ByteBuf::from(payload);
+        py.detach(|| self.0.call_async_with(run_python, payload, options))
+            .map(Future)
+            .map_err(task_error)
+    }
+
+    /// Runs each payload as one task.
+    fn map(&self, py: Python<'_>, payloads: Vec<Vec<u8>>) -> PyResult<Vec<Future>> {
+        let items: Vec<ByteBuf> = payloads.into_iter().map(ByteBuf::from).collect();
+        let futures = py
+            .detach(|| self.0.map(run_python, items))
+            .map_err(task_error)?;
+        Ok(futures.into_iter().map(Future).collect())
+    }
+
+    /// How many worker processes it has.
+    fn worker_count(&self) -> usize {
+        self.0.worker_count()
+    }
+
+    /// Their process ids.
+    fn worker_pids(&self) -> Vec<u32> {
+        self.0.worker_pids()
+    }
+}
+
+create_exception!(
+    _native,
+    TaskFailed,
+    PyException,
+    "A task ended without a result (its worker died, it timed out, or its data could not be read)."
+);
+
+fn task_error(e: strato::executor::TaskError) -> PyErr {
+    TaskFailed::new_err(e.to_string())
+}
+
+#[pymethods]
+impl Future {
+    /// Whether the task finished.
+    fn done(&self) -> bool {
+        self.0.done()
+    }
+
+    /// What the task wrote to standard output and standard error, once it finished on a
+    /// worker: `(stdout, stderr)`, or None.
+    fn logs(&self) -> Option<(String, String)> {
+        self.0.logs().map(|logs| (logs.stdout, logs.stderr))
+    }
+
+    /// The task's pickled outcome, waiting at most `timeout` seconds (None if it is not
+    /// done by then); Ctrl-C interrupts the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn result(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyBytes>>> {
+        let timeout = timeout.map(|t| t.max(0.0));
+        let outcome = wait_in_slices(py, true, timeout, |wait| {
+            let slice = match wait {
+                Wait::Micros(us) => Duration::from_micros(us),
+                _ => Duration::ZERO,
+            };
+            Ok(py.detach(|| self.0.result_timeout(slice)))
+        })?;
+        match outcome {
+            Some(outcome) => {
+                let bytes = outcome.map_err(task_error)?;
+                Ok(Some(PyBytes::new(py, &bytes).unbind()))
+            }
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! [`Object`]: a named object on the state, its operations as methods.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use strato_proto::{Answer, Blob, FetchOp, Init, Op, Role, Scalar, Wait};
+
+use crate::reference::Reference;
+use crate::{client, unexpected, StratoError};
+
+/// What an object is made as when it does not exist yet.
+fn init(kind: &str, arg: Option<i64>, value: Option<&[u8]>) -> PyResult<Init> {
+    let n = |default: i64| u64::try_from(arg.unwrap_or(default)).unwrap_or(0);
+    Ok(match kind {
+        "queue" => Init::Queue {
+            bound: arg.filter(|b| *b > 0).map(|b| b as u64),
+        },
+        "lock" => Init::Semaphore {
+            permits: 1,
+            bound: Some(1),
+        },
+        "semaphore" => Init::Semaphore {
+            permits: n(1),
+            bound: None,
+        },
+        "bounded_semaphore" => Init::Semaphore {
+            permits: n(1),
+            bound: Some(n(1)),
+        },
+        "rlock" => Init::ReentrantLock(Blob::from(Vec::new())),
+        "event" => Init::Event,
+        "barrier" => Init::Barrier(n(1)),
+        "int" => Init::Atomic(Scalar::I64(arg.unwrap_or(0))),
+        "float" => Init::Atomic(Scalar::F64(0.0)),
+        "value" => Init::Value(Blob::from(value.unwrap_or_default().to_vec())),
+        "array" => Init::Array(array_items(arg, value)?),
+        "list" => Init::List,
+        "map" => Init::Map,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown object kind {other:?}"
+            )))
+        }
+    })
+}
+
+/// The items of an array made from `packed` bytes, `size` bytes each.
+fn array_items(size: Option<i64>, packed: Option<&[u8]>) -> PyResult<Vec<Blob>> {
+    let packed = packed.unwrap_or_default();
+    match usize::try_from(size.unwrap_or(0)) {
+        Ok(size) if size > 0 && packed.len().is_multiple_of(size) => Ok(packed
+            .chunks(size)
+            .map(|item| Blob::from(item.to_vec()))
+            .collect()),
+        _ => Err(PyValueError::new_err(
+            "an array is made from packed bytes and a positive item size that divides them",
+        )),
+    }
+}
+
+/// A named object on the state, with a reference held by this process.
+///
+/// ```python
+/// from strato import _native
+/// q = _native.Object.open("queue", None, 0, None)
+/// q.put(b"hi", True, None)
+/// assert q.get(True, None) == b"hi"
+/// ```
+#[pyclass(module = "strato._native", frozen)]
+pub struct Object(Reference);
+
+impl Object {
+    fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+        self.0.op(py, op)
+    }
+
+    fn blocking(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        timeout: Option<f64>,
+        make: impl Fn(Wait) -> Op,
+    ) -> PyResult<Option<Answer>> {
+        self.0.blocking(py, block, timeout, make)
+    }
+}
+
+fn scalar_to_py(py: Python<'_>, scalar: Scalar) -> PyResult<Py<PyAny>> {
+    Ok(match scalar {
+        Scalar::F64(v) => v.into_pyobject(py)?.into_any().unbind(),
+        Scalar::I64(v) => v.into_pyobject(py)?.into_any().unbind(),
+        other => return Err(unexpected(Answer::Scalar(other))),
+    })
+}
+
+#[pymethods]
+impl Object {
+    /// Opens (creating if absent) the object `name` of `kind`; a fresh name if `name` is
+    /// None. `arg` is the queue's bound, the permits, the parties, the initial integer or
+    /// an array's item size; `value` the initial bytes of a value or an array's packed items.
+    #[staticmethod]
+    #[pyo3(signature = (kind, name, arg=None, value=None))]
+    fn open(
+        py: Python<'_>,
+        kind: &str,
+        name: Option<String>,
+        arg: Option<i64>,
+        value: Option<&[u8]>,
+    ) -> PyResult<Object> {
+        let init = init(kind, arg, value)?;
+        Reference::open(py, name, init, Role::Handle).map(Object)
+    }
+
+    /// Takes the reference another process lent (see [`Object::lend`]).
+    #[staticmethod]
+    fn adopt(py: Python<'_>, name: String) -> PyResult<Object> {
+        Reference::adopt(py, name, Role::Handle).map(Object)
+    }
+
+    /// Counts a reference in flight (a pickled handle), so the object lives until the
+    /// receiver adopts it (or the TTL collects it). Returns the name.
+    fn lend(&self, py: Python<'_>) -> PyResult<String> {
+        self.0.lend(py)
+    }
+
+    /// The object's name on the state.
+    #[getter]
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// The state's address, for child processes (`STRATO_STATE`).
+    #[staticmethod]
+    fn state_address() -> PyResult<String> {
+        client()?;
+        strato::state_address().ok_or_else(|| StratoError::new_err("no state server"))
+    }
+
+    // ---- queues
+
+    /// Puts `item`; false if the queue stayed full.
+    #[pyo3(signature = (item, block=true, timeout=None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        item: &[u8],
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        let item = Blob::from(item.to_vec());
+        let answer = self.blocking(py, block, timeout, |wait| Op::Put(item.clone(), wait))?;
+        Ok(answer.is_some())
+    }
+
+    /// Takes the oldest item; None if the queue stayed empty.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Py<PyBytes>>> {
+        match self.blocking(py, block, timeout, Op::Get)? {
+            None => Ok(None),
+            Some(Answer::Blob(item)) => Ok(Some(PyBytes::new(py, &item).unbind())),
+            Some(other) => Err(unexpected(other)),
+        }
+    }
+
+    /// Items waiting.
+    fn qsize(&self, py: Python<'_>) -> PyResult<u64> {
+        match self.op(py, Op::Len)? {
+            Answer::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One item taken earlier was processed.
+    fn task_done(&self, py: Python<'_>) -> PyResult<()> {
+        self.op(py, Op::TaskDone).map(drop)
+    }
+
+    /// Waits until every item put was processed.
+    fn join(&self, py: Python<'_>) -> PyResult<()> {
+        self.blocking(py, true, None, Op::Join).map(drop)
+    }
+
+    // ---- locks and semaphores
+
+    /// Takes a permit; false if none came.
+    #[pyo3(signature = (block=true, timeout=None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        Ok(self
+            .blocking(py, block, timeout, |wait| Op::Acquire(1, wait))?
+            .is_some())
+    }
+
+    /// Gives a permit back (an error past a bounded semaphore's bound).
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        self.op(py, Op::Release(1)).map(drop)
+    }
+
+    /// Permits available now.
+    fn available(&self, py: Python<'_>) -> PyResult<u64> {
+        match self.op(py, Op::Available)? {
+            Answer::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Takes the re-entrant lock for `owner` (a thread of this process); false if it did not
+    /// come.
+    #[pyo3(signature = (owner, block=true, timeout=None))]
+    fn rlock_acquire(
+        &self,
+        py: Python<'_>,
+        owner: u64,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        let answer = self.blocking(py, block, timeout, |wait| Op::ReentrantLock { owner, wait })?;
+        Ok(answer.is_some())
+    }
+
+    /// Releases one level of the re-entrant lock held by `owner`.
+    fn rlock_release(&self, py: Python<'_>, owner: u64) -> PyResult<()> {
+        let op = Op::ReentrantUnlock { owner, value: None };
+        self.op(py, op).map(drop)
+    }
+
+    // ---- events
+
+    /// Sets the flag, waking every waiter.
+    fn set(&self, py: Python<'_>) -> PyResult<()> {
+        self.op(py, Op::EventSet).map(drop)
+    }
+
+    /// Clears the flag.
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        self.op(py, Op::EventClear).map(drop)
+    }
+
+    /// Whether the flag is set.
+    fn is_set(&self, py: Python<'_>) -> PyResult<bool> {
+        match self.op(py, Op::EventIsSet)? {
+            Answer::Bool(set) => Ok(set),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Waits for the flag; whether it was set.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        Ok(self.blocking(py, true, timeout, Op::EventWait)?.is_some())
+    }
+
+    // ---- barriers
+
+    /// Waits for the other parties: `Some(leader)` once they came, `None` if the barrier
+    /// is broken (a party timed out or died). It waits in one piece: a timeout breaks it.
+    #[pyo3(signature = (timeout=None))]
+    fn barrier_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        let wait = match timeout {
+            None => Wait::Forever,
+            Some(t) if t.is_nan() || t < 0.0 => {
+                return Err(PyValueError::new_err("timeout must be non-negative"))
+            }
+            Some(t) => Wait::Micros((t * 1e6) as u64),
+        };
+        match self.op(py, Op::BarrierWait(wait))? {
+            Answer::Passed { leader } => Ok(Some(leader)),
+            Answer::Broken | Answer::TimedOut => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    // ---- numbers (int: i64, float: f64)
+
+    /// The number.
+    fn load(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.op(py, Op::Load)? {
+            Answer::Scalar(s) => scalar_to_py(py, s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the integer.
+    fn store_int(&self, py: Python<'_>, value: i64) -> PyResult<()> {
+        self.op(py, Op::Store(Scalar::I64(value))).map(drop)
+    }
+
+    /// Replaces the float.
+    fn store_float(&self, py: Python<'_>, value: f64) -> PyResult<()> {
+        self.op(py, Op::Store(Scalar::F64(value))).map(drop)
+    }
+
+    /// Adds to the integer, returning the previous value.
+    fn add_int(&self, py: Python<'_>, delta: i64) -> PyResult<i64> {
+        match self.op(py, Op::Fetch(FetchOp::Add, Scalar::I64(delta)))? {
+            Answer::Scalar(Scalar::I64(previous)) => Ok(previous),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds to the float, returning the previous value.
+    fn add_float(&self, py: Python<'_>, delta: f64) -> PyResult<f64> {
+        match self.op(py, Op::Fetch(FetchOp::Add, Scalar::F64(delta)))? {
+            Answer::Scalar(Scalar::F64(previous)) => Ok(previous),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    // ---- values (bytes)
+
+    /// The value's bytes.
+    fn value_get(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
+        match self.op(py, Op::ValueGet)? {
+            Answer::Versioned { value, .. } => Ok(PyBytes::new(py, &value).unbind()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the value's bytes.
+    fn value_set(&self, py: Python<'_>, value: &[u8]) -> PyResult<()> {
+        self.op(py, Op::ValueSet(Blob::from(value.to_vec())))
+            .map(drop)
+    }
+
+    // ---- arrays (a fixed number of items of bytes)
+
+    /// How many items the array has.
+    fn array_len(&self, py: Python<'_>) -> PyResult<u64> {
+        match self.op(py, Op::ArrayLen)? {
+            Answer::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The item at `index`.
+    fn array_get(&self, py: Python<'_>, index: u64) -> PyResult<Py<PyBytes>> {
+        match self.op(py, Op::ArrayGet(index))? {
+            Answer::Blob(item) => Ok(PyBytes::new(py, &item).unbind()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the item at `index`.
+    fn array_set(&self, py: Python<'_>, index: u64, item: &[u8]) -> PyResult<()> {
+        let op = Op::ArraySet(index, Blob::from(item.to_vec()));
+        self.op(py, op).map(drop)
+    }
+
+    /// The items from `start` up to (not including) `end`, read at one instant.
+    fn array_get_range(&self, py: Python<'_>, start: u64, end: u64) -> PyResult<Vec<Py<PyBytes>>> {
+        match self.op(py, Op::ArrayGetRange(start, end))? {
+            Answer::Blobs(items) => Ok(items
+                .iter()
+                .map(|item| PyBytes::new(py, item).unbind())
+                .collect()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the items from `start` on with `items`, at one instant.
+    fn array_set_range(&self, py: Python<'_>, start: u64, items: Vec<Vec<u8>>) -> PyResult<()> {
+        let items = items.into_iter().map(Blob::from).collect();
+        self.op(py, Op::ArraySetRange(start, items)).map(drop)
+    }
+}

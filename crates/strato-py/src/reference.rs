@@ -1,0 +1,101 @@
+//! [`Reference`]: this process's reference to a named object on the state, in one role.
+
+use pyo3::prelude::*;
+use strato::{Client, ObjectName};
+use strato_proto::{Answer, Call, Init, Op, Role, Wait};
+
+use crate::{client, engine_error, wait_in_slices, waited, StratoError};
+
+/// A reference this process holds to the object `name`, in `role`, released on drop.
+pub(crate) struct Reference {
+    client: Client,
+    name: String,
+    role: Role,
+}
+
+impl Reference {
+    /// Opens (creating from `init` if absent) the object `name`; a fresh name if None.
+    pub(crate) fn open(
+        py: Python<'_>,
+        name: Option<String>,
+        init: Init,
+        role: Role,
+    ) -> PyResult<Reference> {
+        let client = client()?;
+        let name = name.unwrap_or_else(|| format!("py-{}", ObjectName::anonymous().as_str()));
+        let open = Call::Open {
+            name: name.clone(),
+            init,
+            persistent: false,
+            role,
+        };
+        py.detach(|| client.call(open)).map_err(engine_error)?;
+        Ok(Reference { client, name, role })
+    }
+
+    /// Takes the reference in `role` that another process lent.
+    pub(crate) fn adopt(py: Python<'_>, name: String, role: Role) -> PyResult<Reference> {
+        let client = client()?;
+        let adopt = Call::Adopt {
+            name: name.clone(),
+            role,
+        };
+        py.detach(|| client.call(adopt)).map_err(engine_error)?;
+        Ok(Reference { client, name, role })
+    }
+
+    /// Counts a reference in flight (a pickled handle), so the object lives until the
+    /// receiver adopts it (or the TTL collects it). Returns the name.
+    pub(crate) fn lend(&self, py: Python<'_>) -> PyResult<String> {
+        let lend = Call::Lend {
+            name: self.name.clone(),
+            role: self.role,
+        };
+        py.detach(|| self.client.call(lend)).map_err(engine_error)?;
+        Ok(self.name.clone())
+    }
+
+    /// The object's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One operation on the object; an engine error becomes [`StratoError`].
+    pub(crate) fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+        let call = Call::Op {
+            name: self.name.clone(),
+            op,
+        };
+        let answer = py.detach(|| self.client.call(call)).map_err(engine_error)?;
+        match answer {
+            Answer::Error { kind, message } => Err(StratoError::new_err(format!(
+                "{}: {kind:?}: {message}",
+                self.name
+            ))),
+            answer => Ok(answer),
+        }
+    }
+
+    /// Runs an operation that may wait (see [`wait_in_slices`]); `None` if it timed out.
+    pub(crate) fn blocking(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        timeout: Option<f64>,
+        make: impl Fn(Wait) -> Op,
+    ) -> PyResult<Option<Answer>> {
+        wait_in_slices(py, block, timeout, |wait| {
+            self.op(py, make(wait)).map(waited)
+        })
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        let release = Call::Release {
+            name: std::mem::take(&mut self.name),
+            role: self.role,
+        };
+        let _ = self.client.call(release);
+    }
+}
