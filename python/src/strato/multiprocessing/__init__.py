@@ -7,7 +7,8 @@ worker processes started by strato's executor), ``Queue``, ``SimpleQueue``,
 ``Condition``, ``Barrier``, ``Value``, ``RawValue``, ``Array``, ``RawArray``, ``Pipe``, the
 context functions and the standard library's exceptions. Every object is the engine's: any
 process that reaches the same state (``STRATO_STATE``) shares it, by a pickled handle or by
-its ``name``. ``Manager`` comes in the next slice of the Python front.
+its ``name``. ``Manager()`` starts a manager process whose ``dict``, ``list``, ``Namespace``,
+``Value`` and ``Array`` are reached through proxies (``managers``).
 """
 
 from multiprocessing import AuthenticationError, BufferTooShort, ProcessError, TimeoutError
@@ -27,6 +28,15 @@ from .sharedctypes import Array, RawArray, RawValue, Value
 from .synchronize import Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore
 
 
+def Manager():
+    """A started ``SyncManager``: ``with Manager() as m: d = m.dict()``."""
+    from .managers import SyncManager
+
+    manager = SyncManager()
+    manager.start()
+    return manager
+
+
 def freeze_support():
     """Nothing to do: workers are not frozen executables."""
 
@@ -41,6 +51,7 @@ __all__ = [
     "Event",
     "JoinableQueue",
     "Lock",
+    "Manager",
     "Pipe",
     "Pool",
     "Process",

@@ -29,6 +29,16 @@ class Handle:
     """
 
     _kind = None
+    #: What ``_restore`` gets for an object opened by name (see ``_named``).
+    _default_state = None
+
+    @classmethod
+    def _named(cls, name):
+        """The object ``name``, opened (made with this class's defaults if absent)."""
+        handle = cls.__new__(cls)
+        handle._open(name=name)
+        handle._restore(cls._default_state)
+        return handle
 
     def _open(self, name=None, arg=None, value=None):
         _share_state()

@@ -16,6 +16,7 @@ class Queue(Handle):
     """A FIFO queue any process may put to and get from; ``maxsize`` bounds it."""
 
     _kind = "queue"
+    _default_state = 0
 
     def __init__(self, maxsize=0, *, ctx=None):
         self._maxsize = maxsize if maxsize > 0 else 0
