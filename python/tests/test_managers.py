@@ -161,15 +161,21 @@ class BaseManagerTest(unittest.TestCase):
             self.assertTrue(flag.wait(10))
 
     def test_a_manager_served_elsewhere_is_reached_by_its_address(self):
-        address = ("127.0.0.1", 50000, self.id())
+        address, ready = ("127.0.0.1", 50000, self.id()), mp.Event()
+        with self.assertRaises(ConnectionRefusedError):
+            CounterManager(address=address).connect()
         server = run_child(
             "from test_managers import CounterManager\n"
-            "address, = args\n"
-            "CounterManager(address=address).get_server().serve_forever()\n",
+            "address, ready = args\n"
+            "server = CounterManager(address=address).get_server()\n"
+            "ready.set()\n"
+            "server.serve_forever()\n",
             address,
+            ready,
             wait=False,
         )
         try:
+            self.assertTrue(ready.wait(30))
             client = CounterManager(address=address)
             client.connect()
             self.assertEqual(client.Counter(1).add(1), 2)

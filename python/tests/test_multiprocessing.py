@@ -140,14 +140,22 @@ class CoordinationTest(unittest.TestCase):
         with self.assertRaises(threading.BrokenBarrierError):
             lonely.wait(timeout=0.05)
 
-    def test_values_hold_ints_and_floats_and_refuse_other_types(self):
+    def test_values_hold_numbers_and_bytes_and_refuse_other_types(self):
         f = mp.Value("d", 1.5)
         f.value += 1
         self.assertEqual(f.value, 2.5)
         raw = mp.RawValue("q", 7)
         self.assertEqual(raw.value, 7)
+        c = mp.Value("c", b"x")
+        c.value = b"y"
+        self.assertEqual(c.value, b"y")
         with self.assertRaises(TypeError):
-            mp.Value("c")
+            c.value = b"two"
+        with self.assertRaises(TypeError):
+            mp.Value("u")
+        with self.assertRaises(AttributeError):
+            mp.Value("i", 1, lock="not a lock")
+        self.assertFalse(hasattr(mp.Value("i", 1, lock=False), "get_lock"))
 
 
 class InterfaceTest(unittest.TestCase):

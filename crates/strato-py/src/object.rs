@@ -3,7 +3,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use strato_proto::{Answer, Blob, FetchOp, Init, Op, Role, Scalar, Wait};
+use strato_proto::{Answer, Blob, Call, FetchOp, Init, Op, Role, Scalar, Wait};
 
 use crate::reference::Reference;
 use crate::{client, unexpected, StratoError};
@@ -121,6 +121,19 @@ impl Object {
     /// receiver adopts it (or the TTL collects it). Returns the name.
     fn lend(&self, py: Python<'_>) -> PyResult<String> {
         self.0.lend(py)
+    }
+
+    /// Whether an object named `name` exists on the state.
+    #[staticmethod]
+    fn exists(py: Python<'_>, name: String) -> PyResult<bool> {
+        let client = client()?;
+        match py
+            .detach(|| client.call(Call::Exists { name }))
+            .map_err(crate::engine_error)?
+        {
+            Answer::Bool(exists) => Ok(exists),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The object's name on the state.

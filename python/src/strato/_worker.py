@@ -28,7 +28,9 @@ def run(payload):
     try:
         return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # noqa: BLE001 - an outcome that cannot travel
-        failure = RuntimeError(f"the task's outcome cannot be pickled: {e!r}")
+        from multiprocessing.pool import MaybeEncodingError
+
+        failure = MaybeEncodingError(e, outcome[1])
         return pickle.dumps((False, failure, traceback.format_exc()))
 
 
@@ -43,7 +45,13 @@ def _call(payload):
 
 
 def main():
+    import os
+
     from . import _native
+    from .multiprocessing import _install
+
+    if os.environ.get(_install.ENV) == "1":
+        _install.install()
 
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     _native.worker_main(_native.__file__, version)

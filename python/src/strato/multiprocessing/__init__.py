@@ -41,6 +41,41 @@ def freeze_support():
     """Nothing to do: workers are not frozen executables."""
 
 
+def set_executable(executable):
+    """Nothing to do: workers run this interpreter (``sys.executable``)."""
+
+
+def set_forkserver_preload(module_names):
+    """Nothing to do: there is no fork server."""
+
+
+def allow_connection_pickling():
+    """Nothing to do: connections always pickle (by reference)."""
+
+
+def get_logger():
+    """The standard library's ``multiprocessing`` logger."""
+    from multiprocessing import util
+
+    return util.get_logger()
+
+
+def log_to_stderr(level=None):
+    """The standard library's ``log_to_stderr``."""
+    from multiprocessing import util
+
+    return util.log_to_stderr(level)
+
+
+def install():
+    """Makes ``import multiprocessing`` give this package, in this process and in the
+    worker processes strato starts: an unmodified program then runs on strato (what
+    ``python -m strato.multiprocessing program.py`` does)."""
+    from ._install import install
+
+    install()
+
+
 __all__ = [
     "Array",
     "AuthenticationError",
@@ -68,6 +103,12 @@ __all__ = [
     "current_process",
     "cpu_count",
     "freeze_support",
+    "get_logger",
+    "install",
+    "log_to_stderr",
+    "set_executable",
+    "set_forkserver_preload",
+    "allow_connection_pickling",
     "get_all_start_methods",
     "get_context",
     "get_start_method",

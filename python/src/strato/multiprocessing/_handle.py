@@ -14,7 +14,7 @@ def _share_state():
 
 def _adopt(cls, name, state):
     """Rebuilds a handle in the process that unpickles it."""
-    handle = cls.__new__(cls)
+    handle = object.__new__(cls)
     handle._obj = _native.Object.adopt(name)
     handle._restore(state)
     return handle
@@ -35,7 +35,7 @@ class Handle:
     @classmethod
     def _named(cls, name):
         """The object ``name``, opened (made with this class's defaults if absent)."""
-        handle = cls.__new__(cls)
+        handle = object.__new__(cls)
         handle._open(name=name)
         handle._restore(cls._default_state)
         return handle

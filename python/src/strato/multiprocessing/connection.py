@@ -7,14 +7,20 @@ closed (or its process died), the other side's ``recv`` raises ``EOFError`` once
 messages already sent are read, and its ``send`` raises ``BrokenPipeError``.
 """
 
+import hashlib
 import itertools
+import os
 import pickle
 import time
 
 from .. import _native
 from ._handle import _share_state
 
-__all__ = ["Connection", "Pipe", "wait"]
+__all__ = ["Connection", "Pipe", "wait", "Listener", "Client", "families"]
+
+#: The address families the standard library names; here every address is a name on the
+#: engine, whatever its family.
+families = ["AF_INET", "AF_UNIX"]
 
 _EOF = object()
 
@@ -223,3 +229,91 @@ def wait(object_list, timeout=None):
             return []
         if o.poll(0.01 if left is None else min(0.01, left)):
             return [o] + [other for other in objects if other is not o and other.poll(0)]
+
+
+_listener_ids = itertools.count(1)
+
+
+def unique_address(address):
+    """``address``, or a fresh one if it asks for any (None, or a port of 0)."""
+    if address is None or (isinstance(address, tuple) and address and address[-1] == 0):
+        host = address[0] if isinstance(address, tuple) else "strato"
+        return (host, f"{os.getpid()}-{next(_listener_ids)}-{os.urandom(6).hex()}")
+    return address
+
+
+def _queue_name(address):
+    digest = hashlib.sha256(repr(address).encode()).hexdigest()[:24]
+    return f"py-listener-{digest}"
+
+
+class Listener:
+    """Takes connections made to ``address`` (any picklable value; a fresh one if None or
+    a port of 0) with ``Client(address)``, from any process that reaches the state.
+
+    ``family``, ``backlog`` and ``authkey`` are accepted and not used: an address is a name
+    on the engine, whose own credentials guard it.
+    """
+
+    def __init__(self, address=None, family=None, backlog=1, authkey=None):
+        from .queues import Queue
+
+        _share_state()
+        self._address = unique_address(address)
+        name = _queue_name(self._address)
+        if _native.Object.exists(name):
+            raise OSError(98, f"Address already in use: a strato Listener is at {address!r}")
+        self._queue = Queue._named(name)
+        self._last_accepted = None
+
+    @property
+    def address(self):
+        return self._address
+
+    @property
+    def last_accepted(self):
+        return self._last_accepted
+
+    def accept(self):
+        """The next connection a ``Client`` made, waiting for one."""
+        if self._queue is None:
+            raise OSError("listener is closed")
+        conn = self._queue.get()
+        if conn is None:
+            raise OSError("listener is closed")
+        self._last_accepted = self._address
+        return conn
+
+    def close(self):
+        """Takes no more connections (those made and not accepted are dropped)."""
+        self._queue = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def Client(address, family=None, authkey=None):
+    """A connection to the ``Listener`` at ``address``; ``ConnectionRefusedError`` if
+    there is none."""
+    from .queues import Queue
+
+    _share_state()
+    name = _queue_name(address)
+    if not _native.Object.exists(name):
+        raise ConnectionRefusedError(f"no strato Listener at {address!r}")
+    ours, theirs = Pipe()
+    Queue._named(name).put(theirs)
+    theirs.close()
+    return ours
+
+
+def _interrupt(address):
+    """Makes the ``accept`` waiting at ``address`` raise ``OSError``."""
+    from .queues import Queue
+
+    name = _queue_name(address)
+    if _native.Object.exists(name):
+        Queue._named(name).put(None)

@@ -2,9 +2,8 @@
 methods run there, reached through proxies from any process.
 
 A manager is a Python process (started as a strato ``Process``, or any process that calls
-``get_server().serve_forever()``) that reads new connections from a queue on the engine,
-named after its ``address``. Each client thread opens one ``Pipe`` to it and sends one end
-through that queue; the manager serves each connection in a thread of its own, as the
+``get_server().serve_forever()``) with a ``connection.Listener`` at its ``address``. Each
+client thread makes one ``connection.Client`` connection to it; the manager serves each connection in a thread of its own, as the
 standard library's does, so a method that blocks holds up only its caller. Every message
 goes through the engine, so a manager and its clients need not share a machine: they need
 only reach the same state.
@@ -16,7 +15,6 @@ reaches without the manager; its ``Pool`` is a strato ``Pool``.
 """
 
 import array
-import hashlib
 import itertools
 import os
 import threading
@@ -68,12 +66,6 @@ class Token:
         return f"Token(typeid={self.typeid!r}, address={self.address!r}, id={self.id!r})"
 
 
-def _queue_name(address):
-    """The name of the engine queue a manager at ``address`` takes connections from."""
-    digest = hashlib.sha256(repr(address).encode()).hexdigest()[:24]
-    return f"py-manager-{digest}"
-
-
 def public_methods(obj):
     """The names of ``obj``'s methods a proxy exposes by default."""
     return [
@@ -89,26 +81,31 @@ def public_methods(obj):
 class Server:
     """The manager's side: the objects, and the threads serving connections to them."""
 
-    def __init__(self, registry, address):
+    def __init__(self, registry, address, listen=True):
         self.registry = registry
         self.address = address
+        self.listener = connection.Listener(address) if listen else None
         self.objects = {}
         self.refcounts = {}
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
 
-    def serve_forever(self):
-        """Serves connections until the manager is shut down."""
-        accept, stopped = _manager_objects(self.address)
-        stopped.clear()
+    def serve_forever(self, ready=None):
+        """Serves connections until the manager is shut down (``ready``, an engine
+        ``Event``, is set once connections are taken)."""
+        if self.listener is None:
+            self.listener = connection.Listener(self.address)
+        if ready is not None:
+            ready.set()
         try:
             while True:
-                conn = accept.get()
-                if conn == "shutdown":
+                try:
+                    conn = self.listener.accept()
+                except OSError:
                     return
                 threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
         finally:
-            stopped.set()
+            self.listener.close()
 
     def _serve(self, conn):
         while True:
@@ -133,7 +130,18 @@ class Server:
             if kind == "call":
                 return self._call(*request[1:])
             if kind == "create":
-                return ("proxy", *self._create(*request[1:]))
+                try:
+                    return ("proxy", *self._create(*request[1:]))
+                except Exception:  # noqa: BLE001 - as the standard library: a RemoteError
+                    return ("error", RemoteError(traceback.format_exc()))
+            if kind == "count":
+                with self.lock:
+                    return ("ok", len(self.objects))
+            if kind == "debug":
+                with self.lock:
+                    lines = [f"  {ident}: refcount={self.refcounts[ident]}    {obj!r}"[:75]
+                             for ident, (obj, _, _) in self.objects.items()]
+                return ("ok", "\n".join(lines))
             if kind == "incref":
                 self._incref(request[1])
                 return ("ok", None)
@@ -163,7 +171,10 @@ class Server:
         if method in ("__repr__", "__str__"):
             return ("ok", getattr(obj, method)())
         if method not in exposed:
-            raise AttributeError(f"method {method!r} of {type(obj)!r} object is not in exposed={exposed!r}")
+            raise RemoteError(
+                f"AttributeError: method {method!r} of {type(obj)!r} object is not in "
+                f"exposed={exposed!r}\n"
+            )
         result = getattr(obj, method)(*args, **kwargs)
         method_to_typeid = self.registry[typeid][2] or {}
         if method in method_to_typeid:
@@ -194,11 +205,11 @@ class Server:
 _VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
 
-def _run_server(registry, address, initializer, initargs):
+def _run_server(registry, address, initializer, initargs, ready):
     """The body of a manager process."""
     if initializer is not None:
         initializer(*initargs)
-    Server(registry, address).serve_forever()
+    Server(registry, address).serve_forever(ready)
 
 
 # ---- the clients' side
@@ -217,30 +228,10 @@ _released = {}
 _released_lock = threading.Lock()
 
 
-#: The accept queue and the stopped flag of each manager this process reached; holding them
-#: keeps a connection sent before the manager serves (and the flag) from being collected.
-_managers = {}
-
-
-def _manager_objects(address):
-    objects = _managers.get(address)
-    if objects is None:
-        _share_state()
-        name = _queue_name(address)
-        objects = (queues.Queue._named(name), synchronize.Event._named(name + ".stopped"))
-        _managers[address] = objects
-    return objects
-
-
 def _connection(address):
     conn = _connections.by_address.get(address)
     if conn is None:
-        accept, stopped = _manager_objects(address)
-        if stopped.is_set():
-            raise ConnectionRefusedError(f"the manager at {address!r} has stopped")
-        conn, theirs = connection.Pipe()
-        accept.put(theirs)
-        theirs.close()
+        conn = connection.Client(address)
         _connections.by_address[address] = conn
     with _released_lock:
         released = _released.pop(address, None)
@@ -392,11 +383,10 @@ class BaseManager:
 
     def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
                  shutdown_timeout=1.0):
-        if address is None:
-            address = f"strato-manager-{os.getpid()}-{next(_manager_ids)}-{os.urandom(4).hex()}"
-        self._address = address
+        self._address = connection.unique_address(address)
         self._authkey = authkey
         self._process = None
+        self._running = False
         self._connected = False
         self._shutdown_timeout = shutdown_timeout
 
@@ -429,12 +419,15 @@ class BaseManager:
         self._check_running()
         _, _, _, proxytype = self._registry[typeid]
         if proxytype is _LOCAL:
-            return self._registry[typeid][0](*args, **kwds)
+            try:
+                return self._registry[typeid][0](*args, **kwds)
+            except Exception as e:  # noqa: BLE001 - as a manager's: a RemoteError
+                raise RemoteError(traceback.format_exc()) from e
         new = _request(self._address, "create", typeid, args, kwds)
         return _proxy_for(new.token, new.exposed, self._registry, self)
 
     def _check_running(self):
-        if self._process is None and not self._connected:
+        if not self._running and not self._connected:
             raise ValueError("Manager has not been started (call start() or connect())")
 
     def _server_registry(self):
@@ -445,33 +438,43 @@ class BaseManager:
             if proxytype is not _LOCAL
         }
 
+    def _number_of_objects(self):
+        """How many objects the manager holds."""
+        return _request(self._address, "count")
+
+    def _debug_info(self):
+        """One line per object the manager holds."""
+        return _request(self._address, "debug")
+
     def get_server(self):
         """The manager's side, to run in this process: ``get_server().serve_forever()``."""
         return Server(self._server_registry(), self._address)
 
     def connect(self):
         """Uses the manager already running at ``address``."""
-        if _manager_objects(self._address)[1].is_set():
-            raise ConnectionRefusedError(f"the manager at {self._address!r} has stopped")
+        _connection(self._address)
         self._connected = True
 
     def start(self, initializer=None, initargs=()):
         """Starts the manager process."""
-        if self._process is not None:
+        if self._running:
             raise RuntimeError("Already started server")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         from .process import Process
 
-        # Opened before the process starts, so a client connecting at once waits for it.
-        self._accept, self._stopped = _manager_objects(self._address)
-        self._stopped.clear()
+        ready = synchronize.Event()
         self._process = Process(
             target=_run_server,
-            args=(self._server_registry(), self._address, initializer, initargs),
+            args=(self._server_registry(), self._address, initializer, initargs, ready),
             name=f"{type(self).__name__}-{self._address}",
         )
         self._process.start()
+        while not ready.wait(0.1):
+            if not self._process.is_alive():
+                raise RuntimeError(f"the manager process ended (exit code "
+                                   f"{self._process.exitcode}) before it served")
+        self._running = True
 
     def join(self, timeout=None):
         if self._process is not None:
@@ -479,18 +482,17 @@ class BaseManager:
 
     def shutdown(self):
         """Stops the manager process; its objects are gone."""
-        if self._process is None:
+        if not self._running:
             return
-        self._accept.put("shutdown")
+        self._running = False
+        connection._interrupt(self._address)
         self._process.join(self._shutdown_timeout)
         if self._process.is_alive():
             self._process.terminate()
-            self._stopped.set()
-        self._process = None
         _connections.by_address.pop(self._address, None)
 
     def __enter__(self):
-        if self._process is None and not self._connected:
+        if not self._running and not self._connected:
             self.start()
         return self
 
@@ -501,7 +503,6 @@ class BaseManager:
         raise TypeError("a manager cannot be pickled; pickle its proxies or its address")
 
 
-_manager_ids = itertools.count(1)
 #: Marks a typeid whose objects are the engine's own, made in the calling process.
 _LOCAL = object()
 
@@ -600,7 +601,7 @@ BaseListProxy = MakeProxyType("BaseListProxy", (
 
 
 class ListProxy(BaseListProxy):
-    """A managed ``list``; iterating it reads a copy."""
+    """A managed ``list``; iterating it reads one item at a time (by index)."""
 
     def __iadd__(self, value):
         self._callmethod("extend", (value,))
@@ -610,19 +611,14 @@ class ListProxy(BaseListProxy):
         self._callmethod("__imul__", (value,))
         return self
 
-    def __iter__(self):
-        return iter(self._getvalue())
 
-
-class DictProxy(MakeProxyType("_DictProxyBase", (
-    "__contains__", "__delitem__", "__getitem__", "__len__", "__setitem__", "clear",
-    "copy", "get", "items", "keys", "pop", "popitem", "setdefault", "update", "values",
-))):
-    """A managed ``dict``; ``keys``, ``values`` and ``items`` give lists, and iterating it
-    reads a copy of its keys."""
-
-    def __iter__(self):
-        return iter(self._callmethod("keys"))
+DictProxy = MakeProxyType("DictProxy", (
+    "__contains__", "__delitem__", "__getitem__", "__iter__", "__len__", "__setitem__",
+    "clear", "copy", "get", "items", "keys", "pop", "popitem", "setdefault", "update",
+    "values",
+))
+#: Iterating a managed dict iterates it in the manager, one key per call.
+DictProxy._method_to_typeid_ = {"__iter__": "Iterator"}
 
 
 ArrayProxy = MakeProxyType("ArrayProxy", ("__len__", "__getitem__", "__setitem__"))

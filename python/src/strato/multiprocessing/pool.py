@@ -7,15 +7,19 @@ import pickle
 import sys
 import threading
 import uuid
+import warnings
 from multiprocessing import TimeoutError
-from multiprocessing.pool import RemoteTraceback
+from multiprocessing.pool import MaybeEncodingError, RemoteTraceback
 
 import cloudpickle
 
 from .. import _native
 from ._handle import _share_state
 
-__all__ = ["Pool", "AsyncResult", "MapResult"]
+__all__ = ["Pool", "AsyncResult", "MapResult", "IMapIterator", "MaybeEncodingError"]
+
+#: A pool's states, as the standard library names them.
+RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 
 _driver_ready = False
 
@@ -65,7 +69,10 @@ class AsyncResult:
         self._futures, self._combine = futures, combine
         self._value, self._error, self._done = None, None, False
         self._lock = threading.Lock()
+        # With callbacks, the result is ready once they ran (as in the standard library).
+        self._called = None
         if callback is not None or error_callback is not None:
+            self._called = threading.Event()
             threading.Thread(
                 target=self._notify, args=(callback, error_callback), daemon=True
             ).start()
@@ -85,14 +92,26 @@ class AsyncResult:
             return True
 
     def _notify(self, callback, error_callback):
-        self._settle()
-        if self._error is None:
-            if callback is not None:
-                callback(self._value)
-        elif error_callback is not None:
-            error_callback(self._error)
+        try:
+            self._settle()
+            if self._error is None:
+                if callback is not None:
+                    callback(self._value)
+            elif error_callback is not None:
+                error_callback(self._error)
+        finally:
+            self._called.set()
+
+    def _finish(self, timeout):
+        """Waits (at most ``timeout`` seconds) for the outcome and its callbacks; whether
+        they are done."""
+        if self._called is not None:
+            return self._called.wait(timeout)
+        return self._settle(timeout)
 
     def ready(self):
+        if self._called is not None:
+            return self._called.is_set()
         return self._done or all(f.done() for f in self._futures)
 
     def successful(self):
@@ -102,10 +121,10 @@ class AsyncResult:
         return self._error is None
 
     def wait(self, timeout=None):
-        self._settle(timeout)
+        self._finish(timeout)
 
     def get(self, timeout=None):
-        if not self._settle(timeout):
+        if not self._finish(timeout):
             raise TimeoutError
         if self._error is not None:
             raise self._error
@@ -133,6 +152,10 @@ class Pool:
             raise ValueError("Number of processes must be at least 1")
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
+        if maxtasksperchild is not None and (
+            not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0
+        ):
+            raise ValueError("maxtasksperchild must be a positive int or None")
         if maxtasksperchild is not None:
             raise NotImplementedError("strato's Pool does not support maxtasksperchild yet")
         _become_driver()
@@ -141,11 +164,11 @@ class Pool:
         if initializer is not None:
             self._setup = (uuid.uuid4().hex, initializer, tuple(initargs))
         self._executor = _native.Executor(self._processes)
-        self._state = "RUN"
+        self._state = RUN
         self._pending = []
 
     def _check_running(self):
-        if self._state != "RUN":
+        if self._state != RUN:
             raise ValueError("Pool not running")
 
     def _payload(self, func, args=(), kwargs=None):
@@ -190,30 +213,40 @@ class Pool:
         return self.starmap_async(func, iterable, chunksize).get()
 
     def imap(self, func, iterable, chunksize=1):
-        """Results in order, each as soon as it and those before it are done."""
+        """Results in order, each as soon as it and those before it are done. If the
+        iterable raises, the results before it come first, then its exception."""
         self._check_running()
-        payloads = [self._payload(_mapstar, (func, chunk))
-                    for chunk in _chunks(iterable, max(1, chunksize))]
+        payloads, error = [], None
+        try:
+            for chunk in _chunks(iterable, max(1, chunksize)):
+                payloads.append(self._payload(_mapstar, (func, chunk)))
+        except Exception as e:  # noqa: BLE001 - raised in its place among the results
+            error = e
         futures = self._remember(self._executor.map(payloads))
-        return (x for future in futures for x in _outcome(future, None))
+        return IMapIterator(futures, error)
 
     def imap_unordered(self, func, iterable, chunksize=1):
         """Results as ``imap`` gives them (an order the standard library allows too)."""
         return self.imap(func, iterable, chunksize)
 
+    @property
+    def _pool(self):
+        """The worker processes' ids (the standard library keeps its processes here)."""
+        return self._executor.worker_pids() if self._executor is not None else []
+
     def close(self):
         """No more tasks; ``join`` then waits for those submitted."""
-        if self._state == "RUN":
-            self._state = "CLOSE"
+        if self._state == RUN:
+            self._state = CLOSE
 
     def terminate(self):
         """Stops the workers now; unfinished tasks are dropped."""
-        self._state = "TERMINATE"
+        self._state = TERMINATE
         self._executor = None
         self._pending = []
 
     def join(self):
-        if self._state == "RUN":
+        if self._state == RUN:
             raise ValueError("Pool is still running")
         for future in self._pending:
             future.result(None)
@@ -231,3 +264,33 @@ class Pool:
         raise NotImplementedError(
             "pool objects cannot be passed between processes or pickled"
         )
+
+    def __del__(self):
+        if getattr(self, "_state", None) == RUN:
+            warnings.warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning,
+                          source=self)
+            self.terminate()
+
+
+class IMapIterator:
+    """The results of ``imap``, in order: ``next(it)``, or ``it.next(timeout)``."""
+
+    def __init__(self, futures, error=None):
+        self._futures, self._error = futures, error
+        self._index, self._ready = 0, []
+
+    def __iter__(self):
+        return self
+
+    def next(self, timeout=None):
+        while not self._ready:
+            if self._index == len(self._futures):
+                if self._error is not None:
+                    error, self._error = self._error, None
+                    raise error
+                raise StopIteration
+            self._ready = list(_outcome(self._futures[self._index], timeout))
+            self._index += 1
+        return self._ready.pop(0)
+
+    __next__ = next

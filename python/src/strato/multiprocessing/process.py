@@ -7,6 +7,7 @@ import pickle
 import signal
 import sys
 import traceback
+import weakref
 
 import cloudpickle
 
@@ -18,6 +19,8 @@ __all__ = ["Process", "current_process", "parent_process", "active_children"]
 _names = itertools.count(1)
 #: The processes this process started and has not joined.
 _children = set()
+#: Every Process object alive in this process (the standard library keeps the same set).
+_dangling = weakref.WeakSet()
 #: The Process whose body runs in this worker process, if any.
 _current = None
 
@@ -44,6 +47,11 @@ def current_process():
 def parent_process():
     """None: a body's parent is the driver, which may be on another machine."""
     return None
+
+
+def _cleanup():
+    """Forgets the children that ended (the standard library's hook; joining does it)."""
+    active_children()
 
 
 def active_children():
@@ -91,6 +99,7 @@ class Process:
         self._name = name or f"Process-{next(_names)}"
         self.daemon = bool(daemon)
         self._executor = self._future = self._exitcode = self._pid = None
+        _dangling.add(self)
 
     def run(self):
         if self._target is not None:

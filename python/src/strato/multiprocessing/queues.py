@@ -30,11 +30,28 @@ class Queue(Handle):
         self._maxsize, self._closed = state, False
 
     def put(self, obj, block=True, timeout=None):
-        """Puts ``obj``; raises ``queue.Full`` if it stayed full."""
+        """Puts ``obj``; raises ``queue.Full`` if it stayed full.
+
+        As with the standard library's queue, an object that cannot be pickled is not put
+        and does not raise here: it goes to ``_on_queue_feeder_error``, which prints the
+        error (a subclass may override it).
+        """
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
-        if not self._obj.put(_dumps(obj), block, _nonneg(timeout)):
+        try:
+            item = _dumps(obj)
+        except Exception as e:  # noqa: BLE001 - the standard library's feeder does the same
+            self._on_queue_feeder_error(e, obj)
+            return
+        if not self._obj.put(item, block, _nonneg(timeout)):
             raise _queue.Full
+
+    @staticmethod
+    def _on_queue_feeder_error(e, obj):
+        """Called with an object ``put`` could not pickle; prints the error."""
+        import traceback
+
+        traceback.print_exception(e)
 
     def get(self, block=True, timeout=None):
         """Takes the oldest item; raises ``queue.Empty`` if it stayed empty."""

@@ -6,7 +6,7 @@ import struct
 from ._handle import Handle
 from .synchronize import RLock
 
-__all__ = ["Value", "RawValue", "Array", "RawArray"]
+__all__ = ["Value", "RawValue", "Array", "RawArray", "copy", "synchronized"]
 
 #: The type codes of integers and of floats (``array``'s and ``ctypes``' letters).
 _INTEGERS = set("bBhHiIlLqQnN?")
@@ -14,24 +14,34 @@ _FLOATS = set("fd")
 
 
 def _typecode(typecode_or_type):
+    """The engine object a value of this type is: an integer or float atomic, or one
+    byte (``c``) in a value."""
     code = getattr(typecode_or_type, "_type_", typecode_or_type)
     if code in _INTEGERS:
         return "int"
     if code in _FLOATS:
         return "float"
+    if code == "c":
+        return "value"
     raise TypeError(
-        f"strato Value holds integers and floats (type codes {''.join(sorted(_INTEGERS))}, "
-        f"fd), not {typecode_or_type!r}"
+        f"strato Value holds integers, floats and single bytes (type codes "
+        f"{''.join(sorted(_INTEGERS))}, fd, c), not {typecode_or_type!r}"
     )
 
 
+def _check_lock(lock):
+    if lock not in (True, False, None) and not hasattr(lock, "acquire"):
+        raise AttributeError(f"{lock!r} has no method 'acquire'")
+
+
 class RawValue(Handle):
-    """A number on the engine: reading and writing ``value`` are each atomic."""
+    """A number (or one byte, type code ``c``) on the engine: reading and writing
+    ``value`` are each atomic."""
 
     def __init__(self, typecode_or_type, *args):
         self._kind = _typecode(typecode_or_type)
         self._typecode = typecode_or_type
-        self._open()
+        self._open(value=b"\0" if self._kind == "value" else None)
         if args:
             self.value = args[0]
 
@@ -43,21 +53,42 @@ class RawValue(Handle):
 
     @property
     def value(self):
+        if self._kind == "value":
+            return self._obj.value_get()
         return self._obj.load()
 
     @value.setter
     def value(self, v):
         if self._kind == "int":
             self._obj.store_int(int(v))
-        else:
+        elif self._kind == "float":
             self._obj.store_float(float(v))
+        else:
+            self._obj.value_set(_one_byte(v))
 
     def __repr__(self):
         return f"<strato {type(self).__name__}({self._typecode!r}, {self.value!r})>"
 
 
+def _one_byte(v):
+    if isinstance(v, int):
+        v = bytes([v])
+    if not isinstance(v, bytes) or len(v) != 1:
+        raise TypeError(f"one character bytes, bytearray or integer expected, not {v!r}")
+    return v
+
+
 class Value(RawValue):
-    """A number with a lock, as ``multiprocessing.Value``: ``with v.get_lock(): v.value += 1``."""
+    """A number with a lock, as ``multiprocessing.Value``: ``with v.get_lock(): v.value += 1``.
+
+    With ``lock=False`` it is a ``RawValue``, as in the standard library.
+    """
+
+    def __new__(cls, typecode_or_type, *args, lock=True, ctx=None):
+        _check_lock(lock)
+        if lock is False:
+            return RawValue(typecode_or_type, *args)
+        return super().__new__(cls)
 
     def __init__(self, typecode_or_type, *args, lock=True, ctx=None):
         super().__init__(typecode_or_type, *args)
@@ -220,7 +251,16 @@ class RawArray(Handle):
 
 
 class Array(RawArray):
-    """An array with a lock, as ``multiprocessing.Array``: ``with a.get_lock(): ...``."""
+    """An array with a lock, as ``multiprocessing.Array``: ``with a.get_lock(): ...``.
+
+    With ``lock=False`` it is a ``RawArray``, as in the standard library.
+    """
+
+    def __new__(cls, typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
+        _check_lock(lock)
+        if lock is False:
+            return RawArray(typecode_or_type, size_or_initializer)
+        return super().__new__(cls)
 
     def __init__(self, typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
         super().__init__(typecode_or_type, size_or_initializer)
@@ -239,3 +279,20 @@ class Array(RawArray):
     get_obj = Value.get_obj
     __enter__ = Value.__enter__
     __exit__ = Value.__exit__
+
+
+def copy(obj):
+    """A new raw value or array holding what ``obj`` holds now."""
+    if isinstance(obj, RawArray):
+        return RawArray(obj._typecode, obj[:])
+    return RawValue(obj._typecode, obj.value)
+
+
+def synchronized(obj, lock=None, ctx=None):
+    """The same value or array (one object on the engine) with a lock: ``lock``, or a new
+    ``RLock``."""
+    cls = Array if isinstance(obj, RawArray) else Value
+    wrapper = object.__new__(cls)
+    wrapper.__dict__.update(obj.__dict__)
+    wrapper._lock = lock if lock is not None else RLock()
+    return wrapper

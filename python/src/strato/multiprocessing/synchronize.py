@@ -140,50 +140,14 @@ class Event(Handle):
     def clear(self):
         self._obj.clear()
 
+    def __repr__(self):
+        return f"<Event at {id(self):#x} {'set' if self.is_set() else 'unset'}>"
+
     def wait(self, timeout=None):
         """Waits until the flag is set; whether it is (False after ``timeout`` seconds)."""
         if timeout is not None and timeout < 0:
             timeout = 0
         return self._obj.wait(timeout)
-
-
-class Barrier(Handle):
-    """``parties`` processes (or threads) meet; each ``wait`` returns once all came.
-
-    ``wait`` returns 0 in one party (the leader, which runs ``action``) and ``parties - 1``
-    elsewhere; a party that times out or dies breaks the barrier for all
-    (``threading.BrokenBarrierError``).
-    """
-
-    _kind = "barrier"
-
-    def __init__(self, parties, action=None, timeout=None, *, ctx=None):
-        if parties < 1:
-            raise ValueError("parties must be >= 1")
-        self._parties, self._action, self._timeout = parties, action, timeout
-        self._open(arg=parties)
-
-    def _state(self):
-        return (self._parties, self._action, self._timeout)
-
-    def _restore(self, state):
-        self._parties, self._action, self._timeout = state
-
-    @property
-    def parties(self):
-        return self._parties
-
-    def wait(self, timeout=None):
-        if timeout is None:
-            timeout = self._timeout
-        leader = self._obj.barrier_wait(timeout)
-        if leader is None:
-            raise threading.BrokenBarrierError
-        if leader:
-            if self._action is not None:
-                self._action()
-            return 0
-        return self._parties - 1
 
 
 class Condition:
@@ -198,9 +162,9 @@ class Condition:
 
     def __init__(self, lock=None, *, ctx=None):
         self._lock = lock if lock is not None else RLock()
-        self._sleeping = Semaphore(0)
-        self._woken = Semaphore(0)
-        self._wakeup = Semaphore(0)
+        self._sleeping_count = Semaphore(0)
+        self._woken_count = Semaphore(0)
+        self._wait_semaphore = Semaphore(0)
 
     def acquire(self, block=True, timeout=None):
         return self._lock.acquire(block, timeout)
@@ -223,13 +187,13 @@ class Condition:
         levels = _held_here(self._lock)
         if not levels:
             raise AssertionError("must acquire() condition before using wait()")
-        self._sleeping.release()
+        self._sleeping_count.release()
         for _ in range(levels):
             self._lock.release()
         try:
-            return self._wakeup.acquire(True, timeout)
+            return self._wait_semaphore.acquire(True, timeout)
         finally:
-            self._woken.release()
+            self._woken_count.release()
             for _ in range(levels):
                 self._lock.acquire()
 
@@ -238,17 +202,17 @@ class Condition:
         if not _held_here(self._lock):
             raise AssertionError("lock is not owned")
         # Sleepers that timed out since the last notify counted themselves woken.
-        while self._woken.acquire(False):
-            self._sleeping.acquire(False)
+        while self._woken_count.acquire(False):
+            self._sleeping_count.acquire(False)
         sleepers = 0
-        while sleepers < n and self._sleeping.acquire(False):
-            self._wakeup.release()
+        while sleepers < n and self._sleeping_count.acquire(False):
+            self._wait_semaphore.release()
             sleepers += 1
         if sleepers:
             for _ in range(sleepers):
-                self._woken.acquire()
+                self._woken_count.acquire()
             # A sleeper that timed out just now left its permit: take it back.
-            while self._wakeup.acquire(False):
+            while self._wait_semaphore.acquire(False):
                 pass
 
     def notify_all(self):
@@ -270,3 +234,44 @@ class Condition:
             self.wait(left)
             result = predicate()
         return result
+
+
+class Barrier(threading.Barrier):
+    """``parties`` processes (or threads) meet; each ``wait`` returns once all came.
+
+    It is ``threading.Barrier`` (its algorithm, its ``wait`` indices, ``action``, default
+    ``timeout``, ``n_waiting``, ``broken``, ``abort`` and ``reset``) over a ``Condition``
+    and two integers on the engine, as the standard library's is over shared memory.
+    """
+
+    def __init__(self, parties, action=None, timeout=None, *, ctx=None):
+        if parties < 1:
+            raise ValueError("parties must be >= 1")
+        from .sharedctypes import RawArray
+
+        self.__setstate__((parties, action, timeout, Condition(), RawArray("i", 2)))
+
+    def __setstate__(self, state):
+        self._parties, self._action, self._timeout, self._cond, self._shared = state
+
+    def __getstate__(self):
+        return (self._parties, self._action, self._timeout, self._cond, self._shared)
+
+    @property
+    def _state(self):
+        return self._shared[0]
+
+    @_state.setter
+    def _state(self, value):
+        self._shared[0] = value
+
+    @property
+    def _count(self):
+        return self._shared[1]
+
+    @_count.setter
+    def _count(self, value):
+        self._shared[1] = value
+
+    def __repr__(self):
+        return f"<strato Barrier parties={self._parties}>"
