@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use strato::executor::ResponseFuture;
+use strato::executor::{ResponseFuture, ReturnWhen};
 use strato_proto::{ByteBuf, Wait};
 
 use crate::{wait_in_slices, StratoError};
@@ -102,6 +102,58 @@ impl Executor {
             .detach(|| self.0.map(run_python, items))
             .map_err(task_error)?;
         Ok(futures.into_iter().map(Future).collect())
+    }
+
+    /// Waits until `when` holds for `futures`: `"any"` is done, `"all"` are done, or
+    /// `"always"` (at once); at most `timeout` seconds. Which are done, in order.
+    #[pyo3(signature = (futures, when="all", timeout=None))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        futures: Vec<PyRef<'_, Future>>,
+        when: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<bool>> {
+        let when = match when {
+            "any" => ReturnWhen::AnyCompleted,
+            "all" => ReturnWhen::AllCompleted,
+            "always" => ReturnWhen::Always,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "wait until \"any\", \"all\" or \"always\", not {other:?}"
+                )))
+            }
+        };
+        let futures: Vec<ResponseFuture<ByteBuf>> = futures.iter().map(|f| f.0.clone()).collect();
+        let done = || futures.iter().map(ResponseFuture::done).collect::<Vec<_>>();
+        let satisfied = |flags: &[bool]| match when {
+            ReturnWhen::AnyCompleted => flags.is_empty() || flags.iter().any(|d| *d),
+            ReturnWhen::AllCompleted => flags.iter().all(|d| *d),
+            ReturnWhen::Always => true,
+        };
+        let waited = wait_in_slices(py, true, timeout.map(|t| t.max(0.0)), |wait| {
+            let slice = match wait {
+                Wait::Micros(us) => Duration::from_micros(us),
+                _ => Duration::ZERO,
+            };
+            py.detach(|| self.0.wait(&futures, when, Some(slice)));
+            let flags = done();
+            Ok(satisfied(&flags).then_some(flags))
+        })?;
+        Ok(waited.unwrap_or_else(done))
+    }
+
+    /// Draws what the futures' tasks did (a timeline and a histogram of tasks at once, as
+    /// PNG and SVG) into `dir`; the files' paths.
+    fn plot(
+        &self,
+        py: Python<'_>,
+        futures: Vec<PyRef<'_, Future>>,
+        dir: std::path::PathBuf,
+    ) -> PyResult<Vec<std::path::PathBuf>> {
+        let futures: Vec<ResponseFuture<ByteBuf>> = futures.iter().map(|f| f.0.clone()).collect();
+        py.detach(|| self.0.plot(&futures, &dir))
+            .map_err(|e| StratoError::new_err(e.to_string()))
     }
 
     /// How many worker processes it has.

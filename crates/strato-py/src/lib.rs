@@ -32,10 +32,12 @@ mod channel;
 mod executor;
 mod object;
 mod reference;
+mod storage;
 
 pub use channel::Channel;
 pub use executor::{Executor, Future, TaskFailed};
 pub use object::Object;
+pub use storage::Partition;
 
 create_exception!(
     _native,
@@ -106,6 +108,7 @@ fn wait_in_slices<T>(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Object>()?;
     m.add_class::<Channel>()?;
+    m.add_class::<Partition>()?;
     m.add_class::<Executor>()?;
     m.add_class::<Future>()?;
     m.add_function(wrap_pyfunction!(executor::worker_main, m)?)?;

@@ -4,8 +4,30 @@
 semaphores, events, barriers and values, whose state lives on strato's state server (an
 embedded one started by the first process, or the one ``STRATO_STATE`` names), so every
 process that reaches the state shares them.
+
+``strato.FunctionExecutor`` is Lithops' executor API (``call_async``, ``map``,
+``map_reduce`` over data in storage, ``wait``, ``get_result``, ``plot``) on strato's Python
+workers.
 """
 
 from ._native import StratoError
+from .executor import (
+    ALL_COMPLETED,
+    ALWAYS,
+    ANY_COMPLETED,
+    FunctionExecutor,
+    LocalhostExecutor,
+    ServerlessExecutor,
+    StandaloneExecutor,
+)
 
-__all__ = ["StratoError"]
+__all__ = [
+    "ALL_COMPLETED",
+    "ALWAYS",
+    "ANY_COMPLETED",
+    "FunctionExecutor",
+    "LocalhostExecutor",
+    "ServerlessExecutor",
+    "StandaloneExecutor",
+    "StratoError",
+]

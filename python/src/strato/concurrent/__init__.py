@@ -1,0 +1,1 @@
+"""``strato.concurrent``: ``concurrent.futures`` on strato (see ``strato.concurrent.futures``)."""

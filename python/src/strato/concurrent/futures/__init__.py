@@ -1,0 +1,146 @@
+"""``concurrent.futures`` with a ``ProcessPoolExecutor`` whose tasks run on strato's Python
+workers: ``from strato.concurrent.futures import ProcessPoolExecutor``.
+
+Everything else (``Future``, ``wait``, ``as_completed``, ``ThreadPoolExecutor``, the
+constants and exceptions) is the standard library's own, so the futures this executor
+returns are real ``concurrent.futures.Future`` objects.
+
+>>> from strato.concurrent.futures import ProcessPoolExecutor
+>>> with ProcessPoolExecutor(2) as pool:
+...     list(pool.map(abs, [-1, -2]))
+[1, 2]
+"""
+
+import concurrent.futures as _futures
+import itertools
+import pickle
+import threading
+import uuid
+from concurrent.futures import *  # noqa: F401,F403 - the standard library's names
+from concurrent.futures import __all__ as _std_all
+from functools import partial
+
+import cloudpickle
+
+from ... import _native
+from ...multiprocessing.pool import RemoteTraceback, _become_driver
+
+__all__ = list(_std_all)
+
+#: How long the collector waits on the engine for the tasks it knows of before it takes in
+#: newly submitted ones (it wakes at once when it knew of none).
+_COLLECT_SLICE = 0.02
+
+
+def _process_chunk(fn, chunk):
+    return [fn(*args) for args in chunk]
+
+
+def _chunks(iterables, size):
+    it = zip(*iterables)
+    while chunk := tuple(itertools.islice(it, size)):
+        yield chunk
+
+
+class ProcessPoolExecutor(_futures.Executor):
+    """``concurrent.futures.ProcessPoolExecutor`` on strato: ``max_workers`` warm Python
+    worker processes (one per core by default) run the calls; functions and arguments are
+    cloudpickled (lambdas and ``__main__`` functions work), and a call whose worker died is
+    run again. ``mp_context`` is accepted and not used."""
+
+    def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), *,
+                 max_tasks_per_child=None):
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if max_tasks_per_child is not None:
+            if not isinstance(max_tasks_per_child, int) or max_tasks_per_child <= 0:
+                raise ValueError("max_tasks_per_child must be >= 1")
+            raise NotImplementedError("strato's workers cannot retire after N tasks yet")
+        _become_driver()
+        self._native = _native.Executor(max_workers)
+        self._max_workers = self._native.worker_count()
+        self._setup = (uuid.uuid4().hex, initializer, tuple(initargs)) if initializer else None
+        self._lock = threading.Lock()
+        self._pending = []  # (native future, concurrent.futures.Future)
+        self._shutdown = False
+        self._submitted = threading.Event()
+        self._collector = threading.Thread(target=self._collect, daemon=True,
+                                           name="strato-futures-collector")
+        self._collector.start()
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            payload = cloudpickle.dumps((self._setup, fn, args, kwargs))
+            future = _futures.Future()
+            self._pending.append((self._native.submit(payload), future))
+        self._submitted.set()
+        return future
+
+    submit.__doc__ = _futures.Executor.submit.__doc__
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        """As ``Executor.map``; ``chunksize`` items go to a worker as one task."""
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        results = super().map(partial(_process_chunk, fn), _chunks(iterables, chunksize),
+                              timeout=timeout)
+        return itertools.chain.from_iterable(results)
+
+    def _collect(self):
+        """Settles each future as its task finishes (one thread per executor)."""
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+                if not pending and self._shutdown:
+                    return
+                self._submitted.clear()
+            if not pending:
+                self._submitted.wait()
+                continue
+            flags = self._native.wait([n for n, _ in pending], "any", _COLLECT_SLICE)
+            finished = [(n, f) for (n, f), done in zip(pending, flags) if done]
+            if not finished:
+                continue
+            with self._lock:
+                gone = {id(n) for n, _ in finished}
+                self._pending = [(n, f) for n, f in self._pending if id(n) not in gone]
+            for native, future in finished:
+                _settle(native, future)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                for _, future in self._pending:
+                    future.cancel()
+        self._submitted.set()
+        if wait:
+            self._collector.join()
+
+    shutdown.__doc__ = _futures.Executor.shutdown.__doc__
+
+
+def _settle(native, future):
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        outcome = pickle.loads(native.result(0))
+    except _native.TaskFailed as e:
+        future.set_exception(_futures.process.BrokenProcessPool(f"strato: {e}"))
+        return
+    except BaseException as e:  # noqa: BLE001 - an outcome that cannot be read
+        future.set_exception(e)
+        return
+    if outcome[0]:
+        future.set_result(outcome[1])
+    else:
+        _, error, text = outcome
+        error.__cause__ = RemoteTraceback(text)
+        future.set_exception(error)
+
+
+__all__ += ["ProcessPoolExecutor"]
