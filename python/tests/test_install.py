@@ -31,12 +31,37 @@ PROGRAM = textwrap.dedent(
 )
 
 
+INITIALIZER_PROGRAM = textwrap.dedent(
+    """
+    import strato.multiprocessing as multiprocessing
+
+
+    class Point:
+        pass
+
+
+    def remember(value):
+        global remembered
+        remembered = value
+
+
+    def recall(_):
+        return remembered, Point.__module__
+
+
+    if __name__ == "__main__":
+        with multiprocessing.Pool(1, initializer=remember, initargs=("kept",)) as pool:
+            print(sorted(set(pool.map(recall, range(6), chunksize=1))))
+    """
+)
+
+
 class InstallTest(unittest.TestCase):
-    def run_program(self, *prefix):
+    def run_program(self, *prefix, program=PROGRAM):
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "program.py")
             with open(path, "w") as f:
-                f.write(PROGRAM)
+                f.write(program)
             done = subprocess.run(
                 [sys.executable, *prefix, path], capture_output=True, text=True, timeout=120
             )
@@ -55,6 +80,13 @@ class InstallTest(unittest.TestCase):
             self.run_program(),
             "multiprocessing ['multiprocessing'] [0, 1, 4, 9] [('a', 1), ('b', 2)]",
         )
+
+    def test_a_main_modules_globals_are_one_namespace_in_a_worker(self):
+        # Every task sees what the initializer set: the main module's functions go by
+        # reference to the worker's copy of the main module, `__mp_main__`, as in the
+        # standard library's spawned processes.
+        self.assertEqual(self.run_program(program=INITIALIZER_PROGRAM),
+                         "[('kept', '__mp_main__')]")
 
     def test_usage_without_a_program(self):
         done = subprocess.run([sys.executable, "-m", "strato.multiprocessing"],

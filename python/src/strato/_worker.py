@@ -10,7 +10,7 @@ import pickle
 import sys
 import traceback
 
-import cloudpickle
+from . import _pickle
 
 #: The pools whose initializer already ran in this process.
 _initialized = set()
@@ -35,7 +35,7 @@ def run(payload):
 
 
 def _call(payload):
-    setup, func, args, kwargs = cloudpickle.loads(payload)
+    setup, func, args, kwargs = _pickle.loads(payload)
     if setup is not None:
         pool, initializer, initargs = setup
         if pool not in _initialized:
@@ -52,6 +52,7 @@ def main():
 
     if os.environ.get(_install.ENV) == "1":
         _install.install()
+    _pickle.fix_main()
 
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     _native.worker_main(_native.__file__, version)

@@ -25,9 +25,7 @@ import tempfile
 import threading
 from multiprocessing import TimeoutError
 
-import cloudpickle
-
-from . import _native
+from . import _native, _pickle
 from .multiprocessing.pool import _become_driver, _outcome
 
 __all__ = [
@@ -242,7 +240,7 @@ class FunctionExecutor:
     # -- submitting
 
     def _submit_all(self, calls):
-        payloads = [cloudpickle.dumps((None, _call, call, {})) for call in calls]
+        payloads = [_pickle.dumps((None, _call, call, {})) for call in calls]
         if not payloads:
             return []
         natives = self._native.map(payloads)
@@ -313,7 +311,7 @@ class FunctionExecutor:
 
         def submit():
             self.wait(maps, throw_except=False)
-            payload = cloudpickle.dumps((None, _reduce, (reduce_function, maps), {}))
+            payload = _pickle.dumps((None, _reduce, (reduce_function, maps), {}))
             future._native = self._native.submit(payload)
             future._ready.set()
 

@@ -11,9 +11,7 @@ import warnings
 from multiprocessing import TimeoutError
 from multiprocessing.pool import MaybeEncodingError, RemoteTraceback
 
-import cloudpickle
-
-from .. import _native
+from .. import _native, _pickle
 from ._handle import _share_state
 
 __all__ = ["Pool", "AsyncResult", "MapResult", "IMapIterator", "MaybeEncodingError"]
@@ -30,6 +28,11 @@ def _become_driver():
     global _driver_ready
     paths = [p for p in sys.path if p]
     os.environ["PYTHONPATH"] = os.pathsep.join([os.getcwd()] + paths)
+    main = _pickle.main_reference()
+    if main is not None:
+        os.environ[_pickle.MAIN_ENV] = main
+    else:
+        os.environ.pop(_pickle.MAIN_ENV, None)
     if _driver_ready:
         return
     _share_state()
@@ -172,7 +175,7 @@ class Pool:
             raise ValueError("Pool not running")
 
     def _payload(self, func, args=(), kwargs=None):
-        return cloudpickle.dumps((self._setup, func, tuple(args), dict(kwargs or {})))
+        return _pickle.dumps((self._setup, func, tuple(args), dict(kwargs or {})))
 
     def _remember(self, futures):
         self._pending.extend(futures)

@@ -9,9 +9,7 @@ import sys
 import traceback
 import weakref
 
-import cloudpickle
-
-from .. import _native
+from .. import _native, _pickle
 from .pool import _become_driver
 
 __all__ = ["Process", "current_process", "parent_process", "active_children"]
@@ -115,7 +113,7 @@ class Process:
             raise AssertionError("cannot start a process twice")
         _become_driver()
         self._executor = _native.Executor(1)
-        payload = cloudpickle.dumps((None, _run, (self,), {}))
+        payload = _pickle.dumps((None, _run, (self,), {}))
         # A process runs once: a body whose worker died is not run again.
         self._future = self._executor.submit(payload, retries=0)
         pids = self._executor.worker_pids()

@@ -20,9 +20,7 @@ from concurrent.futures import *  # noqa: F401,F403 - the standard library's nam
 from concurrent.futures import __all__ as _std_all
 from functools import partial
 
-import cloudpickle
-
-from ... import _native
+from ... import _native, _pickle
 from ...multiprocessing.pool import RemoteTraceback, _become_driver
 
 __all__ = list(_std_all)
@@ -74,7 +72,7 @@ class ProcessPoolExecutor(_futures.Executor):
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            payload = cloudpickle.dumps((self._setup, fn, args, kwargs))
+            payload = _pickle.dumps((self._setup, fn, args, kwargs))
             future = _futures.Future()
             self._pending.append((self._native.submit(payload), future))
         self._submitted.set()
