@@ -76,10 +76,6 @@ _STRUCTURES = (
     "Value and Array hold integers, floats and single bytes; a ctypes Structure (the test's "
     "_Foo) is refused with a TypeError"
 )
-_LIFETIME = (
-    "maxtasksperchild is refused (NotImplementedError): strato's workers are warm and "
-    "shared by the pool's tasks, and the executor cannot retire a worker after N tasks yet"
-)
 
 #: Tests that fail on strato, each with its reason.
 KNOWN = {
@@ -90,8 +86,6 @@ KNOWN = {
         "the test's function is a classmethod, which cloudpickle sends by value: the "
         "worker's traceback names <dynamic-code> and cannot show the source line"
     ),
-    "WithProcessesTestPoolWorkerLifetime.test_pool_worker_lifetime": _LIFETIME,
-    "WithProcessesTestPoolWorkerLifetime.test_pool_worker_lifetime_early_close": _LIFETIME,
     "WithProcessesTestConnection.test_connection": _NO_FD,
     "WithProcessesTestConnection.test_fd_transfer": _NO_FD,
     "WithProcessesTestConnection.test_large_fd_transfer": _NO_FD,

@@ -146,11 +146,18 @@ class ProcessPoolExecutorTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             pool.submit(tag, 0)
 
+    def test_max_tasks_per_child_gives_each_few_calls_a_fresh_process(self):
+        with ProcessPoolExecutor(1, max_tasks_per_child=1) as pool:
+            pids = [pool.submit(os.getpid).result(timeout=60) for _ in range(3)]
+        self.assertEqual(len(set(pids)), 3, pids)
+
     def test_bad_arguments_are_refused(self):
         with self.assertRaises(ValueError):
             ProcessPoolExecutor(0)
         with self.assertRaises(TypeError):
             ProcessPoolExecutor(1, initializer=3)
+        with self.assertRaises(ValueError):
+            ProcessPoolExecutor(1, max_tasks_per_child=0)
 
 
 if __name__ == "__main__":

@@ -121,8 +121,15 @@ class PoolLifeTest(unittest.TestCase):
             pool.apply(square, (1,))
         pool.join()
         self.assertEqual(result.get(), [1, 4, 9])
-        with self.assertRaises(NotImplementedError):
-            mp.Pool(1, maxtasksperchild=5)
+
+    def test_maxtasksperchild_retires_each_worker_after_its_tasks(self):
+        with self.assertRaises(ValueError):
+            mp.Pool(1, maxtasksperchild=0)
+        with mp.Pool(1, maxtasksperchild=2) as pool:
+            pids = [pool.apply(os.getpid) for _ in range(6)]
+        # One worker slot: a fresh process every two tasks.
+        self.assertEqual([len(set(pids[i:i + 2])) for i in range(0, 6, 2)], [1, 1, 1])
+        self.assertEqual(len(set(pids)), 3, pids)
 
     def test_worker_hosts_are_refused_with_the_reason(self):
         import subprocess

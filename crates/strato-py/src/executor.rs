@@ -58,6 +58,13 @@ pub(crate) fn become_driver(
     identified
 }
 
+/// In a worker: exit once the running task's result is sent, for a fresh process to take
+/// this one's place (`Pool(maxtasksperchild=N)`).
+#[pyfunction]
+pub(crate) fn retire_after_task() {
+    strato_worker::worker::retire_after_this_task();
+}
+
 /// An executor of Python tasks on worker processes.
 #[pyclass(module = "strato._native", frozen)]
 pub struct Executor(strato::executor::Executor);

@@ -45,6 +45,24 @@ pub const IDLE_EXIT_ENV: &str = "STRATO_IDLE_EXIT_MS";
 pub const EXIT_IDLE: i32 = 10;
 /// The exit code of a worker that stopped taking tasks because its deadline was near.
 pub const EXIT_DEADLINE: i32 = 11;
+/// The exit code of a worker that retired after a task asked it to (see
+/// [`retire_after_this_task`]); local compute starts its successor.
+pub const EXIT_RETIRED: i32 = 12;
+
+/// Whether the running task asked its worker to retire once it finishes.
+static RETIRING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks this worker process to exit once the running task's result is sent, for a fresh
+/// process to take its place (Python's `maxtasksperchild`). The tasks it took and did not
+/// start go back to the board; local compute starts a successor in the same slot. Outside
+/// a worker it does nothing.
+///
+/// ```
+/// strato_worker::worker::retire_after_this_task();
+/// ```
+pub fn retire_after_this_task() {
+    RETIRING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
 
 /// What a worker process knows about its place, for executors created inside tasks.
 ///
@@ -515,10 +533,14 @@ impl Loop {
                 }
                 let ran = self.run_one(grant);
                 self.longest = self.longest.max(began.elapsed());
-                if ran.is_err() || started.elapsed() >= BATCH_TARGET {
+                let retiring = RETIRING.load(std::sync::atomic::Ordering::SeqCst);
+                if ran.is_err() || retiring || started.elapsed() >= BATCH_TARGET {
                     self.flush();
                 }
                 ran?;
+                if retiring {
+                    return Err(exit(EXIT_RETIRED, ""));
+                }
             }
             self.flush();
             self.adapt(started.elapsed(), count);

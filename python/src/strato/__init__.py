@@ -7,10 +7,13 @@ process that reaches the state shares them.
 
 ``strato.FunctionExecutor`` is Lithops' executor API (``call_async``, ``map``,
 ``map_reduce`` over data in storage, ``wait``, ``get_result``, ``plot``) on strato's Python
-workers.
+workers. ``strato.Queue`` and ``strato.Barrier`` are the engine's own queue and barrier by
+name, in the encoding Rust programs use, so Python and Rust share them; ``import
+strato.joblib`` registers a joblib backend, ``"strato"``.
 """
 
 from ._native import StratoError
+from .objects import Barrier, Queue
 from .executor import (
     ALL_COMPLETED,
     ALWAYS,
@@ -23,6 +26,8 @@ from .executor import (
 
 __all__ = [
     "ALL_COMPLETED",
+    "Barrier",
+    "Queue",
     "ALWAYS",
     "ANY_COMPLETED",
     "FunctionExecutor",

@@ -14,6 +14,8 @@ from . import _pickle
 
 #: The pools whose initializer already ran in this process.
 _initialized = set()
+#: How many tasks of each pool this process ran.
+_ran = {}
 
 
 def run(payload):
@@ -36,12 +38,21 @@ def run(payload):
 
 def _call(payload):
     setup, func, args, kwargs = _pickle.loads(payload)
-    if setup is not None:
-        pool, initializer, initargs = setup
-        if pool not in _initialized:
-            _initialized.add(pool)
+    if setup is None:
+        return func(*args, **kwargs)
+    pool, initializer, initargs, max_tasks = setup
+    if pool not in _initialized:
+        _initialized.add(pool)
+        if initializer is not None:
             initializer(*initargs)
-    return func(*args, **kwargs)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        _ran[pool] = _ran.get(pool, 0) + 1
+        if max_tasks is not None and _ran[pool] >= max_tasks:
+            from . import _native
+
+            _native.retire_after_task()
 
 
 def main():

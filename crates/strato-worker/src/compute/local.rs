@@ -140,15 +140,21 @@ impl Monitor {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
             }
-            failed_starts = match started.elapsed() < QUICK_DEATH {
+            let retired = status
+                .as_ref()
+                .is_ok_and(|s| s.code() == Some(crate::worker::EXIT_RETIRED));
+            failed_starts = match !retired && started.elapsed() < QUICK_DEATH {
                 true => failed_starts + 1,
                 false => 0,
             };
-            tracing::warn!(
-                worker = self.index,
-                ?status,
-                "a worker exited; restarting it"
-            );
+            match retired {
+                true => tracing::debug!(worker = self.index, "a worker retired; starting another"),
+                false => tracing::warn!(
+                    worker = self.index,
+                    ?status,
+                    "a worker exited; restarting it"
+                ),
+            }
             if failed_starts >= MAX_FAILED_STARTS {
                 tracing::error!(
                     worker = self.index,

@@ -159,13 +159,11 @@ class Pool:
             not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0
         ):
             raise ValueError("maxtasksperchild must be a positive int or None")
-        if maxtasksperchild is not None:
-            raise NotImplementedError("strato's Pool does not support maxtasksperchild yet")
         _become_driver()
         self._processes = processes or os.cpu_count() or 1
         self._setup = None
-        if initializer is not None:
-            self._setup = (uuid.uuid4().hex, initializer, tuple(initargs))
+        if initializer is not None or maxtasksperchild is not None:
+            self._setup = (uuid.uuid4().hex, initializer, tuple(initargs), maxtasksperchild)
         self._executor = _native.Executor(self._processes)
         self._state = RUN
         self._pending = []
@@ -234,8 +232,14 @@ class Pool:
 
     @property
     def _pool(self):
-        """The worker processes' ids (the standard library keeps its processes here)."""
-        return self._executor.worker_pids() if self._executor is not None else []
+        """The worker processes alive now, each with its ``pid`` (the standard library keeps
+        its processes here)."""
+        pids = self._executor.worker_pids() if self._executor is not None else []
+        return [_WorkerProcess(pid) for pid in pids]
+
+    def _repopulate_pool(self):
+        """Nothing to do: strato's compute starts a worker in place of each one that retired
+        or died (the standard library's pool does it here)."""
 
     def close(self):
         """No more tasks; ``join`` then waits for those submitted."""
@@ -273,6 +277,19 @@ class Pool:
             warnings.warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning,
                           source=self)
             self.terminate()
+
+
+class _WorkerProcess:
+    """One of a pool's worker processes, as ``Pool._pool`` lists them."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def is_alive(self):
+        return True
+
+    def __repr__(self):
+        return f"<strato pool worker pid={self.pid}>"
 
 
 class IMapIterator:

@@ -55,11 +55,12 @@ class ProcessPoolExecutor(_futures.Executor):
         if max_tasks_per_child is not None:
             if not isinstance(max_tasks_per_child, int) or max_tasks_per_child <= 0:
                 raise ValueError("max_tasks_per_child must be >= 1")
-            raise NotImplementedError("strato's workers cannot retire after N tasks yet")
         _become_driver()
         self._native = _native.Executor(max_workers)
         self._max_workers = self._native.worker_count()
-        self._setup = (uuid.uuid4().hex, initializer, tuple(initargs)) if initializer else None
+        self._setup = None
+        if initializer is not None or max_tasks_per_child is not None:
+            self._setup = (uuid.uuid4().hex, initializer, tuple(initargs), max_tasks_per_child)
         self._lock = threading.Lock()
         self._pending = []  # (native future, concurrent.futures.Future)
         self._shutdown = False
