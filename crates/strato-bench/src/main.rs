@@ -12,6 +12,7 @@ mod hosts;
 mod lambda;
 mod memory;
 mod pi;
+mod python;
 mod queue;
 mod redis_backend;
 mod report;
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long)]
     json: Option<std::path::PathBuf>,
     /// Run only the groups with these names (floor, executor, queue, sync, complex, pi,
-    /// memory, redis_backend, hosts, lambda).
+    /// memory, redis_backend, hosts, lambda, python).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
 }
@@ -51,6 +52,7 @@ const GROUPS: &[Group] = &[
     ("redis_backend", redis_backend::run),
     ("hosts", hosts::run),
     ("lambda", lambda::run),
+    ("python", python::run),
 ];
 
 fn main() -> anyhow::Result<()> {

@@ -69,22 +69,6 @@ fn array_items(size: Option<i64>, packed: Option<&[u8]>) -> PyResult<Vec<Blob>> 
 #[pyclass(module = "strato._native", frozen)]
 pub struct Object(Reference);
 
-impl Object {
-    fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
-        self.0.op(py, op)
-    }
-
-    fn blocking(
-        &self,
-        py: Python<'_>,
-        block: bool,
-        timeout: Option<f64>,
-        make: impl Fn(Wait) -> Op,
-    ) -> PyResult<Option<Answer>> {
-        self.0.blocking(py, block, timeout, make)
-    }
-}
-
 fn scalar_to_py(py: Python<'_>, scalar: Scalar) -> PyResult<Py<PyAny>> {
     Ok(match scalar {
         Scalar::F64(v) => v.into_pyobject(py)?.into_any().unbind(),
@@ -161,7 +145,9 @@ impl Object {
         timeout: Option<f64>,
     ) -> PyResult<bool> {
         let item = Blob::from(item.to_vec());
-        let answer = self.blocking(py, block, timeout, |wait| Op::Put(item.clone(), wait))?;
+        let answer = self
+            .0
+            .blocking(py, block, timeout, |wait| Op::Put(item.clone(), wait))?;
         Ok(answer.is_some())
     }
 
@@ -173,7 +159,7 @@ impl Object {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<Option<Py<PyBytes>>> {
-        match self.blocking(py, block, timeout, Op::Get)? {
+        match self.0.blocking(py, block, timeout, Op::Get)? {
             None => Ok(None),
             Some(Answer::Blob(item)) => Ok(Some(PyBytes::new(py, &item).unbind())),
             Some(other) => Err(unexpected(other)),
@@ -182,7 +168,7 @@ impl Object {
 
     /// Items waiting.
     fn qsize(&self, py: Python<'_>) -> PyResult<u64> {
-        match self.op(py, Op::Len)? {
+        match self.0.op(py, Op::Len)? {
             Answer::Count(n) => Ok(n),
             other => Err(unexpected(other)),
         }
@@ -190,12 +176,12 @@ impl Object {
 
     /// One item taken earlier was processed.
     fn task_done(&self, py: Python<'_>) -> PyResult<()> {
-        self.op(py, Op::TaskDone).map(drop)
+        self.0.op(py, Op::TaskDone).map(drop)
     }
 
     /// Waits until every item put was processed.
     fn join(&self, py: Python<'_>) -> PyResult<()> {
-        self.blocking(py, true, None, Op::Join).map(drop)
+        self.0.blocking(py, true, None, Op::Join).map(drop)
     }
 
     // ---- locks and semaphores
@@ -204,18 +190,19 @@ impl Object {
     #[pyo3(signature = (block=true, timeout=None))]
     fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
         Ok(self
+            .0
             .blocking(py, block, timeout, |wait| Op::Acquire(1, wait))?
             .is_some())
     }
 
     /// Gives a permit back (an error past a bounded semaphore's bound).
     fn release(&self, py: Python<'_>) -> PyResult<()> {
-        self.op(py, Op::Release(1)).map(drop)
+        self.0.op(py, Op::Release(1)).map(drop)
     }
 
     /// Permits available now.
     fn available(&self, py: Python<'_>) -> PyResult<u64> {
-        match self.op(py, Op::Available)? {
+        match self.0.op(py, Op::Available)? {
             Answer::Count(n) => Ok(n),
             other => Err(unexpected(other)),
         }
@@ -231,31 +218,33 @@ impl Object {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<bool> {
-        let answer = self.blocking(py, block, timeout, |wait| Op::ReentrantLock { owner, wait })?;
+        let answer = self
+            .0
+            .blocking(py, block, timeout, |wait| Op::ReentrantLock { owner, wait })?;
         Ok(answer.is_some())
     }
 
     /// Releases one level of the re-entrant lock held by `owner`.
     fn rlock_release(&self, py: Python<'_>, owner: u64) -> PyResult<()> {
         let op = Op::ReentrantUnlock { owner, value: None };
-        self.op(py, op).map(drop)
+        self.0.op(py, op).map(drop)
     }
 
     // ---- events
 
     /// Sets the flag, waking every waiter.
     fn set(&self, py: Python<'_>) -> PyResult<()> {
-        self.op(py, Op::EventSet).map(drop)
+        self.0.op(py, Op::EventSet).map(drop)
     }
 
     /// Clears the flag.
     fn clear(&self, py: Python<'_>) -> PyResult<()> {
-        self.op(py, Op::EventClear).map(drop)
+        self.0.op(py, Op::EventClear).map(drop)
     }
 
     /// Whether the flag is set.
     fn is_set(&self, py: Python<'_>) -> PyResult<bool> {
-        match self.op(py, Op::EventIsSet)? {
+        match self.0.op(py, Op::EventIsSet)? {
             Answer::Bool(set) => Ok(set),
             other => Err(unexpected(other)),
         }
@@ -264,7 +253,7 @@ impl Object {
     /// Waits for the flag; whether it was set.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        Ok(self.blocking(py, true, timeout, Op::EventWait)?.is_some())
+        Ok(self.0.blocking(py, true, timeout, Op::EventWait)?.is_some())
     }
 
     // ---- barriers
@@ -280,7 +269,7 @@ impl Object {
             }
             Some(t) => Wait::Micros((t * 1e6) as u64),
         };
-        match self.op(py, Op::BarrierWait(wait))? {
+        match self.0.op(py, Op::BarrierWait(wait))? {
             Answer::Passed { leader } => Ok(Some(leader)),
             Answer::Broken | Answer::TimedOut => Ok(None),
             other => Err(unexpected(other)),
@@ -291,7 +280,7 @@ impl Object {
 
     /// The number.
     fn load(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match self.op(py, Op::Load)? {
+        match self.0.op(py, Op::Load)? {
             Answer::Scalar(s) => scalar_to_py(py, s),
             other => Err(unexpected(other)),
         }
@@ -299,17 +288,17 @@ impl Object {
 
     /// Replaces the integer.
     fn store_int(&self, py: Python<'_>, value: i64) -> PyResult<()> {
-        self.op(py, Op::Store(Scalar::I64(value))).map(drop)
+        self.0.op(py, Op::Store(Scalar::I64(value))).map(drop)
     }
 
     /// Replaces the float.
     fn store_float(&self, py: Python<'_>, value: f64) -> PyResult<()> {
-        self.op(py, Op::Store(Scalar::F64(value))).map(drop)
+        self.0.op(py, Op::Store(Scalar::F64(value))).map(drop)
     }
 
     /// Adds to the integer, returning the previous value.
     fn add_int(&self, py: Python<'_>, delta: i64) -> PyResult<i64> {
-        match self.op(py, Op::Fetch(FetchOp::Add, Scalar::I64(delta)))? {
+        match self.0.op(py, Op::Fetch(FetchOp::Add, Scalar::I64(delta)))? {
             Answer::Scalar(Scalar::I64(previous)) => Ok(previous),
             other => Err(unexpected(other)),
         }
@@ -317,7 +306,7 @@ impl Object {
 
     /// Adds to the float, returning the previous value.
     fn add_float(&self, py: Python<'_>, delta: f64) -> PyResult<f64> {
-        match self.op(py, Op::Fetch(FetchOp::Add, Scalar::F64(delta)))? {
+        match self.0.op(py, Op::Fetch(FetchOp::Add, Scalar::F64(delta)))? {
             Answer::Scalar(Scalar::F64(previous)) => Ok(previous),
             other => Err(unexpected(other)),
         }
@@ -327,7 +316,7 @@ impl Object {
 
     /// The value's bytes.
     fn value_get(&self, py: Python<'_>) -> PyResult<Py<PyBytes>> {
-        match self.op(py, Op::ValueGet)? {
+        match self.0.op(py, Op::ValueGet)? {
             Answer::Versioned { value, .. } => Ok(PyBytes::new(py, &value).unbind()),
             other => Err(unexpected(other)),
         }
@@ -335,7 +324,8 @@ impl Object {
 
     /// Replaces the value's bytes.
     fn value_set(&self, py: Python<'_>, value: &[u8]) -> PyResult<()> {
-        self.op(py, Op::ValueSet(Blob::from(value.to_vec())))
+        self.0
+            .op(py, Op::ValueSet(Blob::from(value.to_vec())))
             .map(drop)
     }
 
@@ -343,7 +333,7 @@ impl Object {
 
     /// How many items the array has.
     fn array_len(&self, py: Python<'_>) -> PyResult<u64> {
-        match self.op(py, Op::ArrayLen)? {
+        match self.0.op(py, Op::ArrayLen)? {
             Answer::Count(n) => Ok(n),
             other => Err(unexpected(other)),
         }
@@ -351,7 +341,7 @@ impl Object {
 
     /// The item at `index`.
     fn array_get(&self, py: Python<'_>, index: u64) -> PyResult<Py<PyBytes>> {
-        match self.op(py, Op::ArrayGet(index))? {
+        match self.0.op(py, Op::ArrayGet(index))? {
             Answer::Blob(item) => Ok(PyBytes::new(py, &item).unbind()),
             other => Err(unexpected(other)),
         }
@@ -360,12 +350,12 @@ impl Object {
     /// Replaces the item at `index`.
     fn array_set(&self, py: Python<'_>, index: u64, item: &[u8]) -> PyResult<()> {
         let op = Op::ArraySet(index, Blob::from(item.to_vec()));
-        self.op(py, op).map(drop)
+        self.0.op(py, op).map(drop)
     }
 
     /// The items from `start` up to (not including) `end`, read at one instant.
     fn array_get_range(&self, py: Python<'_>, start: u64, end: u64) -> PyResult<Vec<Py<PyBytes>>> {
-        match self.op(py, Op::ArrayGetRange(start, end))? {
+        match self.0.op(py, Op::ArrayGetRange(start, end))? {
             Answer::Blobs(items) => Ok(items
                 .iter()
                 .map(|item| PyBytes::new(py, item).unbind())
@@ -377,6 +367,6 @@ impl Object {
     /// Replaces the items from `start` on with `items`, at one instant.
     fn array_set_range(&self, py: Python<'_>, start: u64, items: Vec<Vec<u8>>) -> PyResult<()> {
         let items = items.into_iter().map(Blob::from).collect();
-        self.op(py, Op::ArraySetRange(start, items)).map(drop)
+        self.0.op(py, Op::ArraySetRange(start, items)).map(drop)
     }
 }
