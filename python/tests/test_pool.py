@@ -14,6 +14,12 @@ import strato.multiprocessing as mp
 _seen = []
 
 
+def sleeps(seconds):
+    import time
+
+    time.sleep(seconds)
+
+
 def square(x):
     return x * x
 
@@ -121,6 +127,22 @@ class PoolLifeTest(unittest.TestCase):
             pool.apply(square, (1,))
         pool.join()
         self.assertEqual(result.get(), [1, 4, 9])
+
+    def test_a_finished_pools_workers_serve_the_next_pool_warm(self):
+        with mp.Pool(2) as first:
+            first.map(pid, range(8))
+            workers = set(first._executor.worker_pids())
+        with mp.Pool(2) as second:
+            self.assertEqual(set(second._executor.worker_pids()), workers)
+            self.assertLessEqual(set(second.map(pid, range(8))), workers)
+
+    def test_terminate_with_a_task_running_stops_its_workers(self):
+        pool = mp.Pool(1)
+        pool.apply_async(sleeps, (60,))
+        busy = set(pool._executor.worker_pids())
+        pool.terminate()
+        with mp.Pool(1) as fresh:
+            self.assertEqual(set(fresh.map(pid, [0])) & busy, set())
 
     def test_maxtasksperchild_retires_each_worker_after_its_tasks(self):
         with self.assertRaises(ValueError):

@@ -41,6 +41,33 @@ def _become_driver():
     _driver_ready = True
 
 
+#: Executors whose tasks all finished, by worker count: the next Pool of that size takes
+#: one, so its worker processes are already warm (what is left of a task in a worker, such
+#: as a global an initializer set, stays there). A Process always gets a fresh worker: it
+#: inherits the parent's standard streams as they are when it starts.
+_idle_executors = {}
+_idle_lock = threading.Lock()
+#: How many idle executors of one size are kept.
+_IDLE_KEPT = 4
+
+
+def _take_executor(workers):
+    """An executor of ``workers`` worker processes: an idle (warm) one, or a new one."""
+    with _idle_lock:
+        idle = _idle_executors.get(workers)
+        if idle:
+            return idle.pop()
+    return _native.Executor(workers)
+
+
+def _give_back(executor):
+    """Keeps ``executor`` (whose tasks all finished) for the next Pool."""
+    with _idle_lock:
+        idle = _idle_executors.setdefault(executor.worker_count(), [])
+        if len(idle) < _IDLE_KEPT:
+            idle.append(executor)
+
+
 def _mapstar(func, chunk):
     return [func(x) for x in chunk]
 
@@ -164,7 +191,7 @@ class Pool:
         self._setup = None
         if initializer is not None or maxtasksperchild is not None:
             self._setup = (uuid.uuid4().hex, initializer, tuple(initargs), maxtasksperchild)
-        self._executor = _native.Executor(self._processes)
+        self._executor = _take_executor(self._processes)
         self._state = RUN
         self._pending = []
 
@@ -247,8 +274,11 @@ class Pool:
             self._state = CLOSE
 
     def terminate(self):
-        """Stops the workers now; unfinished tasks are dropped."""
+        """Stops the workers now if tasks are still running (unfinished tasks are dropped);
+        workers with nothing running stay warm for the next pool."""
         self._state = TERMINATE
+        if self._executor is not None and all(f.done() for f in self._pending):
+            _give_back(self._executor)
         self._executor = None
         self._pending = []
 
@@ -258,6 +288,8 @@ class Pool:
         for future in self._pending:
             future.result(None)
         self._pending = []
+        if self._executor is not None:
+            _give_back(self._executor)
         self._executor = None
 
     def __enter__(self):
