@@ -84,6 +84,12 @@ def _outcome(future, timeout):
         raise RuntimeError(f"strato: {e}") from None
     if raw is None:
         raise TimeoutError
+    return _value(raw)
+
+
+def _value(raw):
+    """A task's pickled outcome (what ``strato._worker.run`` returns): its value, or its
+    exception raised with the worker's traceback as its cause."""
     outcome = pickle.loads(raw)
     if outcome[0]:
         return outcome[1]

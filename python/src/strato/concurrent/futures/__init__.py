@@ -13,7 +13,6 @@ returns are real ``concurrent.futures.Future`` objects.
 
 import concurrent.futures as _futures
 import itertools
-import pickle
 import threading
 import uuid
 from concurrent.futures import *  # noqa: F401,F403 - the standard library's names
@@ -21,7 +20,7 @@ from concurrent.futures import __all__ as _std_all
 from functools import partial
 
 from ... import _native, _pickle
-from ...multiprocessing.pool import RemoteTraceback, _become_driver
+from ...multiprocessing.pool import _become_driver, _value
 
 __all__ = list(_std_all)
 
@@ -127,19 +126,14 @@ def _settle(native, future):
     if not future.set_running_or_notify_cancel():
         return
     try:
-        outcome = pickle.loads(native.result(0))
+        raw = native.result(0)
     except _native.TaskFailed as e:
         future.set_exception(_futures.process.BrokenProcessPool(f"strato: {e}"))
         return
-    except BaseException as e:  # noqa: BLE001 - an outcome that cannot be read
+    try:
+        future.set_result(_value(raw))
+    except BaseException as e:  # noqa: BLE001 - the task's exception, or an unreadable outcome
         future.set_exception(e)
-        return
-    if outcome[0]:
-        future.set_result(outcome[1])
-    else:
-        _, error, text = outcome
-        error.__cause__ = RemoteTraceback(text)
-        future.set_exception(error)
 
 
 __all__ += ["ProcessPoolExecutor"]
