@@ -45,13 +45,23 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The Python with strato installed, if there is one.
+/// The Python with strato installed, if there is one: `STRATO_BENCH_PYTHON`, else the venv
+/// `scripts/test` makes, provided it can import strato's native module.
 fn python() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("STRATO_BENCH_PYTHON") {
-        return Some(path.into());
-    }
-    let venv = workspace().join("target/tools/python/bin/python");
-    venv.exists().then_some(venv)
+    let python: PathBuf = match std::env::var_os("STRATO_BENCH_PYTHON") {
+        Some(path) => path.into(),
+        None => workspace().join("target/tools/python/bin/python"),
+    };
+    imports_strato(&python).then_some(python)
+}
+
+/// Whether `python` runs and finds `strato._native` (a venv made but not yet built into
+/// has no strato).
+fn imports_strato(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import strato._native"])
+        .output()
+        .is_ok_and(|output| output.status.success())
 }
 
 /// One run of the script on `implementation` (`strato` or `stdlib`): its metrics.
