@@ -56,14 +56,32 @@ INITIALIZER_PROGRAM = textwrap.dedent(
 )
 
 
+ARGV_PROGRAM = textwrap.dedent(
+    """
+    import sys
+    import strato.multiprocessing as multiprocessing
+
+
+    def arguments(_):
+        return sys.argv[1:]
+
+
+    if __name__ == "__main__":
+        with multiprocessing.Pool(1) as pool:
+            print(pool.map(arguments, range(2)))
+    """
+)
+
+
 class InstallTest(unittest.TestCase):
-    def run_program(self, *prefix, program=PROGRAM):
+    def run_program(self, *prefix, program=PROGRAM, args=()):
         with tempfile.TemporaryDirectory() as directory:
             path = os.path.join(directory, "program.py")
             with open(path, "w") as f:
                 f.write(program)
             done = subprocess.run(
-                [sys.executable, *prefix, path], capture_output=True, text=True, timeout=120
+                [sys.executable, *prefix, path, *args], capture_output=True, text=True,
+                timeout=120,
             )
         self.assertEqual(done.returncode, 0, done.stderr)
         return done.stdout.strip()
@@ -87,6 +105,11 @@ class InstallTest(unittest.TestCase):
         # standard library's spawned processes.
         self.assertEqual(self.run_program(program=INITIALIZER_PROGRAM),
                          "[('kept', '__mp_main__')]")
+
+    def test_workers_see_the_drivers_arguments(self):
+        # As the standard library's spawned children do: sys.argv is the driver's.
+        self.assertEqual(self.run_program(program=ARGV_PROGRAM, args=("--size", "3")),
+                         "[['--size', '3'], ['--size', '3']]")
 
     def test_usage_without_a_program(self):
         done = subprocess.run([sys.executable, "-m", "strato.multiprocessing"],

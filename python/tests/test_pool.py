@@ -153,15 +153,21 @@ class PoolLifeTest(unittest.TestCase):
         self.assertEqual([len(set(pids[i:i + 2])) for i in range(0, 6, 2)], [1, 1, 1])
         self.assertEqual(len(set(pids)), 3, pids)
 
-    def test_worker_hosts_are_refused_with_the_reason(self):
+    def test_compute_kinds_without_python_workers_are_refused_with_the_reason(self):
         import subprocess
 
         code = "import strato.multiprocessing as mp\nmp.Pool(1)\n"
-        env = dict(os.environ, STRATO_COMPUTE="hosts")
-        child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                               text=True, timeout=60)
-        self.assertNotEqual(child.returncode, 0)
-        self.assertIn("only with compute kind `local`", child.stderr)
+        for kind, reason in [
+            # Worker hosts run Python workers (crates/strato/tests/netns.rs), once one is
+            # connected.
+            ("hosts", "no worker hosts are connected"),
+            ("lambda", "compute kinds `local` and `hosts` only"),
+        ]:
+            env = dict(os.environ, STRATO_COMPUTE=kind)
+            child = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                   text=True, timeout=60)
+            self.assertNotEqual(child.returncode, 0)
+            self.assertIn(reason, child.stderr)
 
     def test_a_function_the_worker_cannot_import_reports_the_import_error(self):
         folder = tempfile.mkdtemp()

@@ -148,6 +148,10 @@ pub struct WorkerArgs {
     /// This host's name in reports (default: the host name and pid).
     #[arg(long)]
     pub name: Option<String>,
+    /// The Python that runs Python drivers' workers: it must have the drivers' strato wheel
+    /// installed (a venv's `bin/python`, say).
+    #[arg(long, env = "STRATO_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
 }
 
 impl WorkerArgs {
@@ -165,6 +169,7 @@ impl WorkerArgs {
         if let Some(name) = &self.name {
             options.name = name.clone();
         }
+        options.python = self.python.clone();
         options
     }
 }

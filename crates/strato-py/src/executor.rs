@@ -58,6 +58,38 @@ pub(crate) fn become_driver(
     identified
 }
 
+/// This process's identity as a board sees it (`python3.11:<build id of _native>`): what a
+/// worker host's Python must say too (`strato worker --python` checks it).
+#[pyfunction]
+pub(crate) fn identity(py: Python<'_>) -> PyResult<String> {
+    let path: std::path::PathBuf = py
+        .import("strato._native")?
+        .getattr("__file__")?
+        .extract()?;
+    let version = py.version_info();
+    let prefix = format!("python{}.{}:", version.major, version.minor);
+    strato_worker::func::file_identity(&prefix, &path)
+        .ok_or_else(|| StratoError::new_err(format!("cannot read {}", path.display())))
+}
+
+/// Makes the workers that worker hosts start for this driver (`STRATO_COMPUTE=hosts`) the
+/// host's Python running `strato._worker` in a directory holding `files` (the main script:
+/// name and bytes), with `env` set.
+#[pyfunction]
+pub(crate) fn set_host_program(
+    py: Python<'_>,
+    files: Vec<(String, Vec<u8>)>,
+    env: Vec<(String, String)>,
+) -> PyResult<()> {
+    let program = strato_worker::hosts::PythonProgram {
+        identity: identity(py)?,
+        files,
+        env,
+    };
+    strato_worker::compute::set_host_program(program);
+    Ok(())
+}
+
 /// In a worker: exit once the running task's result is sent, for a fresh process to take
 /// this one's place (`Pool(maxtasksperchild=N)`).
 #[pyfunction]

@@ -167,10 +167,24 @@ static BINARY_ID: OnceLock<String> = OnceLock::new();
 /// assert!(strato_worker::func::binary_id().starts_with("lib:"));
 /// ```
 pub fn identify_by_file(prefix: &str, path: &std::path::Path) -> bool {
-    let Some(id) = crate::elf::build_id(path).or_else(|| hash_file(path)) else {
+    let Some(id) = file_identity(prefix, path) else {
         return false;
     };
-    BINARY_ID.set(format!("{prefix}{id}")).is_ok()
+    BINARY_ID.set(id).is_ok()
+}
+
+/// The identity [`identify_by_file`] would give: `prefix` and the file's build id (else a
+/// hash of its bytes); `None` if the file cannot be read.
+///
+/// ```
+/// let path = strato_worker::func::current_exe_path();
+/// let id = strato_worker::func::file_identity("lib:", &path).unwrap();
+/// assert_eq!(Some(id), strato_worker::func::file_identity("lib:", &path));
+/// assert!(strato_worker::func::file_identity("lib:", "/nonexistent".as_ref()).is_none());
+/// ```
+pub fn file_identity(prefix: &str, path: &std::path::Path) -> Option<String> {
+    let id = crate::elf::build_id(path).or_else(|| hash_file(path))?;
+    Some(format!("{prefix}{id}"))
 }
 
 /// The executable of this process (on Linux, the file it was started from even if it has

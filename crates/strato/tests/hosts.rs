@@ -22,6 +22,7 @@ fn host(serve: &Serve, name: &str, cache: &std::path::Path) -> Host {
         prefix: &[],
         ca: None,
         plaintext: false,
+        python: None,
     })
 }
 
@@ -146,6 +147,7 @@ fn a_host_with_a_wrong_token_is_refused() {
         prefix: &[],
         ca: None,
         plaintext: false,
+        python: None,
     };
     let output = Host::spawn(&spec).output().unwrap();
     assert!(!output.status.success());
@@ -204,6 +206,7 @@ fn a_killed_host_leaves_the_job_to_the_other() {
         prefix: &[],
         ca: None,
         plaintext: false,
+        python: None,
     });
     let args = ["--tasks", "24", "--points", "60000000"];
     let driver = cluster::driver_command(&[], &serve, "pi", &args)
@@ -335,12 +338,12 @@ fn two_drivers_of_different_programs_share_the_hosts_undisturbed() {
     assert!(cached >= 2, "{cached} executables cached");
 }
 
-#[test]
-fn a_host_refuses_an_executable_for_another_platform() {
+/// What a host answers to one request body put on the hosts board by hand.
+fn host_answer(body: Vec<u8>) -> strato_worker::hosts::HostReport {
     use strato_proto::{
         Answer, Blob, Call, Init, Op, Role, TaskOutcome, TaskReport, TaskSpec, Wait,
     };
-    use strato_worker::hosts::{HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
+    use strato_worker::hosts::{HOSTS_BOARD, HOSTS_PROTOCOL};
 
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start();
@@ -363,22 +366,11 @@ fn a_host_refuses_an_executable_for_another_platform() {
         },
     );
     open("answers", Init::Queue { bound: None });
-    let mut exe = strato_worker::exe::ExeRef::current().unwrap();
-    exe.arch = "sparc64".into();
-    let request = HostRequest {
-        board: "b".into(),
-        ready: String::new(),
-        session: "b.driver".into(),
-        exe,
-        reply_to: "answers".into(),
-        want: 1,
-        first_index: 0,
-    };
     let spec = TaskSpec {
         id: 1,
         reply_to: "answers".into(),
         max_retries: 0,
-        body: Blob::from(postcard::to_stdvec(&request).unwrap()),
+        body: Blob::from(body),
     };
     let op = |name: &str, op: Op| {
         client
@@ -396,12 +388,46 @@ fn a_host_refuses_an_executable_for_another_platform() {
     let TaskOutcome::Finished(body) = report.outcome else {
         panic!("{report:?}")
     };
-    match postcard::from_bytes::<HostReport>(&body).unwrap() {
+    postcard::from_bytes(&body).unwrap()
+}
+
+#[test]
+fn a_host_refuses_an_executable_for_another_platform() {
+    use strato_worker::hosts::{HostReport, HostRequest, Program};
+
+    let mut exe = strato_worker::exe::ExeRef::current().unwrap();
+    exe.arch = "sparc64".into();
+    let request = HostRequest {
+        board: "b".into(),
+        ready: String::new(),
+        session: "b.driver".into(),
+        program: Program::Exe(exe),
+        reply_to: "answers".into(),
+        want: 1,
+        first_index: 0,
+    };
+    match host_answer(postcard::to_stdvec(&request).unwrap()) {
         HostReport::Refused { reason, .. } => {
             assert!(
                 reason.contains("sparc64") && reason.contains("this host runs"),
                 "{reason}"
             )
+        }
+        other => panic!("the host accepted it: {other:?}"),
+    }
+}
+
+#[test]
+fn a_host_refuses_a_request_it_cannot_read_saying_the_driver_runs_another_version() {
+    use strato_worker::hosts::HostReport;
+
+    // What an older driver's request might look like: another layout altogether.
+    let body = postcard::to_stdvec(&("b", 7u64, vec![1u8, 2, 3])).unwrap();
+    match host_answer(body) {
+        HostReport::Refused { reason, host } => {
+            assert_eq!(host, "only");
+            assert!(reason.contains("another version of strato"), "{reason}");
+            assert!(reason.contains("strato-hosts/2"), "{reason}");
         }
         other => panic!("the host accepted it: {other:?}"),
     }
@@ -457,6 +483,7 @@ fn tls_carries_jobs_and_large_values_and_refuses_a_client_without_the_ca() {
         prefix: &[],
         ca: Some(&tls.ca),
         plaintext: false,
+        python: None,
     });
     let output = cluster::driver_command(&[], &serve, "pi", PI)
         .env("STRATO_TLS_CA", &tls.ca)
@@ -466,5 +493,45 @@ fn tls_carries_jobs_and_large_values_and_refuses_a_client_without_the_ca() {
     assert_eq!(
         lines_with(&output, "pi ≈"),
         lines_with(&run_locally("pi", PI), "pi ≈")
+    );
+}
+
+#[test]
+fn a_python_driver_hears_why_a_host_whose_python_lacks_strato_refused() {
+    let Some(python) = cluster::strato_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start();
+    let bare = std::path::Path::new("/usr/bin/python3");
+    let _host = Host::start(HostSpec {
+        name: "bare",
+        connect: &serve.address,
+        token: &serve.token,
+        slots: 1,
+        cache: &dir.path().join("cache"),
+        prefix: &[],
+        ca: None,
+        plaintext: false,
+        python: Some(bare),
+    });
+    let script = dir.path().join("one_task.py");
+    let program = "import strato.multiprocessing as mp\n\
+                   if __name__ == '__main__':\n    \
+                       with mp.Pool(1) as pool:\n        print(pool.map(abs, [-1]))\n";
+    std::fs::write(&script, program).unwrap();
+    let started = std::time::Instant::now();
+    let output = cluster::python_driver_command(&[], &serve, &python, &script, &[])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{}", both(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("host bare"), "{stderr}");
+    assert!(stderr.contains("cannot import strato"), "{stderr}");
+    assert!(stderr.contains("strato worker --python"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(45),
+        "the refusal took {:?}",
+        started.elapsed()
     );
 }

@@ -5,6 +5,8 @@
 
 mod cluster;
 
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use cluster::netns::{Net, TestCa};
@@ -56,6 +58,7 @@ fn cluster(link: Link) -> Option<Cluster> {
         "tcp://"
     };
     assert!(serve.address.starts_with(scheme), "{}", serve.address);
+    let python = cluster::venv_python();
     let hosts = ["h1", "h2"]
         .iter()
         .map(|name| {
@@ -69,6 +72,7 @@ fn cluster(link: Link) -> Option<Cluster> {
                 prefix: &refs(&prefix),
                 ca: Some(&tls.ca),
                 plaintext: link == Link::Plain,
+                python: Some(&python),
             })
         })
         .collect();
@@ -103,6 +107,123 @@ impl Cluster {
     fn workers(&self) -> Vec<u32> {
         self.hosts.iter().flat_map(Host::workers).collect()
     }
+
+    /// A Python program run as a driver in the driver's namespace.
+    fn python_driver(&self, python: &Path, script: &Path, args: &[&str]) -> Command {
+        let prefix = self.net.on("driver");
+        let mut command =
+            cluster::python_driver_command(&refs(&prefix), &self.serve, python, script, args);
+        command.env("STRATO_TLS_CA", &self.tls.ca);
+        if self.link == Link::Plain {
+            command.env("STRATO_PLAINTEXT", "1");
+        }
+        command
+    }
+}
+
+/// A Python driver whose pool's tasks say where they ran. Its functions are the main
+/// script's, which travels to the hosts; a global set by the pool's initializer is seen by
+/// the tasks; the first run of task 3 kills its own worker.
+const PYTHON_PROGRAM: &str = r#"
+import os, signal, sys
+import strato.multiprocessing as mp
+
+counter = None
+
+def init(value):
+    global counter
+    counter = value
+
+def where(i):
+    marker = os.path.join(sys.argv[1], "killed")
+    if i == 3 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    with counter.get_lock():
+        counter.value += 1
+    return os.stat("/proc/self/ns/net").st_ino, os.getcwd(), i * i
+
+if __name__ == "__main__":
+    value = mp.Value("i", 0)
+    with mp.Pool(4, initializer=init, initargs=(value,)) as pool:
+        results = pool.map(where, range(8))
+    here = os.stat("/proc/self/ns/net").st_ino
+    print("squares", [square for _, _, square in results])
+    print("elsewhere", all(net != here for net, _, _ in results))
+    for cwd in sorted({cwd for _, cwd, _ in results}):
+        print("cwd", cwd)
+    print("count", value.value)
+"#;
+
+#[test]
+fn a_python_pool_runs_on_the_hosts_and_a_task_whose_worker_was_killed_runs_again() {
+    let Some(python) = cluster::strato_python() else {
+        return;
+    };
+    let Some(cluster) = cluster(Link::Tls) else {
+        return;
+    };
+    let script = cluster.dir.path().join("pool_on_hosts.py");
+    std::fs::write(&script, PYTHON_PROGRAM).unwrap();
+    let dir = cluster.dir.path().to_str().unwrap();
+    let output = cluster
+        .python_driver(&python, &script, &[dir])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", both(&output));
+    assert_eq!(
+        lines_with(&output, "squares"),
+        ["squares [0, 1, 4, 9, 16, 25, 36, 49]"],
+        "{}",
+        both(&output)
+    );
+    assert_eq!(lines_with(&output, "elsewhere"), ["elsewhere True"]);
+    assert_eq!(
+        lines_with(&output, "count"),
+        ["count 8"],
+        "{}",
+        both(&output)
+    );
+    assert!(
+        cluster.dir.path().join("killed").exists(),
+        "no worker was killed"
+    );
+    // Workers ran in a directory of a host's cache holding the main script.
+    let cwds = lines_with(&output, "cwd ");
+    assert!(!cwds.is_empty());
+    for cwd in cwds {
+        let cwd = Path::new(cwd.trim_start_matches("cwd "));
+        let in_a_cache = cluster.hosts.iter().any(|h| cwd.starts_with(&h.cache));
+        assert!(in_a_cache, "{cwd:?}");
+        assert!(cwd.join("pool_on_hosts.py").exists(), "{cwd:?}");
+    }
+}
+
+#[test]
+fn the_python_pi_example_on_hosts_prints_what_the_standard_library_prints() {
+    let Some(python) = cluster::strato_python() else {
+        return;
+    };
+    let Some(cluster) = cluster(Link::Plain) else {
+        return;
+    };
+    let script = cluster::python_file("examples/pi.py");
+    let args = ["--tasks", "8", "--points", "20000"];
+    let remote = cluster
+        .python_driver(&python, &script, &args)
+        .output()
+        .unwrap();
+    assert!(remote.status.success(), "{}", both(&remote));
+    let mut stdlib = Command::new(&python);
+    let stdlib = stdlib
+        .arg(&script)
+        .args(args)
+        .arg("--stdlib")
+        .output()
+        .unwrap();
+    assert!(stdlib.status.success(), "{}", both(&stdlib));
+    assert_eq!(lines_with(&remote, "pi ≈"), lines_with(&stdlib, "pi ≈"));
+    assert_eq!(lines_with(&remote, "pi ≈").len(), 1, "{}", both(&remote));
 }
 
 #[test]
@@ -290,6 +411,7 @@ fn a_host_that_does_not_trust_the_servers_certificate_is_refused() {
         prefix: &refs(&prefix),
         ca: None,
         plaintext: false,
+        python: None,
     };
     let output = Host::spawn(&spec).output().unwrap();
     assert!(!output.status.success());

@@ -143,6 +143,7 @@ fn kmeans_and_santa_claus_on_hosts_print_what_they_print_locally() {
                 prefix: &[],
                 ca: None,
                 plaintext: false,
+                python: None,
             })
         })
         .collect();

@@ -10,6 +10,7 @@ function made inside ``main()``, an interactive session's definitions) goes by v
 """
 
 import io
+import json
 import os
 import pickle
 import runpy
@@ -21,6 +22,9 @@ import cloudpickle
 #: The environment variable naming the driver's main module for its workers:
 #: ``path:/abs/script.py`` or ``module:package.name``.
 MAIN_ENV = "STRATO_PY_MAIN"
+#: The environment variable holding the driver's ``sys.argv`` (JSON), which workers take as
+#: theirs, as the standard library's spawned children do.
+ARGV_ENV = "STRATO_PY_ARGV"
 
 
 def main_reference():
@@ -74,13 +78,19 @@ _main_fixed = False
 
 
 def fix_main():
-    """In a worker: loads the driver's main module as ``__mp_main__`` and makes it this
-    process's ``__main__`` (what ``STRATO_PY_MAIN`` names); nothing if it names none."""
+    """In a worker: takes the driver's ``sys.argv``, loads the driver's main module as
+    ``__mp_main__`` and makes it this process's ``__main__`` (what ``STRATO_PY_MAIN``
+    names; nothing if it names none)."""
     global _main_fixed
-    reference = os.environ.get(MAIN_ENV)
-    if not reference or _main_fixed:
+    if _main_fixed:
         return
     _main_fixed = True
+    argv = os.environ.get(ARGV_ENV)
+    if argv:
+        sys.argv = json.loads(argv)
+    reference = os.environ.get(MAIN_ENV)
+    if not reference:
+        return
     kind, _, target = reference.partition(":")
     module = types.ModuleType("__mp_main__")
     try:

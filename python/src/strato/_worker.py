@@ -1,7 +1,8 @@
 """The worker processes of strato's Python executors (``python -m strato._worker``).
 
-An executor starts them with the driver's environment (its ``sys.path`` in ``PYTHONPATH``,
-its working directory); each takes tasks from the executor's task board. A task is a
+Local compute starts them with the driver's environment (its ``sys.path`` in ``PYTHONPATH``,
+its working directory); a worker host starts them with its ``--python`` in a directory
+holding the driver's main script. Each takes tasks from the executor's task board. A task is a
 cloudpickled ``(function, args, kwargs)``; its outcome goes back pickled: ``(True, value)``
 or ``(False, exception, traceback text)``.
 """

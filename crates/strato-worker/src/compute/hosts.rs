@@ -20,7 +20,7 @@ use strato_proto::{Answer, Blob, Init, Op, TaskOutcome, TaskReport, TaskSpec, Wa
 use super::{next_task_id, Compute, ComputeError, WorkerSpec};
 use crate::board::ObjectRef;
 use crate::exe::{self, ExeRef};
-use crate::hosts::{daemon, HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
+use crate::hosts::{daemon, HostReport, HostRequest, Program, HOSTS_BOARD, HOSTS_PROTOCOL};
 use crate::worker::{watch_board, WATCH_PROTOCOL};
 
 /// The `hosts` backend: asks the connected host daemons for workers.
@@ -33,14 +33,15 @@ pub struct HostCompute {
     slots: Mutex<usize>,
     listener: Mutex<Option<JoinHandle<()>>>,
     _replies: ObjectRef,
-    _published: ObjectRef,
+    /// Keeps the driver's executable on the state (`None` for a Python driver).
+    _published: Option<ObjectRef>,
 }
 
 /// How to ask for workers, shared with the thread that hears the hosts.
 struct Requests {
     client: Client,
     spec: WorkerSpec,
-    exe: ExeRef,
+    program: Program,
     board: ObjectRef,
     watch: ObjectRef,
     /// The latch of the workers being started now.
@@ -59,10 +60,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl HostCompute {
-    /// Publishes this executable and opens the hosts board; no workers yet.
+    /// Publishes this executable (unless the driver set a Python program, see
+    /// [`set_host_program`](super::set_host_program)) and opens the hosts board; no workers
+    /// yet.
     pub fn new(client: &Client, spec: WorkerSpec) -> Result<HostCompute, ComputeError> {
-        let exe = ExeRef::current()?;
-        let published = exe::publish(client, &exe)?;
+        let (program, published) = match super::host_program() {
+            Some(python) => (Program::Python(python), None),
+            None => {
+                let exe = ExeRef::current()?;
+                let published = exe::publish(client, &exe)?;
+                (Program::Exe(exe), Some(published))
+            }
+        };
         let init = Init::TaskBoard {
             binary: HOSTS_PROTOCOL.into(),
         };
@@ -76,7 +85,7 @@ impl HostCompute {
         let requests = Arc::new(Requests {
             client: client.clone(),
             spec,
-            exe,
+            program,
             board,
             watch,
             ready: Mutex::default(),
@@ -143,7 +152,7 @@ impl Requests {
             board: self.spec.board.clone(),
             ready: lock(&self.ready).clone(),
             session: self.spec.session.clone(),
-            exe: self.exe.clone(),
+            program: self.program.clone(),
             reply_to: replies(&self.spec),
             want,
             first_index,

@@ -132,9 +132,7 @@ pub fn start(
     spec: WorkerSpec,
     client: &Client,
 ) -> Result<Box<dyn Compute>, ComputeError> {
-    if kind != ComputeKind::Local {
-        refuse_worker_command(kind)?;
-    }
+    refuse_worker_command(kind)?;
     match kind {
         ComputeKind::Local => Ok(Box::new(LocalCompute::new(spec))),
         ComputeKind::Hosts => Ok(Box::new(HostCompute::new(client, spec)?)),
@@ -166,19 +164,55 @@ pub fn worker_command() -> Option<(&'static std::ffi::OsString, &'static [std::f
         .map(|(program, args)| (program, args.as_slice()))
 }
 
-/// Workers started by a command run only as local processes for now: hosts and Lambda run
-/// this executable, which is then an interpreter without the program.
+/// What a driver whose workers are an interpreter asks worker hosts to run (see
+/// [`set_host_program`]); updated by the driver before each executor.
+static HOST_PROGRAM: std::sync::Mutex<Option<crate::hosts::PythonProgram>> =
+    std::sync::Mutex::new(None);
+
+/// Makes this driver's `hosts` workers `program` (the host's Python running strato's worker
+/// module) instead of this executable, which is then an interpreter that would not know the
+/// program. Executors made afterwards ask the hosts for it.
+///
+/// ```
+/// use strato_worker::hosts::PythonProgram;
+/// let program = PythonProgram { identity: "python3.11:ab".into(), files: vec![], env: vec![] };
+/// strato_worker::compute::set_host_program(program.clone());
+/// assert_eq!(strato_worker::compute::host_program(), Some(program));
+/// ```
+pub fn set_host_program(program: crate::hosts::PythonProgram) {
+    *HOST_PROGRAM.lock().unwrap_or_else(|e| e.into_inner()) = Some(program);
+}
+
+/// The program set by [`set_host_program`], if any.
+pub fn host_program() -> Option<crate::hosts::PythonProgram> {
+    HOST_PROGRAM
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Refuses compute of `kind` for a driver whose workers are started by a command (an
+/// interpreter) when that kind cannot run them: `local` runs the command, `hosts` runs the
+/// program set by [`set_host_program`], Lambda runs only executables.
 pub fn refuse_worker_command(kind: ComputeKind) -> Result<(), ComputeError> {
-    match worker_command() {
-        Some((program, _)) => Err(ComputeError::Backend {
-            kind: kind.name(),
-            reason: format!(
-                "workers started by a command ({}) run only with compute kind `local` for now",
-                program.to_string_lossy()
-            ),
-        }),
-        None => Ok(()),
+    let Some((program, _)) = worker_command() else {
+        return Ok(());
+    };
+    let runs = match kind {
+        ComputeKind::Local => true,
+        ComputeKind::Hosts => host_program().is_some(),
+        _ => false,
+    };
+    if runs {
+        return Ok(());
     }
+    Err(ComputeError::Backend {
+        kind: kind.name(),
+        reason: format!(
+            "workers started by a command ({}) run with compute kinds `local` and `hosts` only",
+            program.to_string_lossy()
+        ),
+    })
 }
 
 /// A task id unique on a board: the connection's id (unique on the server) and a counter.

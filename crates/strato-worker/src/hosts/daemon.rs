@@ -9,9 +9,10 @@ use std::time::Duration;
 use strato_client::{Client, ConnectOptions, Error, ErrorKind};
 use strato_proto::{Answer, Blob, Call, Init, Op, TaskGrant, TaskSpec, Wait};
 
-use super::{HostReport, HostRequest, HOSTS_BOARD, HOSTS_PROTOCOL};
+use super::python::PythonHost;
+use super::{HostReport, HostRequest, Program, HOSTS_BOARD, HOSTS_PROTOCOL};
 use crate::board::ObjectRef;
-use crate::exe::{die_with_parent, ExeCache, Obtained};
+use crate::exe::{die_with_parent, ExeCache, ExeRef, Obtained};
 use crate::worker::{BOARD_ENV, READY_ENV, ROLE_ENV, SESSION_ENV, STATE_ENV, WORKER_ID_ENV};
 
 /// Runs of a request whose host died while holding it, before the driver is told.
@@ -39,6 +40,9 @@ pub struct DaemonOptions {
     pub cache: PathBuf,
     /// Its name in reports and logs.
     pub name: String,
+    /// The Python that runs Python drivers' workers (it must have the drivers' strato
+    /// wheel installed).
+    pub python: PathBuf,
 }
 
 impl DaemonOptions {
@@ -54,6 +58,7 @@ impl DaemonOptions {
             slots: std::thread::available_parallelism().map_or(2, |n| n.get()),
             cache: ExeCache::default_dir(),
             name: format!("{host}/{}", std::process::id()),
+            python: PathBuf::from("python3"),
         }
     }
 }
@@ -73,6 +78,7 @@ pub enum DaemonError {
 pub struct Daemon {
     options: DaemonOptions,
     cache: ExeCache,
+    python: PythonHost,
     running: Arc<Running>,
 }
 
@@ -107,6 +113,7 @@ impl Daemon {
     pub fn new(options: DaemonOptions) -> Daemon {
         let cache = ExeCache::new(options.cache.clone());
         Daemon {
+            python: PythonHost::new(options.python.clone()),
             options,
             cache,
             running: Arc::default(),
@@ -172,8 +179,15 @@ impl Daemon {
         let request = match postcard::from_bytes::<HostRequest>(&grant.body) {
             Ok(request) => request,
             Err(e) => {
-                tracing::warn!(task = grant.id, "dropped a malformed host request: {e}");
-                return finish(board, &grant, None);
+                tracing::warn!(task = grant.id, "refused a malformed host request: {e}");
+                let report = HostReport::Refused {
+                    host: self.options.name.clone(),
+                    reason: format!(
+                        "the request is not in this host's format ({HOSTS_PROTOCOL}): the \
+                         driver runs another version of strato"
+                    ),
+                };
+                return finish(board, &grant, &report);
             }
         };
         let report = match self.start_ready_worker(client, board, &request) {
@@ -189,7 +203,7 @@ impl Daemon {
                 }
             }
         };
-        finish(board, &grant, Some(&report))
+        finish(board, &grant, &report)
     }
 
     /// Starts the request's worker and waits until it holds its watch task, from when on
@@ -231,28 +245,14 @@ impl Daemon {
         request: &HostRequest,
         attempt: u32,
     ) -> Result<Launched, String> {
-        if let Some(reason) = request.exe.unrunnable_here() {
-            return Err(reason);
-        }
-        let (path, obtained) = self
-            .cache
-            .obtain(client, &request.exe)
-            .map_err(|e| e.to_string())?;
-        if obtained == Obtained::Replaced {
-            tracing::warn!(
-                exe = request.exe.hash,
-                "the cached executable was damaged; fetched it again"
-            );
-        }
         let worker = format!("{}/{}", self.options.name, request.first_index);
+        let mut command = match &request.program {
+            Program::Exe(exe) => self.exe_command(client, exe, &worker)?,
+            Program::Python(python) => self.python.command(python, &self.options.cache)?,
+        };
         let ready = format!("{}.ready.{worker}.{attempt}", request.board);
         // Made (at one) before the worker starts, whose count-down it waits for.
         let waiter = ObjectRef::open(client, &ready, Init::Latch(1)).map_err(|e| e.to_string())?;
-        let mut command = Command::new(&path);
-        std::os::unix::process::CommandExt::arg0(
-            &mut command,
-            crate::worker::process_title(program(&request.exe), &worker),
-        );
         command
             .env(ROLE_ENV, "worker")
             .env(STATE_ENV, &self.options.connect)
@@ -293,6 +293,26 @@ impl Daemon {
             heard,
             latch: ready,
         })
+    }
+
+    /// The command of a worker that is the driver's executable, fetched into the cache.
+    fn exe_command(&self, client: &Client, exe: &ExeRef, worker: &str) -> Result<Command, String> {
+        if let Some(reason) = exe.unrunnable_here() {
+            return Err(reason);
+        }
+        let (path, obtained) = self.cache.obtain(client, exe).map_err(|e| e.to_string())?;
+        if obtained == Obtained::Replaced {
+            tracing::warn!(
+                exe = exe.hash,
+                "the cached executable was damaged; fetched it again"
+            );
+        }
+        let mut command = Command::new(&path);
+        std::os::unix::process::CommandExt::arg0(
+            &mut command,
+            crate::worker::process_title(program(exe), worker),
+        );
+        Ok(command)
     }
 }
 
@@ -363,10 +383,8 @@ pub(crate) fn submit(
     board.op(Op::TaskSubmit(vec![spec])).map(drop)
 }
 
-fn finish(board: &ObjectRef, grant: &TaskGrant, report: Option<&HostReport>) -> Result<(), Error> {
-    let result = report
-        .map(|r| postcard::to_stdvec(r).unwrap_or_default())
-        .unwrap_or_default();
+fn finish(board: &ObjectRef, grant: &TaskGrant, report: &HostReport) -> Result<(), Error> {
+    let result = postcard::to_stdvec(report).unwrap_or_default();
     let finish = Op::TaskFinish {
         id: grant.id,
         attempt: grant.attempt,
@@ -376,7 +394,7 @@ fn finish(board: &ObjectRef, grant: &TaskGrant, report: Option<&HostReport>) -> 
 }
 
 /// The program's name for its workers' titles (an older driver sends none).
-fn program(exe: &crate::exe::ExeRef) -> &str {
+fn program(exe: &ExeRef) -> &str {
     if exe.name.is_empty() {
         "strato-program"
     } else {

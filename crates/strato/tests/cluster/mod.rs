@@ -46,6 +46,54 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// The Python that `scripts/test` builds strato's package into (`target/tools/python`), if
+/// it is there and imports strato; the Python tests say why they skip otherwise.
+pub fn strato_python() -> Option<PathBuf> {
+    let python = venv_python();
+    let imports = Command::new(&python)
+        .args(["-c", "import strato._native"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !imports {
+        eprintln!(
+            "SKIPPED (no Python with strato at {}: scripts/test builds it)",
+            python.display()
+        );
+    }
+    imports.then_some(python)
+}
+
+/// Where `scripts/test` makes its Python venv (which may not exist).
+pub fn venv_python() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/python/bin/python")
+}
+
+/// A Python program run by `python` as a driver on `serve` with `hosts` compute.
+pub fn python_driver_command(
+    prefix: &[&str],
+    serve: &Serve,
+    python: &Path,
+    script: &Path,
+    args: &[&str],
+) -> Command {
+    let mut command = wrapped(prefix, python);
+    command
+        .arg(script)
+        .args(args)
+        .env("STRATO_STATE", &serve.address)
+        .env("STRATO_TOKEN", &serve.token)
+        .env("STRATO_COMPUTE", "hosts")
+        .env_remove("STRATO_CONFIG");
+    command
+}
+
+/// A file of the Python package's tree (`python/…`).
+pub fn python_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../python")
+        .join(path)
+}
+
 /// The first line of `child`'s stdout that starts with `prefix`, within `limit`.
 pub fn wait_for_line(child: &mut Child, prefix: &str, limit: Duration) -> Option<String> {
     let stdout = child.stdout.take()?;
@@ -145,6 +193,8 @@ pub struct HostSpec<'a> {
     pub ca: Option<&'a Path>,
     /// Whether the token may cross the network in clear text (`STRATO_PLAINTEXT=1`).
     pub plaintext: bool,
+    /// The Python that runs Python drivers' workers (`--python`).
+    pub python: Option<&'a Path>,
 }
 
 impl Host {
@@ -185,6 +235,9 @@ impl Host {
         }
         if let Some(ca) = spec.ca {
             command.arg("--ca").arg(ca);
+        }
+        if let Some(python) = spec.python {
+            command.arg("--python").arg(python);
         }
         command
     }

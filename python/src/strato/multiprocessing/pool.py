@@ -2,6 +2,7 @@
 ``Pool`` and ``AsyncResult``)."""
 
 import itertools
+import json
 import os
 import pickle
 import sys
@@ -28,17 +29,37 @@ def _become_driver():
     global _driver_ready
     paths = [p for p in sys.path if p]
     os.environ["PYTHONPATH"] = os.pathsep.join([os.getcwd()] + paths)
+    os.environ[_pickle.ARGV_ENV] = json.dumps(sys.argv)
     main = _pickle.main_reference()
     if main is not None:
         os.environ[_pickle.MAIN_ENV] = main
     else:
         os.environ.pop(_pickle.MAIN_ENV, None)
-    if _driver_ready:
-        return
-    _share_state()
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    _native.become_driver(_native.__file__, sys.executable, version)
-    _driver_ready = True
+    if not _driver_ready:
+        _share_state()
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        _native.become_driver(_native.__file__, sys.executable, version)
+        _driver_ready = True
+    _native.set_host_program(*_host_program(main))
+
+
+def _host_program(main):
+    """What worker hosts run for this driver (``STRATO_COMPUTE=hosts``): the main script,
+    copied into the workers' directory there, and the environment strato's modules read."""
+    from ._install import ENV as INSTALL_ENV
+
+    files, env = [], []
+    if main is not None and main.startswith("path:"):
+        path = main[len("path:"):]
+        with open(path, "rb") as script:
+            files.append((os.path.basename(path), script.read()))
+        main = "path:" + os.path.basename(path)
+    if main is not None:
+        env.append((_pickle.MAIN_ENV, main))
+    env.append((_pickle.ARGV_ENV, os.environ[_pickle.ARGV_ENV]))
+    if os.environ.get(INSTALL_ENV):
+        env.append((INSTALL_ENV, os.environ[INSTALL_ENV]))
+    return files, env
 
 
 #: Executors whose tasks all finished, by worker count: the next Pool of that size takes
