@@ -169,27 +169,49 @@ class InterfaceTest(unittest.TestCase):
             mp.get_context("teleport")
         self.assertGreaterEqual(mp.cpu_count(), 1)
 
-    def test_ctrl_c_interrupts_a_blocked_get_at_once(self):
-        q = mp.Queue()
+    def interrupted(self, blocker, *handles):
+        """Runs ``blocker`` in a child, sends it Ctrl-C once it blocks: whether it raised
+        KeyboardInterrupt in time."""
         code = (
-            "q, = args\n"
+            "import time\n"
+            "import strato, strato.multiprocessing as mp\n"
+            "from strato.concurrent.futures import ProcessPoolExecutor\n"
             "try:\n"
             "    print('blocking', flush=True)\n"
-            "    q.get()\n"
+            f"    {blocker}\n"
             "except KeyboardInterrupt:\n"
             "    print('interrupted', flush=True)\n"
         )
-        child = run_child(code, q, wait=False)
-        self.assertEqual(child.stdout.readline().strip(), "blocking")
-        # Give the child time to enter its get (the outcome is the same if it has not: the
+        child = run_child(code, *handles, wait=False)
+        self.assertEqual(child.stdout.readline().strip(), "blocking", blocker)
+        # Give the child time to enter its call (the outcome is the same if it has not: the
         # interrupt is caught either way; this only makes the blocked path the usual one).
-        time.sleep(0.3)
+        time.sleep(0.5)
         sent = time.monotonic()
         child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=10)
-        self.assertLess(time.monotonic() - sent, 2.0, "Ctrl-C took too long")
-        self.assertEqual(out.strip(), "interrupted", err)
+        out, err = child.communicate(timeout=20)
+        self.assertLess(time.monotonic() - sent, 2.0, f"Ctrl-C took too long: {blocker}")
+        self.assertEqual(out.strip(), "interrupted", f"{blocker}: {err}")
 
+    def test_ctrl_c_interrupts_a_blocked_get_join_or_wait_at_once(self):
+        self.interrupted("args[0].get()", mp.Queue())
+        self.interrupted("args[0].wait()", mp.Event())
+        self.interrupted("args[0].acquire(); args[0].acquire()", mp.Lock())
+        self.interrupted("args[0].wait()", mp.Barrier(2))
+        reader, writer = mp.Pipe(duplex=False)  # the writer kept open: recv blocks
+        self.interrupted("args[0].recv()", reader)
+        writer.close()
+        self.interrupted(
+            "p = mp.Process(target=time.sleep, args=(60,)); p.start(); p.join()")
+        self.interrupted(
+            "pool = mp.Pool(1); pool.apply_async(time.sleep, (60,)).get()")
+        self.interrupted(
+            "pool = mp.Pool(1); pool.map_async(time.sleep, [60]).wait()")
+        self.interrupted(
+            "fexec = strato.FunctionExecutor(workers=1); fexec.call_async(time.sleep, 60); "
+            "fexec.get_result()")
+        self.interrupted(
+            "ProcessPoolExecutor(1).submit(time.sleep, 60).result()")
 
 if __name__ == "__main__":
     unittest.main()

@@ -97,15 +97,21 @@ def _starmapstar(func, chunk):
     return [func(*args) for args in chunk]
 
 
-def _outcome(future, timeout):
-    """The value of a finished task, raising its exception as multiprocessing does."""
+def _raw(future, timeout):
+    """A task's pickled outcome, once it finished (``TimeoutError`` after ``timeout``
+    seconds; ``RuntimeError`` if it ended without one); Ctrl-C interrupts the wait."""
     try:
         raw = future.result(timeout)
     except _native.TaskFailed as e:
         raise RuntimeError(f"strato: {e}") from None
     if raw is None:
         raise TimeoutError
-    return _value(raw)
+    return raw
+
+
+def _outcome(future, timeout):
+    """The value of a finished task, raising its exception as multiprocessing does."""
+    return _value(_raw(future, timeout))
 
 
 def _value(raw):
@@ -138,13 +144,19 @@ class AsyncResult:
         with self._lock:
             if self._done:
                 return True
+            # Waiting may be interrupted (KeyboardInterrupt goes to the caller); what the
+            # tasks raised is kept for get().
             try:
-                values = [_outcome(f, timeout) for f in self._futures]
-                self._value = self._combine(values)
+                raws = [_raw(f, timeout) for f in self._futures]
             except TimeoutError:
                 return False
-            except BaseException as e:  # noqa: BLE001 - kept for get()
-                self._error = e
+            except RuntimeError as e:  # a task ended without an outcome
+                raws, self._error = None, e
+            if raws is not None:
+                try:
+                    self._value = self._combine([_value(raw) for raw in raws])
+                except BaseException as e:  # noqa: BLE001 - the task's own exception
+                    self._error = e
             self._done = True
             return True
 
