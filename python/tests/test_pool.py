@@ -107,6 +107,36 @@ class PoolTest(unittest.TestCase):
         with self.assertRaises(mp.TimeoutError):
             slow.get(timeout=0.05)
 
+    def test_callbacks_run_in_one_thread_in_turn_and_one_failing_stops_none(self):
+        import threading
+
+        threads, values = set(), []
+
+        def on_value(v):
+            threads.add(threading.get_ident())
+            values.append(v)
+            if v == 4:
+                raise RuntimeError("a callback failed")  # printed; the others still run
+
+        results = [self.pool.apply_async(square, (i,), callback=on_value) for i in range(20)]
+        results.append(self.pool.map_async(square, range(5), callback=on_value))
+        for result in results:
+            result.get(60)
+        self.assertEqual(len(threads), 1, threads)
+        self.assertNotIn(threading.get_ident(), threads)
+        self.assertEqual(sorted(v for v in values if isinstance(v, int)),
+                         sorted(i * i for i in range(20)))
+        self.assertIn([0, 1, 4, 9, 16], values)
+
+    def test_a_result_whose_callback_a_terminate_dropped_reports_the_tasks_fate(self):
+        pool = mp.Pool(1)
+        called = []
+        result = pool.apply_async(sleeps, (30,), callback=called.append)
+        pool.terminate()
+        with self.assertRaises(RuntimeError):
+            result.get(30)
+        self.assertEqual(called, [])
+
     def test_a_task_killed_mid_run_is_run_again(self):
         counter = mp.Value("i", 0)
         self.assertEqual(self.pool.apply(dies_once, (counter,)), "survived")

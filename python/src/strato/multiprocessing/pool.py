@@ -9,10 +9,12 @@ import sys
 import threading
 import uuid
 import warnings
+from functools import partial
 from multiprocessing import TimeoutError
 from multiprocessing.pool import MaybeEncodingError, RemoteTraceback
 
 from .. import _native, _pickle
+from .._collector import Collector
 from ._handle import _share_state
 
 __all__ = ["Pool", "AsyncResult", "MapResult", "IMapIterator", "MaybeEncodingError"]
@@ -128,17 +130,19 @@ def _value(raw):
 class AsyncResult:
     """The result of ``apply_async``: ``get``, ``wait``, ``ready``, ``successful``."""
 
-    def __init__(self, futures, combine, callback=None, error_callback=None):
+    def __init__(self, futures, combine, callback=None, error_callback=None, collector=None):
         self._futures, self._combine = futures, combine
         self._value, self._error, self._done = None, None, False
         self._lock = threading.Lock()
-        # With callbacks, the result is ready once they ran (as in the standard library).
+        # With callbacks, the result is ready once they ran (as in the standard library),
+        # in the pool's collector thread.
         self._called = None
         if callback is not None or error_callback is not None:
             self._called = threading.Event()
-            threading.Thread(
-                target=self._notify, args=(callback, error_callback), daemon=True
-            ).start()
+            # A pool terminated first drops the callbacks; get() then reports the tasks'
+            # fate.
+            collector.watch(futures, partial(self._notify, callback, error_callback),
+                            self._called.set)
 
     def _settle(self, timeout=None):
         with self._lock:
@@ -174,8 +178,8 @@ class AsyncResult:
     def _finish(self, timeout):
         """Waits (at most ``timeout`` seconds) for the outcome and its callbacks; whether
         they are done."""
-        if self._called is not None:
-            return self._called.wait(timeout)
+        if self._called is not None and not self._called.wait(timeout):
+            return False
         return self._settle(timeout)
 
     def ready(self):
@@ -233,6 +237,8 @@ class Pool:
         self._executor = _take_executor(self._processes)
         self._state = RUN
         self._pending = []
+        self._pruned_at = 0
+        self._collector = None
 
     def _check_running(self):
         if self._state != RUN:
@@ -243,12 +249,25 @@ class Pool:
 
     def _remember(self, futures):
         self._pending.extend(futures)
+        if len(self._pending) > 2 * self._pruned_at + 1024:
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pruned_at = len(self._pending)
         return futures
+
+    def _callbacks(self, callback, error_callback):
+        """The collector that runs this pool's callbacks, if these are any (started with
+        the first)."""
+        if callback is None and error_callback is None:
+            return None
+        if self._collector is None:
+            self._collector = Collector(self._executor, "strato-pool-callbacks")
+        return self._collector
 
     def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
         self._check_running()
         futures = self._remember([self._executor.submit(self._payload(func, args, kwds))])
-        return AsyncResult(futures, lambda values: values[0], callback, error_callback)
+        return AsyncResult(futures, lambda values: values[0], callback, error_callback,
+                           self._callbacks(callback, error_callback))
 
     def apply(self, func, args=(), kwds={}):
         return self.apply_async(func, args, kwds).get()
@@ -263,7 +282,8 @@ class Pool:
         payloads = [self._payload(star, (func, chunk)) for chunk in _chunks(items, chunksize)]
         futures = self._remember(self._executor.map(payloads))
         flatten = lambda values: [x for chunk in values for x in chunk]  # noqa: E731
-        return MapResult(futures, flatten, callback, error_callback)
+        return MapResult(futures, flatten, callback, error_callback,
+                         self._callbacks(callback, error_callback))
 
     def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
         return self._map_async(_mapstar, func, iterable, chunksize, callback, error_callback)
@@ -316,7 +336,11 @@ class Pool:
         """Stops the workers now if tasks are still running (unfinished tasks are dropped);
         workers with nothing running stay warm for the next pool."""
         self._state = TERMINATE
-        if self._executor is not None and all(f.done() for f in self._pending):
+        finished = all(f.done() for f in self._pending)
+        if self._collector is not None:
+            self._collector.close(wait=finished, drop=not finished)
+            self._collector = None
+        if self._executor is not None and finished:
             _give_back(self._executor)
         self._executor = None
         self._pending = []
@@ -327,6 +351,9 @@ class Pool:
         for future in self._pending:
             future.result(None)
         self._pending = []
+        if self._collector is not None:  # the callbacks run before join returns
+            self._collector.close()
+            self._collector = None
         if self._executor is not None:
             _give_back(self._executor)
         self._executor = None

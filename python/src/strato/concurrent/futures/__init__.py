@@ -20,14 +20,10 @@ from concurrent.futures import __all__ as _std_all
 from functools import partial
 
 from ... import _native, _pickle
+from ..._collector import Collector
 from ...multiprocessing.pool import _become_driver, _value
 
 __all__ = list(_std_all)
-
-#: How long the collector waits on the engine for the tasks it knows of before it takes in
-#: newly submitted ones (it wakes at once when it knew of none).
-_COLLECT_SLICE = 0.02
-
 
 def _process_chunk(fn, chunk):
     return [fn(*args) for args in chunk]
@@ -61,12 +57,10 @@ class ProcessPoolExecutor(_futures.Executor):
         if initializer is not None or max_tasks_per_child is not None:
             self._setup = (uuid.uuid4().hex, initializer, tuple(initargs), max_tasks_per_child)
         self._lock = threading.Lock()
-        self._pending = []  # (native future, concurrent.futures.Future)
+        self._futures = []  # those submitted, for shutdown(cancel_futures=True)
+        self._pruned_at = 0
         self._shutdown = False
-        self._submitted = threading.Event()
-        self._collector = threading.Thread(target=self._collect, daemon=True,
-                                           name="strato-futures-collector")
-        self._collector.start()
+        self._collector = Collector(self._native, "strato-futures-collector")
 
     def submit(self, fn, /, *args, **kwargs):
         with self._lock:
@@ -74,8 +68,12 @@ class ProcessPoolExecutor(_futures.Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             payload = _pickle.dumps((self._setup, fn, args, kwargs))
             future = _futures.Future()
-            self._pending.append((self._native.submit(payload), future))
-        self._submitted.set()
+            native = self._native.submit(payload)
+            self._collector.watch([native], partial(_settle, native, future))
+            self._futures.append(future)
+            if len(self._futures) > 2 * self._pruned_at + 1024:
+                self._futures = [f for f in self._futures if not f.done()]
+                self._pruned_at = len(self._futures)
         return future
 
     submit.__doc__ = _futures.Executor.submit.__doc__
@@ -88,36 +86,13 @@ class ProcessPoolExecutor(_futures.Executor):
                               timeout=timeout)
         return itertools.chain.from_iterable(results)
 
-    def _collect(self):
-        """Settles each future as its task finishes (one thread per executor)."""
-        while True:
-            with self._lock:
-                pending = list(self._pending)
-                if not pending and self._shutdown:
-                    return
-                self._submitted.clear()
-            if not pending:
-                self._submitted.wait()
-                continue
-            flags = self._native.wait([n for n, _ in pending], "any", _COLLECT_SLICE)
-            finished = [(n, f) for (n, f), done in zip(pending, flags) if done]
-            if not finished:
-                continue
-            with self._lock:
-                gone = {id(n) for n, _ in finished}
-                self._pending = [(n, f) for n, f in self._pending if id(n) not in gone]
-            for native, future in finished:
-                _settle(native, future)
-
     def shutdown(self, wait=True, *, cancel_futures=False):
         with self._lock:
             self._shutdown = True
             if cancel_futures:
-                for _, future in self._pending:
+                for future in self._futures:
                     future.cancel()
-        self._submitted.set()
-        if wait:
-            self._collector.join()
+        self._collector.close(wait)
 
     shutdown.__doc__ = _futures.Executor.shutdown.__doc__
 
