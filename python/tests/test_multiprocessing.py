@@ -1,11 +1,13 @@
 """strato.multiprocessing's objects against the real engine: the embedded state server of
 this test process, shared with child Python processes through pickled handles."""
 
+import os
 import pickle
 import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -192,6 +194,40 @@ class InterfaceTest(unittest.TestCase):
         out, err = child.communicate(timeout=20)
         self.assertLess(time.monotonic() - sent, 2.0, f"Ctrl-C took too long: {blocker}")
         self.assertEqual(out.strip(), "interrupted", f"{blocker}: {err}")
+
+    def test_ctrl_c_interrupts_a_pool_waiting_for_its_workers_to_start(self):
+        # The workers load the main script first; this one's hang there, so the pool
+        # waits for them (up to a minute) until Ctrl-C.
+        program = (
+            "import time\n"
+            "import strato.multiprocessing as mp\n"
+            "if __name__ == '__mp_main__':\n"
+            "    time.sleep(120)\n"
+            "if __name__ == '__main__':\n"
+            "    try:\n"
+            "        print('blocking', flush=True)\n"
+            "        mp.Pool(1)\n"
+            "    except KeyboardInterrupt:\n"
+            "        print('interrupted', flush=True)\n"
+        )
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "hangs.py")
+            with open(path, "w") as f:
+                f.write(program)
+            child = subprocess.Popen([sys.executable, path], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+            self.assertEqual(child.stdout.readline().strip(), "blocking")
+            time.sleep(1.0)
+            sent = time.monotonic()
+            child.send_signal(signal.SIGINT)
+            self.assertEqual(child.stdout.readline().strip(), "interrupted")
+            self.assertLess(time.monotonic() - sent, 2.0, "Ctrl-C took too long")
+            self.assertEqual(child.wait(timeout=30), 0)
+            # Its hung workers die with it (they watch it from before they load the
+            # script): the pipe they inherited closes.
+            self.assertEqual(child.stdout.read(), "")
+            child.stdout.close()
+        self.assertLess(time.monotonic() - sent, 10.0, "the workers outlived the driver")
 
     def test_ctrl_c_interrupts_a_blocked_get_join_or_wait_at_once(self):
         self.interrupted("args[0].get()", mp.Queue())

@@ -90,6 +90,13 @@ pub(crate) fn set_host_program(
     Ok(())
 }
 
+/// In a worker started by a local driver: exit as soon as that driver ends, even before the
+/// worker loop starts (`strato._worker` calls it before it loads the driver's main script).
+#[pyfunction]
+pub(crate) fn watch_driver() {
+    strato_worker::worker::watch_driver();
+}
+
 /// In a worker: exit once the running task's result is sent, for a fresh process to take
 /// this one's place (`Pool(maxtasksperchild=N)`).
 #[pyfunction]
@@ -115,7 +122,37 @@ impl Executor {
         if let Some(workers) = workers {
             builder = builder.workers(workers);
         }
-        py.detach(|| builder.build())
+        // Starting waits until the workers joined (up to a minute when hosts are busy): in
+        // a thread of its own, so Ctrl-C interrupts the wait (the executor, if it comes
+        // after all, is dropped and its workers stopped).
+        let (sender, built) = std::sync::mpsc::channel();
+        // Held while waiting without the GIL, which needs it shareable.
+        let built = std::sync::Mutex::new(built);
+        std::thread::Builder::new()
+            .name("strato-executor-start".into())
+            .spawn(move || {
+                let _ = sender.send(builder.build());
+            })
+            .map_err(|e| StratoError::new_err(format!("cannot start the executor: {e}")))?;
+        let started = wait_in_slices(py, true, None, |wait| {
+            let slice = match wait {
+                Wait::Micros(us) => Duration::from_micros(us),
+                _ => Duration::ZERO,
+            };
+            let received = py.detach(|| {
+                let built = built.lock().unwrap_or_else(|e| e.into_inner());
+                built.recv_timeout(slice)
+            });
+            match received {
+                Ok(result) => Ok(Some(result)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(StratoError::new_err(
+                    "the thread starting the executor ended without a word",
+                )),
+            }
+        })?;
+        started
+            .expect("no deadline: the wait ends with a result or an error")
             .map(Executor)
             .map_err(|e| StratoError::new_err(e.to_string()))
     }

@@ -115,6 +115,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(executor::become_driver, m)?)?;
     m.add_function(wrap_pyfunction!(executor::retire_after_task, m)?)?;
     m.add_function(wrap_pyfunction!(executor::identity, m)?)?;
+    m.add_function(wrap_pyfunction!(executor::watch_driver, m)?)?;
     m.add_function(wrap_pyfunction!(executor::set_host_program, m)?)?;
     m.add("StratoError", m.py().get_type::<StratoError>())?;
     m.add("TaskFailed", m.py().get_type::<TaskFailed>())?;

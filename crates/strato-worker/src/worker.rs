@@ -347,10 +347,23 @@ fn watch_session(client: &Client, session: &str) {
 /// it has ended, however it ended (even by
 /// SIGKILL). The state server's going away says so as well, but a state that outlives the
 /// driver (Redis, `strato serve`) would otherwise keep the worker waiting for tasks forever.
-fn watch_driver() {
+///
+/// The worker loop starts it; an interpreter that runs code of its own before entering the
+/// loop (Python's worker loads the driver's main script, which may take long or hang) calls
+/// it first, so that it dies with its driver meanwhile. It watches once per process.
+///
+/// ```
+/// // Outside a worker started by a local driver, there is no driver to watch.
+/// strato_worker::worker::watch_driver();
+/// ```
+pub fn watch_driver() {
+    static WATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Some(pid) = std::env::var(DRIVER_ENV).ok().and_then(|p| p.parse().ok()) else {
         return;
     };
+    if WATCHING.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let _ = std::thread::Builder::new()
         .name("strato-driver-watch".into())
         .spawn(move || {

@@ -62,6 +62,10 @@ def main():
     from . import _native
     from .multiprocessing import _install
 
+    # Loading the driver's main script may take long (or hang): die with the driver
+    # meanwhile.
+    _native.watch_driver()
+
     if os.environ.get(_install.ENV) == "1":
         _install.install()
     _pickle.fix_main()
