@@ -16,6 +16,7 @@ mod python;
 mod queue;
 mod redis_backend;
 mod report;
+mod server;
 mod sync;
 
 use clap::Parser;
@@ -32,8 +33,8 @@ struct Args {
     /// Where to write the metrics as JSON.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
-    /// Run only the groups with these names (floor, executor, queue, sync, complex, pi,
-    /// memory, redis_backend, hosts, lambda, python).
+    /// Run only the groups with these names (floor, executor, queue, sync, complex, server,
+    /// pi, memory, redis_backend, hosts, lambda, python).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
 }
@@ -47,6 +48,7 @@ const GROUPS: &[Group] = &[
     ("queue", queue::run),
     ("sync", sync::run),
     ("complex", complex::run),
+    ("server", server::run),
     ("pi", pi::run),
     ("memory", memory::run),
     ("redis_backend", redis_backend::run),

@@ -1,7 +1,13 @@
-//! The Python group: `python/bench/mp_bench.py` on strato's Python package and on Python's
-//! own `multiprocessing`, in the same run, side by side. Skipped, with a message, where no
-//! Python with strato installed is found (`scripts/test` makes one in
-//! `target/tools/python`; `STRATO_BENCH_PYTHON` names another).
+//! The Python group: `python/bench/mp_bench.py` on Python's own `multiprocessing` (the
+//! standard library only) and, where strato's Python package is installed, on
+//! `strato.multiprocessing`, in the same run.
+//!
+//! The standard library's figures are the `…_mp` baselines of `shared/BENCHMARKS.md`, beside
+//! which the Rust groups' metrics are read (`map_overhead_us_n1000` against
+//! `map_overhead_us_n1000_mp`, …). strato's Python front is reported as `py_<name>_strato`
+//! beside `py_<name>_mp`. Skipped, with a message, where no Python is found; the strato half
+//! is skipped where the Python found cannot import strato (`scripts/test` builds it into
+//! `target/tools/python`; `STRATO_BENCH_PYTHON` names another Python).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,56 +16,97 @@ use anyhow::Context;
 
 use crate::report::Report;
 
-/// The script's metrics: name, unit, what it measures.
-const METRICS: &[(&str, &str, &str)] = &[
-    (
-        "map_overhead_us",
-        "µs",
-        "Pool.map of no-ops, chunksize 1, per item",
-    ),
-    (
-        "queue_rt_1k_us",
-        "µs",
-        "Queue round trip of 1 KiB to an echoing process",
-    ),
-    (
-        "pipe_rt_1k_us",
-        "µs",
-        "Pipe round trip of 1 KiB to an echoing process",
-    ),
-    (
-        "pipe_rt_1m_ms",
-        "ms",
-        "Pipe round trip of 1 MiB to an echoing process",
-    ),
-    ("barrier_2_us", "µs", "Barrier crossing, 2 processes"),
-    ("barrier_8_us", "µs", "Barrier crossing, 8 processes"),
-    (
-        "counter_8x1000_ms",
-        "ms",
-        "8 processes × 1,000 Value+Lock increments",
-    ),
+/// The script's metrics: its name, the `…_mp` baseline's name with the factor from the
+/// script's unit to the baseline's, the Rust metric read against it, and what it measures.
+struct Metric {
+    script: &'static str,
+    unit: &'static str,
+    baseline: &'static str,
+    scale: f64,
+    rust: &'static str,
+    what: &'static str,
+}
+
+const METRICS: &[Metric] = &[
+    Metric {
+        script: "map_overhead_us",
+        unit: "µs",
+        baseline: "map_overhead_us_n1000_mp",
+        scale: 1.0,
+        rust: "map_overhead_us_n1000",
+        what: "Pool(2).map of 1,000 no-ops, chunksize 1, per item",
+    },
+    Metric {
+        script: "queue_rt_1k_us",
+        unit: "µs",
+        baseline: "queue_rtt_1k_us_mp",
+        scale: 1.0,
+        rust: "queue_rtt_1k_us",
+        what: "1 KiB round trip through two Queues to an echoing process, median",
+    },
+    Metric {
+        script: "pipe_rt_1k_us",
+        unit: "µs",
+        baseline: "pipe_rtt_1k_us_mp",
+        scale: 1.0,
+        rust: "pipe_rtt_1k_us",
+        what: "1 KiB round trip over a Pipe to an echoing process, median",
+    },
+    Metric {
+        script: "pipe_rt_1m_ms",
+        unit: "µs",
+        baseline: "pipe_rtt_1m_us_mp",
+        scale: 1e3,
+        rust: "pipe_rtt_1m_us",
+        what: "1 MiB round trip over a Pipe to an echoing process, median",
+    },
+    Metric {
+        script: "barrier_2_us",
+        unit: "µs",
+        baseline: "barrier_2_us_mp",
+        scale: 1.0,
+        rust: "barrier_2_us",
+        what: "one Barrier crossing, 2 processes",
+    },
+    Metric {
+        script: "barrier_8_us",
+        unit: "µs",
+        baseline: "barrier_8_us_mp",
+        scale: 1.0,
+        rust: "barrier_8_us",
+        what: "one Barrier crossing, 8 processes",
+    },
+    Metric {
+        script: "counter_8x1000_ms",
+        unit: "ms",
+        baseline: "counter_8x1000_ms_mp",
+        scale: 1.0,
+        rust: "counter_8x1000_ms",
+        what: "8 processes × 1,000 Value+Lock increments",
+    },
 ];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The Python with strato installed, if there is one: `STRATO_BENCH_PYTHON`, else the venv
-/// `scripts/test` makes, provided it can import strato's native module.
+/// The Python to run the script with: `STRATO_BENCH_PYTHON`, else the venv `scripts/test`
+/// makes, else `python3`, whichever runs first.
 fn python() -> Option<PathBuf> {
-    let python: PathBuf = match std::env::var_os("STRATO_BENCH_PYTHON") {
-        Some(path) => path.into(),
-        None => workspace().join("target/tools/python/bin/python"),
+    let candidates: Vec<PathBuf> = match std::env::var_os("STRATO_BENCH_PYTHON") {
+        Some(path) => vec![path.into()],
+        None => vec![
+            workspace().join("target/tools/python/bin/python"),
+            "python3".into(),
+        ],
     };
-    imports_strato(&python).then_some(python)
+    candidates.into_iter().find(|python| runs(python, "pass"))
 }
 
-/// Whether `python` runs and finds `strato._native` (a venv made but not yet built into
-/// has no strato).
-fn imports_strato(python: &Path) -> bool {
+/// Whether `python -c code` runs and succeeds.
+fn runs(python: &Path, code: &str) -> bool {
     Command::new(python)
-        .args(["-c", "import strato._native"])
+        .args(["-c", code])
         .output()
         .is_ok_and(|output| output.status.success())
 }
@@ -88,38 +135,75 @@ fn measure(
     serde_json::from_slice(&output.stdout).context("the Python group's output is not JSON")
 }
 
-fn metric(values: &serde_json::Map<String, serde_json::Value>, name: &str) -> anyhow::Result<f64> {
+/// The unit a script metric's name ends with.
+fn unit_of(name: &str) -> &'static str {
+    if name.ends_with("_ms") {
+        "ms"
+    } else {
+        "µs"
+    }
+}
+
+fn value(values: &serde_json::Map<String, serde_json::Value>, name: &str) -> anyhow::Result<f64> {
     values
         .get(name)
         .and_then(serde_json::Value::as_f64)
         .with_context(|| format!("the Python group did not measure {name}"))
 }
 
-/// Measures every metric of [`METRICS`] as `py_<name>_mp` and `py_<name>_strato`.
+/// Measures the `…_mp` baselines (with each Rust metric's ratio to its baseline, when that
+/// group ran), then strato's Python front as `py_<name>_strato` beside `py_<name>_mp`.
 pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let Some(python) = python() else {
-        eprintln!(
-            "python: skipped (no Python with strato installed: run scripts/test once, or set \
-             STRATO_BENCH_PYTHON)"
-        );
+        eprintln!("python: skipped (no python3 found; STRATO_BENCH_PYTHON names one)");
         return Ok(());
     };
     let stdlib = measure(&python, "stdlib", quick)?;
-    let strato = measure(&python, "strato", quick)?;
-    for (name, unit, what) in METRICS {
-        let (baseline, ours) = (metric(&stdlib, name)?, metric(&strato, name)?);
+    for metric in METRICS {
+        let baseline = value(&stdlib, metric.script)? * metric.scale;
         report.add(
-            &format!("py_{name}_mp"),
+            metric.baseline,
+            baseline,
+            metric.unit,
+            format!("{}: Python multiprocessing", metric.what),
+        );
+        if let Some(ours) = report.get(metric.rust) {
+            report.add(
+                &format!("{}_ratio_mp", metric.rust),
+                ours / baseline,
+                "×",
+                format!("{} / {} (target ≤ 1)", metric.rust, metric.baseline),
+            );
+        }
+    }
+    if !runs(&python, "import strato._native") {
+        eprintln!(
+            "python: strato's Python front skipped ({} cannot import strato: run scripts/test \
+             once, or set STRATO_BENCH_PYTHON)",
+            python.display()
+        );
+        return Ok(());
+    }
+    let strato = measure(&python, "strato", quick)?;
+    for metric in METRICS {
+        let (baseline, ours) = (
+            value(&stdlib, metric.script)?,
+            value(&strato, metric.script)?,
+        );
+        let unit = unit_of(metric.script);
+        report.add(
+            &format!("py_{}_mp", metric.script),
             baseline,
             unit,
-            format!("{what}: Python multiprocessing"),
+            format!("{}: Python multiprocessing", metric.what),
         );
         report.add(
-            &format!("py_{name}_strato"),
+            &format!("py_{}_strato", metric.script),
             ours,
             unit,
             format!(
-                "{what}: strato.multiprocessing, {:.2} × multiprocessing",
+                "{}: strato.multiprocessing, {:.2} × multiprocessing",
+                metric.what,
                 ours / baseline
             ),
         );

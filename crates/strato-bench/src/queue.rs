@@ -1,6 +1,7 @@
 //! Message passing between two worker processes: a 1 KiB and a 1 MiB ping-pong through a
 //! shared `Queue` (two hops through the state server per round trip) beside raw Redis
-//! `LPUSH`/`BLPOP`, and one-way throughput through a `Pipe`.
+//! `LPUSH`/`BLPOP`, the same ping-pongs through a `Pipe`, and one-way throughput through a
+//! `Pipe`.
 
 use std::time::Instant;
 
@@ -165,7 +166,41 @@ fn pipe_receive((end, count, size): (PipeEnd<Bytes>, u32, usize)) -> f64 {
     (count - 1) as f64 * size as f64 / 1e6 / start.elapsed().as_secs_f64()
 }
 
-/// Measures the queue round trips, the Redis baseline and the pipe throughput.
+/// Sends `size` bytes through a pipe end and waits for the echo, `rounds` times after a
+/// warm-up; the median round trip in µs.
+fn pipe_ping((end, size, rounds): (PipeEnd<Bytes>, usize, u32)) -> f64 {
+    let message = Bytes::from(vec![7u8; size]);
+    let mut times = Vec::with_capacity(rounds as usize);
+    for round in 0..rounds + 5 {
+        let start = Instant::now();
+        end.send(message.clone());
+        let echo = end.recv();
+        if round >= 5 {
+            times.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        assert_eq!(echo.len(), size);
+    }
+    median(times)
+}
+
+fn pipe_pong((end, rounds): (PipeEnd<Bytes>, u32)) {
+    for _ in 0..rounds + 5 {
+        end.send(end.recv());
+    }
+}
+
+/// The median round trip of `size` bytes over a `Pipe` between two workers, in µs.
+fn pipe_rtt(executor: &Executor, size: usize, rounds: u32) -> anyhow::Result<f64> {
+    let (ours, theirs) = pipe::<Bytes>();
+    let echo = executor.call_async(pipe_pong, (theirs, rounds))?;
+    let median = executor
+        .call_async(pipe_ping, (ours, size, rounds))?
+        .result()?;
+    echo.result()?;
+    Ok(median)
+}
+
+/// Measures the queue and pipe round trips, the Redis baseline and the pipe throughput.
 pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let executor = Executor::builder().workers(2).build()?;
     let rounds = if quick { 300 } else { 2_000 };
@@ -211,6 +246,18 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
         big_redis,
         "µs",
         "the same via Redis",
+    );
+    report.add(
+        "pipe_rtt_1k_us",
+        pipe_rtt(&executor, 1 << 10, rounds)?,
+        "µs",
+        "1 KiB ping-pong between two workers via a Pipe, median",
+    );
+    report.add(
+        "pipe_rtt_1m_us",
+        pipe_rtt(&executor, 1 << 20, rounds / 10)?,
+        "µs",
+        "1 MiB ping-pong via a Pipe, median (target ≤ 1,000)",
     );
     let count = if quick { 200 } else { 1_000 };
     let (a, b) = pipe::<Bytes>();

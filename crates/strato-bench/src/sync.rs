@@ -1,5 +1,6 @@
-//! Coordination between worker processes: barrier crossings with 2 and 8 parties, and
-//! 8 × 1,000 increments of one shared counter beside Redis `INCR`.
+//! Coordination between worker processes: barrier crossings with 2 and 8 parties,
+//! 8 × 1,000 increments of one shared counter beside Redis `INCR`, and 8 `strato::thread`s
+//! bumping one `AtomicU64` beside 8 std threads doing the same.
 
 use std::time::Instant;
 
@@ -58,7 +59,54 @@ where
     Ok(start.elapsed().as_secs_f64() * 1e3)
 }
 
-/// Measures barrier crossings and the shared counter.
+/// Wall time in ms of 8 `strato::thread`s each doing `n` `fetch_add(1)` on one `AtomicU64`
+/// (their workers already warm), and of 8 std threads doing the same on a std atomic.
+fn thread_counter_ms(n: u64) -> anyhow::Result<(f64, f64)> {
+    let bump = |counter: AtomicU64, n: u64| {
+        strato::thread::Builder::new().spawn(strato::closure!(move || {
+            for _ in 0..n {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }))
+    };
+    let join = |handles: Vec<strato::thread::JoinHandle<()>>| {
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a thread panicked")))
+    };
+    let warm = AtomicU64::new(0);
+    join(
+        (0..8)
+            .map(|_| bump(warm.clone(), 1))
+            .collect::<Result<_, _>>()?,
+    )?;
+    let counter = AtomicU64::new(0);
+    let start = Instant::now();
+    join(
+        (0..8)
+            .map(|_| bump(counter.clone(), n))
+            .collect::<Result<_, _>>()?,
+    )?;
+    let strato = start.elapsed().as_secs_f64() * 1e3;
+    anyhow::ensure!(counter.load(Ordering::SeqCst) == 8 * n, "lost increments");
+    let local = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let local = &local;
+            scope.spawn(move || {
+                for _ in 0..n {
+                    local.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let std = start.elapsed().as_secs_f64() * 1e3;
+    anyhow::ensure!(local.load(std::sync::atomic::Ordering::SeqCst) == 8 * n);
+    Ok((strato, std))
+}
+
+/// Measures barrier crossings and the shared counters.
 pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let executor = Executor::builder().workers(2).build()?;
     let rounds = if quick { 100 } else { 1_000 };
@@ -102,6 +150,25 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
         strato / baseline,
         "×",
         "target ≤ 0.5",
+    );
+    let (threads, std_threads) = thread_counter_ms(if quick { 2_000 } else { 100_000 })?;
+    report.add(
+        "thread_counter_ms",
+        threads,
+        "ms",
+        "8 strato::threads × fetch_add on one AtomicU64, local default",
+    );
+    report.add(
+        "thread_counter_ms_std",
+        std_threads,
+        "ms",
+        "the same with 8 std threads on a std AtomicU64",
+    );
+    report.add(
+        "thread_counter_ratio_std",
+        threads / std_threads,
+        "×",
+        "target ≤ 10",
     );
     Ok(())
 }

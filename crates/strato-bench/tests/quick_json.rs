@@ -26,6 +26,19 @@ const METRICS: &[&str] = &[
     "map_1m_driver_peak_mb",
     "server_bytes_per_object",
     "server_bytes_per_object_redis",
+    "pipe_rtt_1k_us",
+    "pipe_rtt_1m_us",
+    "thread_counter_ratio_std",
+    "server_ops_per_s",
+    "server_ops_per_s_redis",
+    // Python multiprocessing's baselines (python3 is on every machine of this kind).
+    "map_overhead_us_n1000_mp",
+    "pipe_rtt_1k_us_mp",
+    "pipe_rtt_1m_us_mp",
+    "queue_rtt_1k_us_mp",
+    "barrier_2_us_mp",
+    "barrier_8_us_mp",
+    "counter_8x1000_ms_mp",
 ];
 
 /// The operations of the `redis_backend` group, with the unit in their metrics' names.
