@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use strato_proto::{
-    decode, encode_frame, Address, Answer, Call, FrameDecoder, Hello, HelloReply, Request,
-    ServerMessage, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
+    encode_frame, encode_frame_into, Address, Answer, Call, FrameDecoder, Hello, HelloReply,
+    Request, ServerMessage, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
 };
 
 use crate::stream::Stream;
@@ -19,14 +19,14 @@ pub(crate) struct ServerConnection {
     address: Address,
     connection: u64,
     max_frame: usize,
-    writer: Mutex<Stream>,
+    writer: Mutex<Writer>,
     calls: Arc<Calls>,
     next_id: AtomicU64,
 }
 
 impl Drop for ServerConnection {
     fn drop(&mut self) {
-        lock(&self.writer).shutdown();
+        lock(&self.writer).stream.shutdown();
     }
 }
 
@@ -92,7 +92,10 @@ impl ServerConnection {
             address,
             connection: welcome.connection,
             max_frame,
-            writer: Mutex::new(stream),
+            writer: Mutex::new(Writer {
+                stream,
+                buffer: Vec::new(),
+            }),
             calls,
             next_id: AtomicU64::new(1),
         })
@@ -134,37 +137,51 @@ impl StateBackend for ServerConnection {
     }
 
     fn cast_all(&self, calls: Vec<Call>) -> Result<(), Error> {
-        let mut bytes = Vec::new();
-        for call in calls {
-            bytes.extend(frame(self, &Request { id: 0, call })?);
-        }
-        write(self, &bytes)
+        let requests: Vec<Request> = calls
+            .into_iter()
+            .map(|call| Request { id: 0, call })
+            .collect();
+        send_all(self, &requests)
     }
 }
 
 fn send(inner: &ServerConnection, request: &Request) -> Result<(), Error> {
-    let frame = frame(inner, request)?;
-    write(inner, &frame)
+    send_all(inner, std::slice::from_ref(request))
 }
 
-/// Encodes one request, refusing it if the server would.
-fn frame(inner: &ServerConnection, request: &Request) -> Result<Vec<u8>, Error> {
-    let frame = encode_frame(request).map_err(|e| Error::Codec(e.to_string()))?;
-    let size = frame.len() - strato_proto::HEADER_LEN;
-    if size > inner.max_frame {
-        return Err(Error::TooLarge {
-            size,
-            max: inner.max_frame,
-        });
-    }
-    Ok(frame)
-}
-
-fn write(inner: &ServerConnection, bytes: &[u8]) -> Result<(), Error> {
+/// Encodes the requests into the connection's write buffer (kept from call to call, so a
+/// large payload finds its pages already there) and writes them in one go; refuses any the
+/// server would refuse, sending none.
+fn send_all(inner: &ServerConnection, requests: &[Request]) -> Result<(), Error> {
     let mut writer = lock(&inner.writer);
-    writer
-        .write_all(bytes)
-        .map_err(|e| Error::ConnectionLost(e.to_string()))
+    let Writer { stream, buffer } = &mut *writer;
+    buffer.clear();
+    for request in requests {
+        let start = buffer.len();
+        encode_frame_into(request, buffer).map_err(|e| Error::Codec(e.to_string()))?;
+        let size = buffer.len() - start - strato_proto::HEADER_LEN;
+        if size > inner.max_frame {
+            buffer.clear();
+            return Err(Error::TooLarge {
+                size,
+                max: inner.max_frame,
+            });
+        }
+    }
+    let written = stream.write_all(buffer);
+    if buffer.capacity() > KEPT_BUFFER {
+        *buffer = Vec::new();
+    }
+    written.map_err(|e| Error::ConnectionLost(e.to_string()))
+}
+
+/// The largest write buffer a connection keeps between calls: one that holds a 1 MiB value.
+const KEPT_BUFFER: usize = 2 << 20;
+
+/// The writing half of a connection and its reusable buffer.
+struct Writer {
+    stream: Stream,
+    buffer: Vec<u8>,
 }
 
 fn handshake(
@@ -188,11 +205,16 @@ fn handshake(
         .set_read_timeout(Some(options.timeout))
         .map_err(|e| fail(e.to_string()))?;
     let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
-    let payload = read_frame(stream, &mut decoder).map_err(fail)?;
+    let reply = read_message(
+        stream,
+        &mut decoder,
+        FrameDecoder::decode_next::<HelloReply>,
+    )
+    .map_err(fail)?;
     stream
         .set_read_timeout(None)
         .map_err(|e| fail(e.to_string()))?;
-    match decode::<HelloReply>(&payload).map_err(|e| fail(e.to_string()))? {
+    match reply {
         HelloReply::Welcome(welcome) => Ok(welcome),
         HelloReply::Refusal(refusal) => Err(Error::Refused {
             address: address.into(),
@@ -201,10 +223,21 @@ fn handshake(
     }
 }
 
-fn read_frame(stream: &mut Stream, decoder: &mut FrameDecoder) -> Result<Vec<u8>, String> {
+/// The next message from the server, decoded by `next` (a [`FrameDecoder::decode_next`])
+/// where it was read, without a copy of the frame first.
+fn read_message<T>(
+    stream: &mut Stream,
+    decoder: &mut FrameDecoder,
+    next: fn(&mut FrameDecoder) -> Result<Option<T>, strato_proto::FrameError>,
+) -> Result<T, String> {
     loop {
-        if let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
-            return Ok(frame);
+        match next(decoder) {
+            Ok(Some(message)) => return Ok(message),
+            Ok(None) => {}
+            Err(strato_proto::FrameError::Malformed(e)) => {
+                return Err(format!("malformed reply: {e}"))
+            }
+            Err(e) => return Err(e.to_string()),
         }
         let read = stream.read(decoder.spare(64 << 10));
         decoder.commit(*read.as_ref().unwrap_or(&0));
@@ -221,16 +254,19 @@ fn read_frame(stream: &mut Stream, decoder: &mut FrameDecoder) -> Result<Vec<u8>
 fn read_replies(mut stream: Stream, calls: Arc<Calls>, max_frame: usize) {
     let mut decoder = FrameDecoder::new(max_frame.max(DEFAULT_MAX_FRAME));
     let reason = loop {
-        let frame = match read_frame(&mut stream, &mut decoder) {
-            Ok(frame) => frame,
+        let message = match read_message(
+            &mut stream,
+            &mut decoder,
+            FrameDecoder::decode_next::<ServerMessage>,
+        ) {
+            Ok(message) => message,
             Err(reason) => break reason,
         };
-        match decode::<ServerMessage>(&frame) {
-            Ok(ServerMessage::Reply(reply)) => deliver(&calls, reply.id, Ok(reply.answer)),
-            Ok(ServerMessage::Fatal(refusal)) => {
+        match message {
+            ServerMessage::Reply(reply) => deliver(&calls, reply.id, Ok(reply.answer)),
+            ServerMessage::Fatal(refusal) => {
                 break format!("the server closed it: {}", refusal.reason)
             }
-            Err(e) => break format!("malformed reply: {e}"),
         }
     };
     let mut table = lock(&calls.table);

@@ -31,16 +31,49 @@ pub enum FrameError {
 /// assert_eq!(&frame[..4], &[0, 0, 0, 1]);
 /// ```
 pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
-    let mut frame = vec![0; HEADER_LEN];
-    let mut frame = postcard::to_extend(message, std::mem::take(&mut frame))
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let len = frame.len() - HEADER_LEN;
-    let len32 = u32::try_from(len).map_err(|_| FrameError::TooLarge {
-        size: len,
-        max: u32::MAX as usize,
-    })?;
-    frame[..HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
+    let mut frame = Vec::new();
+    encode_frame_into(message, &mut frame)?;
     Ok(frame)
+}
+
+/// Appends `message` as one complete frame to `buffer`, which keeps what it held: so a
+/// writer batches frames into one buffer without a copy per frame. On error `buffer` is as
+/// it was.
+///
+/// ```
+/// let mut batch = strato_proto::encode_frame(&1u32).unwrap();
+/// strato_proto::encode_frame_into(&"hi", &mut batch).unwrap();
+/// assert_eq!(batch, [0, 0, 0, 1, 1, 0, 0, 0, 3, 2, b'h', b'i']);
+/// ```
+pub fn encode_frame_into<T: Serialize>(
+    message: &T,
+    buffer: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    let start = buffer.len();
+    buffer.extend_from_slice(&[0; HEADER_LEN]);
+    if let Err(e) = postcard::to_extend(message, Appender(buffer)) {
+        buffer.truncate(start);
+        return Err(FrameError::Malformed(e.to_string()));
+    }
+    let len = buffer.len() - start - HEADER_LEN;
+    let Ok(len32) = u32::try_from(len) else {
+        buffer.truncate(start);
+        return Err(FrameError::TooLarge {
+            size: len,
+            max: u32::MAX as usize,
+        });
+    };
+    buffer[start..start + HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
+    Ok(())
+}
+
+/// Lets postcard append to a borrowed buffer (it takes its output by value).
+struct Appender<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Appender<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
+    }
 }
 
 /// Decodes one payload into a message.
@@ -142,6 +175,41 @@ impl FrameDecoder {
             (self.start, self.filled) = (0, 0);
         }
         Ok(Some(payload))
+    }
+
+    /// The next complete frame decoded as a `T` straight from the decoder's buffer (no copy
+    /// of the payload first): `Ok(None)` if more bytes are needed. A payload that is not a
+    /// `T` is consumed and reported as [`FrameError::Malformed`].
+    ///
+    /// ```
+    /// use strato_proto::{encode_frame, FrameDecoder};
+    /// let mut decoder = FrameDecoder::new(64);
+    /// decoder.extend(&encode_frame(&(7u32, "seven")).unwrap());
+    /// decoder.extend(&[0, 0, 0, 1, 0xff]);
+    /// assert_eq!(decoder.decode_next::<(u32, String)>(), Ok(Some((7, "seven".into()))));
+    /// assert!(decoder.decode_next::<(u32, String)>().is_err());
+    /// assert_eq!(decoder.decode_next::<(u32, String)>(), Ok(None));
+    /// ```
+    pub fn decode_next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+        let Some(len) = self.announced_len() else {
+            return Ok(None);
+        };
+        if len > self.max {
+            return Err(FrameError::TooLarge {
+                size: len,
+                max: self.max,
+            });
+        }
+        let begin = self.start + HEADER_LEN;
+        if self.filled < begin + len {
+            return Ok(None);
+        }
+        let decoded = decode(&self.buf[begin..begin + len]);
+        self.start = begin + len;
+        if self.start == self.filled {
+            (self.start, self.filled) = (0, 0);
+        }
+        decoded.map(Some)
     }
 
     fn announced_len(&self) -> Option<usize> {

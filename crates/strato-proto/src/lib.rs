@@ -26,7 +26,10 @@ mod task;
 
 pub use address::{Address, AddressError};
 pub use atomic::apply_atomic;
-pub use frame::{decode, encode_frame, FrameDecoder, FrameError, DEFAULT_MAX_FRAME, HEADER_LEN};
+pub use frame::{
+    decode, encode_frame, encode_frame_into, FrameDecoder, FrameError, DEFAULT_MAX_FRAME,
+    HEADER_LEN,
+};
 pub use liveness::{
     end_when_unheard, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, UNACKED_LIMIT,
 };

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strato_proto::{
-    decode, encode_frame, Address, FrameDecoder, Hello, HelloReply, Refusal, Request,
-    ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
+    decode, encode_frame, encode_frame_into, Address, FrameDecoder, Hello, HelloReply, Refusal,
+    Request, ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -359,9 +359,7 @@ where
     let writing = tokio::spawn(write_loop(writer, outgoing));
     if let Err(reason) = read_loop(&shared, conn, &mut reader, &mut decoder).await {
         tracing::info!(conn, "closing a connection: {reason}");
-        if let Ok(frame) = encode_frame(&ServerMessage::Fatal(Refusal { reason })) {
-            let _ = fatal.send(frame);
-        }
+        let _ = fatal.send(ServerMessage::Fatal(Refusal { reason }));
     }
     drop(fatal);
     shared.state().disconnect(conn);
@@ -448,8 +446,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
     decoder: &mut FrameDecoder,
 ) -> Result<(), String> {
     loop {
-        while let Some(frame) = decoder.next_frame().map_err(|e| e.to_string())? {
-            let request: Request = decode(&frame).map_err(|e| e.to_string())?;
+        while let Some(request) = decoder
+            .decode_next::<Request>()
+            .map_err(|e| e.to_string())?
+        {
             dispatch(shared, conn, request);
         }
         if fill(reader, decoder).await? == 0 {
@@ -478,35 +478,46 @@ fn dispatch(shared: &Arc<Shared>, conn: ConnId, request: Request) {
     }
 }
 
+/// Writes what the table sends a connection: each message encoded here, outside the table's
+/// lock, straight into a batch of up to 256 KiB that goes out in one write.
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
-    mut outgoing: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut outgoing: mpsc::UnboundedReceiver<ServerMessage>,
 ) {
     let mut batch = Vec::new();
-    while let Some(frame) = outgoing.recv().await {
-        let mut frame = frame;
-        while batch.len() + frame.len() < 256 << 10 {
+    while let Some(message) = outgoing.recv().await {
+        append(&message, &mut batch);
+        while batch.len() < BATCH {
             match outgoing.try_recv() {
-                Ok(next) => {
-                    batch.extend_from_slice(&frame);
-                    frame = next;
-                }
+                Ok(next) => append(&next, &mut batch),
                 Err(_) => break,
             }
         }
-        let written = if batch.is_empty() {
-            writer.write_all(&frame).await
+        let written = writer.write_all(&batch).await;
+        // Keep a buffer that holds a 1 MiB reply (its pages stay faulted in), not the
+        // largest reply ever sent.
+        if batch.capacity() > KEPT {
+            batch = Vec::new();
         } else {
-            batch.extend_from_slice(&frame);
-            writer.write_all(&batch).await
-        };
-        batch.clear();
+            batch.clear();
+        }
         // A TLS stream may keep the end of what was written in its session until flushed.
         if written.is_err() || writer.flush().await.is_err() {
             return;
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// How many bytes of frames a connection's writer gathers before it writes.
+const BATCH: usize = 256 << 10;
+/// The largest write buffer a connection keeps between writes.
+const KEPT: usize = 2 << 20;
+
+fn append(message: &ServerMessage, batch: &mut Vec<u8>) {
+    if let Err(e) = encode_frame_into(message, batch) {
+        tracing::error!("cannot encode a message for a client: {e}");
+    }
 }
 
 async fn write_message<W: AsyncWrite + Unpin, T: serde::Serialize>(

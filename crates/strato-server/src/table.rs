@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strato_proto::{
-    encode_frame, Answer, Blob, Call, ErrorKind, Init, Op, Reply, Request, Role, ServerMessage,
-    ServerStats, TaskOutcome, TaskReport, Wait,
+    Answer, Blob, Call, ErrorKind, Init, Op, Reply, Request, Role, ServerMessage, ServerStats,
+    TaskOutcome, TaskReport, Wait,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -67,7 +67,8 @@ struct Entry {
 /// One open connection.
 #[derive(Debug)]
 struct Conn {
-    out: UnboundedSender<Vec<u8>>,
+    /// What goes to it; encoded by its writer, outside this table's lock.
+    out: UnboundedSender<ServerMessage>,
     /// Objects it referenced, held or parked on: what to clean up when it dies.
     touched: HashSet<String>,
 }
@@ -111,7 +112,7 @@ impl State {
     }
 
     /// Registers a connection whose replies go to `out`.
-    pub fn connect(&mut self, out: UnboundedSender<Vec<u8>>) -> ConnId {
+    pub fn connect(&mut self, out: UnboundedSender<ServerMessage>) -> ConnId {
         self.next_conn += 1;
         let conn = Conn {
             out,
@@ -173,11 +174,9 @@ impl State {
         let Some(conn) = self.conns.get(&to.conn) else {
             return;
         };
-        let message = ServerMessage::Reply(Reply { id: to.req, answer });
-        match encode_frame(&message) {
-            Ok(frame) => drop(conn.out.send(frame)),
-            Err(e) => tracing::error!("cannot encode a reply: {e}"),
-        }
+        let _ = conn
+            .out
+            .send(ServerMessage::Reply(Reply { id: to.req, answer }));
     }
 
     fn touch(&mut self, conn: ConnId, name: &str) {
