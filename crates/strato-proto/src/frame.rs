@@ -156,25 +156,7 @@ impl FrameDecoder {
     /// The next complete payload, `Ok(None)` if more bytes are needed, or an error if the
     /// announced length is over the limit (the stream cannot be resynchronised after that).
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let Some(len) = self.announced_len() else {
-            return Ok(None);
-        };
-        if len > self.max {
-            return Err(FrameError::TooLarge {
-                size: len,
-                max: self.max,
-            });
-        }
-        let begin = self.start + HEADER_LEN;
-        if self.filled < begin + len {
-            return Ok(None);
-        }
-        let payload = self.buf[begin..begin + len].to_vec();
-        self.start = begin + len;
-        if self.start == self.filled {
-            (self.start, self.filled) = (0, 0);
-        }
-        Ok(Some(payload))
+        self.take(<[u8]>::to_vec)
     }
 
     /// The next complete frame decoded as a `T` straight from the decoder's buffer (no copy
@@ -191,6 +173,11 @@ impl FrameDecoder {
     /// assert_eq!(decoder.decode_next::<(u32, String)>(), Ok(None));
     /// ```
     pub fn decode_next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+        self.take(decode::<T>)?.transpose()
+    }
+
+    /// Passes the next complete payload, in place, to `read` and consumes it.
+    fn take<T>(&mut self, read: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, FrameError> {
         let Some(len) = self.announced_len() else {
             return Ok(None);
         };
@@ -204,12 +191,12 @@ impl FrameDecoder {
         if self.filled < begin + len {
             return Ok(None);
         }
-        let decoded = decode(&self.buf[begin..begin + len]);
+        let value = read(&self.buf[begin..begin + len]);
         self.start = begin + len;
         if self.start == self.filled {
             (self.start, self.filled) = (0, 0);
         }
-        decoded.map(Some)
+        Ok(Some(value))
     }
 
     fn announced_len(&self) -> Option<usize> {

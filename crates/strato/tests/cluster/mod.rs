@@ -77,14 +77,18 @@ pub fn python_driver_command(
     args: &[&str],
 ) -> Command {
     let mut command = wrapped(prefix, python);
+    command.arg(script).args(args);
+    on_hosts(&mut command, serve);
     command
-        .arg(script)
-        .args(args)
+}
+
+/// Makes `command` a driver whose state is `serve` and whose compute is `hosts`.
+fn on_hosts(command: &mut Command, serve: &Serve) {
+    command
         .env("STRATO_STATE", &serve.address)
         .env("STRATO_TOKEN", &serve.token)
         .env("STRATO_COMPUTE", "hosts")
         .env_remove("STRATO_CONFIG");
-    command
 }
 
 /// A file of the Python package's tree (`python/…`).
@@ -314,12 +318,8 @@ pub fn run_on_hosts(prefix: &[&str], serve: &Serve, name: &str, args: &[&str]) -
 /// The command of an example run as a driver on `serve` with `hosts` compute.
 pub fn driver_command(prefix: &[&str], serve: &Serve, name: &str, args: &[&str]) -> Command {
     let mut command = wrapped(prefix, &example(name));
-    command
-        .args(args)
-        .env("STRATO_STATE", &serve.address)
-        .env("STRATO_TOKEN", &serve.token)
-        .env("STRATO_COMPUTE", "hosts")
-        .env_remove("STRATO_CONFIG");
+    command.args(args);
+    on_hosts(&mut command, serve);
     command
 }
 
