@@ -9,7 +9,7 @@ use pyo3::types::PyBytes;
 use strato::executor::{ResponseFuture, ReturnWhen};
 use strato_proto::{ByteBuf, Wait};
 
-use crate::{wait_in_slices, StratoError};
+use crate::{interruptible, wait_in_slices, StratoError};
 
 /// The task every Python task is: a worker process runs `strato._worker.run(payload)`
 /// (cloudpickled function and arguments in, pickled outcome out).
@@ -122,37 +122,10 @@ impl Executor {
         if let Some(workers) = workers {
             builder = builder.workers(workers);
         }
-        // Starting waits until the workers joined (up to a minute when hosts are busy): in
-        // a thread of its own, so Ctrl-C interrupts the wait (the executor, if it comes
-        // after all, is dropped and its workers stopped).
-        let (sender, built) = std::sync::mpsc::channel();
-        // Held while waiting without the GIL, which needs it shareable.
-        let built = std::sync::Mutex::new(built);
-        std::thread::Builder::new()
-            .name("strato-executor-start".into())
-            .spawn(move || {
-                let _ = sender.send(builder.build());
-            })
-            .map_err(|e| StratoError::new_err(format!("cannot start the executor: {e}")))?;
-        let started = wait_in_slices(py, true, None, |wait| {
-            let slice = match wait {
-                Wait::Micros(us) => Duration::from_micros(us),
-                _ => Duration::ZERO,
-            };
-            let received = py.detach(|| {
-                let built = built.lock().unwrap_or_else(|e| e.into_inner());
-                built.recv_timeout(slice)
-            });
-            match received {
-                Ok(result) => Ok(Some(result)),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(StratoError::new_err(
-                    "the thread starting the executor ended without a word",
-                )),
-            }
-        })?;
-        started
-            .expect("no deadline: the wait ends with a result or an error")
+        // Starting waits until the workers joined (up to a minute when hosts are busy): Ctrl-C
+        // interrupts the wait (the executor, if it comes after all, is dropped and its
+        // workers stopped).
+        interruptible(py, "strato-executor-start", move || builder.build())?
             .map(Executor)
             .map_err(|e| StratoError::new_err(e.to_string()))
     }

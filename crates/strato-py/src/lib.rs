@@ -103,6 +103,43 @@ fn wait_in_slices<T>(
     }
 }
 
+/// Runs `work` (a call that may wait long, in one piece) on a thread of its own and waits
+/// for it without the GIL in slices, checking signals between them, so Ctrl-C interrupts
+/// the wait: the error is raised here while `work` goes on, unheard, until it ends.
+fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> PyResult<T> {
+    let (sender, done) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _ = sender.send(work());
+        })
+        .map_err(|e| StratoError::new_err(format!("cannot start a thread: {e}")))?;
+    // Held while waiting without the GIL, which needs it shareable.
+    let done = std::sync::Mutex::new(done);
+    let came = wait_in_slices(py, true, None, |wait| {
+        let slice = match wait {
+            Wait::Micros(us) => Duration::from_micros(us),
+            _ => Duration::ZERO,
+        };
+        let received = py.detach(|| {
+            let done = done.lock().unwrap_or_else(|e| e.into_inner());
+            done.recv_timeout(slice)
+        });
+        match received {
+            Ok(value) => Ok(Some(value)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(StratoError::new_err(
+                format!("the thread `{name}` ended without a word"),
+            )),
+        }
+    })?;
+    Ok(came.expect("no deadline: the wait ends with a value or an error"))
+}
+
 /// The module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,7 +3,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use strato_proto::{Answer, Blob, Call, FetchOp, Init, Op, Role, Scalar, Wait};
+use strato_proto::{Answer, Blob, Call, ErrorKind, FetchOp, Init, Op, Role, Scalar, Wait};
 
 use crate::reference::Reference;
 use crate::{client, unexpected, StratoError};
@@ -117,6 +117,26 @@ impl Object {
         {
             Answer::Bool(exists) => Ok(exists),
             other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes the object `name` whoever holds it, waking its waiters (they are told it
+    /// was deleted); whether it existed.
+    #[staticmethod]
+    fn delete(py: Python<'_>, name: String) -> PyResult<bool> {
+        let client = client()?;
+        match py.detach(|| client.call(Call::Delete { name })) {
+            Ok(Answer::Done) => Ok(true),
+            Ok(Answer::Error {
+                kind: ErrorKind::NotFound,
+                ..
+            })
+            | Err(strato::Error::Server {
+                kind: ErrorKind::NotFound,
+                ..
+            }) => Ok(false),
+            Ok(other) => Err(unexpected(other)),
+            Err(e) => Err(crate::engine_error(e)),
         }
     }
 
@@ -259,7 +279,8 @@ impl Object {
     // ---- barriers
 
     /// Waits for the other parties: `Some(leader)` once they came, `None` if the barrier
-    /// is broken (a party timed out or died). It waits in one piece: a timeout breaks it.
+    /// is broken (a party timed out or died). It waits in one piece (a timeout breaks it),
+    /// which Ctrl-C interrupts.
     #[pyo3(signature = (timeout=None))]
     fn barrier_wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<bool>> {
         let wait = match timeout {
@@ -269,7 +290,7 @@ impl Object {
             }
             Some(t) => Wait::Micros((t * 1e6) as u64),
         };
-        match self.0.op(py, Op::BarrierWait(wait))? {
+        match self.0.op_interruptible(py, Op::BarrierWait(wait))? {
             Answer::Passed { leader } => Ok(Some(leader)),
             Answer::Broken | Answer::TimedOut => Ok(None),
             other => Err(unexpected(other)),
@@ -300,6 +321,20 @@ impl Object {
     fn add_int(&self, py: Python<'_>, delta: i64) -> PyResult<i64> {
         match self.0.op(py, Op::Fetch(FetchOp::Add, Scalar::I64(delta)))? {
             Answer::Scalar(Scalar::I64(previous)) => Ok(previous),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the integer with `new` if it is `current`: `(whether it was, the value it
+    /// had)`.
+    fn cas_int(&self, py: Python<'_>, current: i64, new: i64) -> PyResult<(bool, i64)> {
+        let op = Op::CompareExchange {
+            current: Scalar::I64(current),
+            new: Scalar::I64(new),
+        };
+        match self.0.op(py, op)? {
+            Answer::Exchanged(Ok(Scalar::I64(had))) => Ok((true, had)),
+            Answer::Exchanged(Err(Scalar::I64(had))) => Ok((false, had)),
             other => Err(unexpected(other)),
         }
     }

@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use strato::{Client, ObjectName};
 use strato_proto::{Answer, Call, Init, Op, Role, Wait};
 
-use crate::{client, engine_error, wait_in_slices, waited, StratoError};
+use crate::{client, engine_error, interruptible, wait_in_slices, waited, StratoError};
 
 /// A reference this process holds to the object `name`, in `role`, released on drop.
 pub(crate) struct Reference {
@@ -73,6 +73,23 @@ impl Reference {
                 self.name
             ))),
             answer => Ok(answer),
+        }
+    }
+
+    /// One operation that waits in one piece (a barrier's, whose timeout breaks it), on a
+    /// thread of its own so that Ctrl-C interrupts the caller (see [`interruptible`]).
+    pub(crate) fn op_interruptible(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+        let (client, name) = (self.client.clone(), self.name.clone());
+        let call = Call::Op {
+            name: name.clone(),
+            op,
+        };
+        match interruptible(py, "strato-wait", move || client.call(call))? {
+            Ok(Answer::Error { kind, message }) => {
+                Err(StratoError::new_err(format!("{name}: {kind:?}: {message}")))
+            }
+            Ok(answer) => Ok(answer),
+            Err(e) => Err(engine_error(e)),
         }
     }
 

@@ -236,42 +236,129 @@ class Condition:
         return result
 
 
-class Barrier(threading.Barrier):
+#: The barrier's word on the engine: its epoch (bumped by ``reset``), whether it is broken,
+#: and how many parties arrived in this epoch, in one integer that one ``fetch_add`` reads.
+_ARRIVED = (1 << 32) - 1
+_BROKEN = 1 << 32
+_EPOCH = 1 << 33
+
+
+class Barrier(Handle):
     """``parties`` processes (or threads) meet; each ``wait`` returns once all came.
 
-    It is ``threading.Barrier`` (its algorithm, its ``wait`` indices, ``action``, default
-    ``timeout``, ``n_waiting``, ``broken``, ``abort`` and ``reset``) over a ``Condition``
-    and two integers on the engine, as the standard library's is over shared memory.
+    ``threading.Barrier``'s interface and semantics (``wait`` returns each party a distinct
+    index, the last to come runs ``action`` before any leaves, a default ``timeout``,
+    ``n_waiting``, ``broken``, ``abort``, ``reset``, ``threading.BrokenBarrierError``) in
+    two round trips per crossing: one ``fetch_add`` on an integer holding the epoch, a
+    broken flag and the arrivals, and one wait on the engine's barrier of that epoch.
+    Breaking it deletes that barrier, which wakes its waiters; ``reset`` starts a new epoch.
     """
+
+    _kind = "int"
 
     def __init__(self, parties, action=None, timeout=None, *, ctx=None):
         if parties < 1:
             raise ValueError("parties must be >= 1")
-        from .sharedctypes import RawArray
+        self._open()
+        self._restore((parties, action, timeout))
 
-        self.__setstate__((parties, action, timeout, Condition(), RawArray("i", 2)))
-
-    def __setstate__(self, state):
-        self._parties, self._action, self._timeout, self._cond, self._shared = state
-
-    def __getstate__(self):
-        return (self._parties, self._action, self._timeout, self._cond, self._shared)
-
-    @property
     def _state(self):
-        return self._shared[0]
+        return (self._parties, self._action, self._timeout)
 
-    @_state.setter
-    def _state(self, value):
-        self._shared[0] = value
+    def _restore(self, state):
+        self._parties, self._action, self._timeout = state
+        self._crossings = {}  # (epoch, stage) -> this process's reference to the barrier
+
+    def _crossing(self, epoch, stage):
+        """The engine barrier of ``epoch`` (``stage`` "a": the one after the action),
+        opened once per process. A first opening re-reads the word: a barrier broken
+        meanwhile was deleted, and opening it made a fresh one that nobody would ever
+        break."""
+        key = (epoch, stage)
+        barrier = self._crossings.get(key)
+        if barrier is None:
+            barrier = _native.Object.open("barrier", self._crossing_name(epoch, stage),
+                                          self._parties)
+            word = self._obj.load()
+            if word // _EPOCH != epoch or word & _BROKEN:
+                _native.Object.delete(barrier.name)
+                raise threading.BrokenBarrierError
+            self._crossings = {k: v for k, v in self._crossings.items() if k[0] == epoch}
+            self._crossings[key] = barrier
+        return barrier
+
+    def _crossing_name(self, epoch, stage=""):
+        return f"{self.name}.{epoch}{stage}"
+
+    def wait(self, timeout=None):
+        """Waits until all parties called ``wait``; a distinct index in ``range(parties)``
+        for each. ``BrokenBarrierError`` if the barrier is or becomes broken (``abort``,
+        ``reset``, a party's timeout, a failed ``action``)."""
+        if timeout is None:
+            timeout = self._timeout
+        word = self._obj.add_int(1)
+        epoch, index = word // _EPOCH, (word & _ARRIVED) % self._parties
+        if word & _BROKEN:
+            raise threading.BrokenBarrierError
+        try:
+            self._cross(epoch, "", timeout)
+            if self._action is not None:
+                if index == self._parties - 1:
+                    self._action()
+                self._cross(epoch, "a", timeout)
+        except BaseException:
+            # As threading.Barrier: whatever stops a party breaks the barrier for all.
+            self._break(epoch)
+            raise
+        return index
+
+    def _cross(self, epoch, stage, timeout):
+        try:
+            passed = self._crossing(epoch, stage).barrier_wait(timeout)
+        except _native.StratoError:  # deleted while it waited: broken, or reset
+            passed = None
+        if passed is None:
+            raise threading.BrokenBarrierError
+
+    def _break(self, epoch):
+        """Marks ``epoch`` broken (if it still is the epoch) and wakes its waiters."""
+        word = self._obj.load()
+        while word // _EPOCH == epoch and not word & _BROKEN:
+            done, word = self._obj.cas_int(word, word | _BROKEN)
+            if done:
+                break
+        for stage in ("", "a"):
+            _native.Object.delete(self._crossing_name(epoch, stage))
+
+    def abort(self):
+        """Breaks the barrier: every party waiting now or later gets BrokenBarrierError
+        until ``reset``."""
+        self._break(self._obj.load() // _EPOCH)
+
+    def reset(self):
+        """Back to its first state: parties waiting now get BrokenBarrierError."""
+        word = self._obj.load()
+        while True:
+            done, had = self._obj.cas_int(word, (word // _EPOCH + 1) * _EPOCH)
+            if done:
+                break
+            word = had
+        for stage in ("", "a"):
+            _native.Object.delete(self._crossing_name(word // _EPOCH, stage))
 
     @property
-    def _count(self):
-        return self._shared[1]
+    def parties(self):
+        return self._parties
 
-    @_count.setter
-    def _count(self, value):
-        self._shared[1] = value
+    @property
+    def n_waiting(self):
+        """How many parties are waiting in the current crossing."""
+        word = self._obj.load()
+        return 0 if word & _BROKEN else (word & _ARRIVED) % self._parties
+
+    @property
+    def broken(self):
+        return bool(self._obj.load() & _BROKEN)
 
     def __repr__(self):
         return f"<strato Barrier parties={self._parties}>"
