@@ -70,13 +70,14 @@ struct Conn {
     /// What goes to it; encoded by its writer, outside this table's lock.
     out: UnboundedSender<ServerMessage>,
     /// Objects it referenced, held or parked on: what to clean up when it dies.
-    touched: HashSet<String>,
+    touched: HashSet<Arc<str>>,
 }
 
 /// The whole state of a server.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    objects: HashMap<String, Entry>,
+    /// By name; a name is stored once, shared with the connections that touched it.
+    objects: HashMap<Arc<str>, Entry>,
     conns: HashMap<ConnId, Conn>,
     parked: HashMap<WaiterId, String>,
     timers: Vec<(WaiterId, Duration)>,
@@ -138,7 +139,7 @@ impl State {
         let answer = match request.call {
             Call::Ping => Some(Answer::Pong),
             Call::Stats => Some(Answer::Stats(self.stats())),
-            Call::Exists { name } => Some(Answer::Bool(self.objects.contains_key(&name))),
+            Call::Exists { name } => Some(Answer::Bool(self.objects.contains_key(name.as_str()))),
             Call::Open {
                 name,
                 init,
@@ -180,11 +181,17 @@ impl State {
     }
 
     fn touch(&mut self, conn: ConnId, name: &str) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if !c.touched.contains(name) {
-                c.touched.insert(name.to_string());
-            }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.touched.contains(name) {
+            return;
         }
+        let shared = match self.objects.get_key_value(name) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(name),
+        };
+        c.touched.insert(shared);
     }
 
     fn open(
@@ -195,7 +202,7 @@ impl State {
         persistent: bool,
         role: Role,
     ) -> Answer {
-        if !self.objects.contains_key(&name) {
+        if !self.objects.contains_key(name.as_str()) {
             let object = match Object::create(init.clone(), self.factory.0.as_deref()) {
                 Ok(object) => object,
                 Err(refusal) => return refusal,
@@ -207,9 +214,9 @@ impl State {
                 refs: Refs::default(),
                 waiters: Vec::new(),
             };
-            self.objects.insert(name.clone(), entry);
+            self.objects.insert(Arc::from(name.as_str()), entry);
         }
-        let Some(entry) = self.objects.get_mut(&name) else {
+        let Some(entry) = self.objects.get_mut(name.as_str()) else {
             return not_found(&name);
         };
         if !entry.object.matches(&init) {
@@ -249,7 +256,7 @@ impl State {
     }
 
     fn adopt(&mut self, conn: ConnId, name: String, role: Role) -> Answer {
-        let Some(entry) = self.objects.get_mut(&name) else {
+        let Some(entry) = self.objects.get_mut(name.as_str()) else {
             return not_found(&name);
         };
         entry.refs.adopt(conn, role);
@@ -281,7 +288,7 @@ impl State {
     }
 
     fn op(&mut self, caller: WaiterId, name: String, op: Op) -> Option<Answer> {
-        let Some(entry) = self.objects.get_mut(&name) else {
+        let Some(entry) = self.objects.get_mut(name.as_str()) else {
             return Some(not_found(&name));
         };
         entry.last_used = Instant::now();
@@ -306,7 +313,7 @@ impl State {
 
     /// Runs a retriable operation: answers it, or parks it according to its wait mode.
     fn apply(&mut self, caller: WaiterId, name: String, op: Op) -> Option<Answer> {
-        let entry = self.objects.get_mut(&name)?;
+        let entry = self.objects.get_mut(name.as_str())?;
         let ctx = Ctx {
             caller,
             refs: role_counts(&entry.refs),
@@ -473,7 +480,7 @@ impl State {
     }
 
     fn barrier_wait(&mut self, caller: WaiterId, name: String, wait: Wait) -> Option<Answer> {
-        let entry = self.objects.get_mut(&name)?;
+        let entry = self.objects.get_mut(name.as_str())?;
         let Object::Barrier(barrier) = &mut entry.object else {
             return Some(error(
                 ErrorKind::WrongType,
@@ -516,7 +523,7 @@ impl State {
     /// Removes a parked call from wherever it waits.
     fn unpark(&mut self, id: WaiterId) -> Option<(String, Waiter)> {
         let name = self.parked.remove(&id)?;
-        let entry = self.objects.get_mut(&name)?;
+        let entry = self.objects.get_mut(name.as_str())?;
         let index = entry.waiters.iter().position(|w| w.id == id)?;
         Some((name, entry.waiters.remove(index)))
     }
@@ -524,7 +531,7 @@ impl State {
     /// A parked call's timeout ran out.
     pub fn expire(&mut self, id: WaiterId) {
         let still_reacquiring = self.parked.get(&id).is_some_and(|name| {
-            self.objects.get(name).is_some_and(|e| {
+            self.objects.get(name.as_str()).is_some_and(|e| {
                 e.waiters
                     .iter()
                     .any(|w| w.id == id && matches!(w.pending, Pending::Reacquire { .. }))
@@ -630,7 +637,7 @@ impl State {
             let Ok(bytes) = postcard::to_stdvec(&report) else {
                 continue;
             };
-            match self.objects.get_mut(&queue).map(|e| &mut e.object) {
+            match self.objects.get_mut(queue.as_str()).map(|e| &mut e.object) {
                 Some(Object::Queue(q)) => q.push(bytes.into()),
                 _ => {
                     tracing::debug!(task = report.id, %queue, "dropped a report: no reply queue");
@@ -644,7 +651,7 @@ impl State {
     /// Deletes objects unused for `ttl` that no live connection references.
     pub fn sweep(&mut self, ttl: Duration) {
         let now = Instant::now();
-        let stale: Vec<String> = self
+        let stale: Vec<Arc<str>> = self
             .objects
             .iter()
             .filter(|(_, e)| !e.persistent && !e.refs.held() && now - e.last_used >= ttl)

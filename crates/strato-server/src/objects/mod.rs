@@ -48,26 +48,27 @@ pub(crate) struct RoleCounts {
     pub receivers: u64,
 }
 
-/// One object's state.
+/// One object's state. Variants of more than 32 bytes are boxed, so that a small object (an
+/// atomic, a semaphore, an event) does not take the room of the largest in the table.
 #[derive(Debug)]
 pub(crate) enum Object {
     Atomic(Scalar),
     Value(ValueCell),
     Array(Array),
-    Map(Map),
+    Map(Box<Map>),
     List(List),
-    Mutex(Mutex),
-    RwLock(RwLock),
-    ReentrantLock(ReentrantLock),
+    Mutex(Box<Mutex>),
+    RwLock(Box<RwLock>),
+    ReentrantLock(Box<ReentrantLock>),
     Semaphore(Semaphore),
     Condvar(Condvar),
     Event(Event),
     Barrier(Barrier),
     Future(Future),
     Latch(Latch),
-    Channel(Channel),
-    Queue(Queue),
-    TaskBoard(TaskBoard),
+    Channel(Box<Channel>),
+    Queue(Box<Queue>),
+    TaskBoard(Box<TaskBoard>),
     Custom(Box<dyn CustomObject>),
 }
 
@@ -102,20 +103,20 @@ impl Object {
             Init::Atomic(v) => Object::Atomic(v),
             Init::Value(v) => Object::Value(ValueCell::new(v)),
             Init::Array(items) => Object::Array(Array::new(items)),
-            Init::Map => Object::Map(Map::default()),
+            Init::Map => Object::Map(Box::default()),
             Init::List => Object::List(List::default()),
-            Init::Mutex(v) => Object::Mutex(Mutex::new(v)),
-            Init::RwLock(v) => Object::RwLock(RwLock::new(v)),
-            Init::ReentrantLock(v) => Object::ReentrantLock(ReentrantLock::new(v)),
+            Init::Mutex(v) => Object::Mutex(Box::new(Mutex::new(v))),
+            Init::RwLock(v) => Object::RwLock(Box::new(RwLock::new(v))),
+            Init::ReentrantLock(v) => Object::ReentrantLock(Box::new(ReentrantLock::new(v))),
             Init::Semaphore { permits, bound } => Object::Semaphore(Semaphore::new(permits, bound)),
             Init::Condvar => Object::Condvar(Condvar::default()),
             Init::Event => Object::Event(Event::default()),
             Init::Barrier(parties) => Object::Barrier(Barrier::new(parties)),
             Init::Future => Object::Future(Future::default()),
             Init::Latch(count) => Object::Latch(Latch::new(count)),
-            Init::Channel { bound } => Object::Channel(Channel::new(bound)),
-            Init::Queue { bound } => Object::Queue(Queue::new(bound)),
-            Init::TaskBoard { binary } => Object::TaskBoard(TaskBoard::new(binary)),
+            Init::Channel { bound } => Object::Channel(Box::new(Channel::new(bound))),
+            Init::Queue { bound } => Object::Queue(Box::new(Queue::new(bound))),
+            Init::TaskBoard { binary } => Object::TaskBoard(Box::new(TaskBoard::new(binary))),
             Init::Custom { .. } => unreachable!("custom objects are made by `create`"),
         }
     }
