@@ -1,9 +1,10 @@
 //! Reference counts of one object: per role, the references each connection holds and the
 //! references in flight (serialized handles not yet received).
 //!
-//! Most objects are referenced by one or two connections, so the counts live in a small
-//! vector rather than a map per role: a few dozen bytes per object.
+//! Most objects are referenced by one connection, so the counts live in a small vector that
+//! holds one entry inline (no allocation) rather than a map per role.
 
+use smallvec::SmallVec;
 use strato_proto::Role;
 
 use crate::table::ConnId;
@@ -12,7 +13,7 @@ use crate::table::ConnId;
 #[derive(Debug, Default)]
 pub(crate) struct Refs {
     /// (connection, role, count), one entry per connection and role with a count above 0.
-    held: Vec<(ConnId, Role, u64)>,
+    held: SmallVec<[(ConnId, Role, u64); 1]>,
     /// References in flight, per role.
     lent: [u64; 3],
 }
