@@ -32,6 +32,22 @@ def run_child(code, *handles, wait=True):
 
 
 class QueueTest(unittest.TestCase):
+    def test_items_put_before_a_signal_are_there_when_it_is_seen(self):
+        # An unbounded put does not wait for the engine's answer (as the standard library's
+        # feeder thread): the engine still serves a process's calls in order, so what the
+        # child put before it set the event is in the queue once the event is seen.
+        q, done = mp.Queue(), mp.Event()
+        code = (
+            "q, done = args\n"
+            "for i in range(200):\n"
+            "    q.put(i)\n"
+            "done.set()\n"
+        )
+        run_child(code, q, done)
+        self.assertTrue(done.wait(10))
+        self.assertEqual(q.qsize(), 200)
+        self.assertEqual([q.get_nowait() for _ in range(200)], list(range(200)))
+
     def test_fifo_empty_and_full(self):
         q = mp.Queue(maxsize=2)
         q.put("a")

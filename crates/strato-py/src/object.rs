@@ -155,6 +155,14 @@ impl Object {
 
     // ---- queues
 
+    /// Puts `item` into an unbounded queue without waiting for the engine's answer, as the
+    /// standard library's queue hands items to a feeder thread: this process's later calls
+    /// (a `get`, a `qsize`, a `set` another process waits on) are served after it.
+    fn put_async(&self, py: Python<'_>, item: &[u8]) -> PyResult<()> {
+        let item = Blob::from(item.to_vec());
+        self.0.cast(py, Op::Put(item, Wait::Never))
+    }
+
     /// Puts `item`; false if the queue stayed full.
     #[pyo3(signature = (item, block=true, timeout=None))]
     fn put(

@@ -76,6 +76,16 @@ impl Reference {
         }
     }
 
+    /// One operation sent without waiting for its answer (the connection keeps the order
+    /// of this process's calls, so a later call of this process sees its effect).
+    pub(crate) fn cast(&self, py: Python<'_>, op: Op) -> PyResult<()> {
+        let call = Call::Op {
+            name: self.name.clone(),
+            op,
+        };
+        py.detach(|| self.client.cast(call)).map_err(engine_error)
+    }
+
     /// One operation that waits in one piece (a barrier's, whose timeout breaks it), on a
     /// thread of its own so that Ctrl-C interrupts the caller (see [`interruptible`]).
     pub(crate) fn op_interruptible(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {

@@ -43,7 +43,10 @@ class Queue(Handle):
         except Exception as e:  # noqa: BLE001 - the standard library's feeder does the same
             self._on_queue_feeder_error(e, obj)
             return
-        if not self._obj.put(item, block, _nonneg(timeout)):
+        if not self._maxsize:
+            # Unbounded: nothing to wait for, as the standard library's feeder thread.
+            self._obj.put_async(item)
+        elif not self._obj.put(item, block, _nonneg(timeout)):
             raise _queue.Full
 
     @staticmethod
@@ -110,7 +113,7 @@ class SimpleQueue(Handle):
         self._open(arg=0)
 
     def put(self, obj):
-        self._obj.put(_dumps(obj), True, None)
+        self._obj.put_async(_dumps(obj))
 
     def get(self):
         return pickle.loads(self._obj.get(True, None))
