@@ -252,10 +252,12 @@ impl Object {
         Ok(answer.is_some())
     }
 
-    /// Releases one level of the re-entrant lock held by `owner`.
-    fn rlock_release(&self, py: Python<'_>, owner: u64) -> PyResult<()> {
+    /// Releases one level of the re-entrant lock held by `owner`; unless `answered`, without
+    /// waiting (for an owner that knows it holds it).
+    #[pyo3(signature = (owner, answered=true))]
+    fn rlock_release(&self, py: Python<'_>, owner: u64, answered: bool) -> PyResult<()> {
         let op = Op::ReentrantUnlock { owner, value: None };
-        self.0.op(py, op).map(drop)
+        self.0.apply(py, op, answered)
     }
 
     // ---- events
@@ -315,14 +317,17 @@ impl Object {
         }
     }
 
-    /// Replaces the integer.
-    fn store_int(&self, py: Python<'_>, value: i64) -> PyResult<()> {
-        self.0.op(py, Op::Store(Scalar::I64(value))).map(drop)
+    /// Replaces the integer; unless `answered`, without waiting for the engine's answer
+    /// (this process's later calls still see it).
+    #[pyo3(signature = (value, answered=true))]
+    fn store_int(&self, py: Python<'_>, value: i64, answered: bool) -> PyResult<()> {
+        self.0.apply(py, Op::Store(Scalar::I64(value)), answered)
     }
 
-    /// Replaces the float.
-    fn store_float(&self, py: Python<'_>, value: f64) -> PyResult<()> {
-        self.0.op(py, Op::Store(Scalar::F64(value))).map(drop)
+    /// Replaces the float; `answered` as for [`Object::store_int`].
+    #[pyo3(signature = (value, answered=true))]
+    fn store_float(&self, py: Python<'_>, value: f64, answered: bool) -> PyResult<()> {
+        self.0.apply(py, Op::Store(Scalar::F64(value)), answered)
     }
 
     /// Adds to the integer, returning the previous value.
@@ -365,11 +370,11 @@ impl Object {
         }
     }
 
-    /// Replaces the value's bytes.
-    fn value_set(&self, py: Python<'_>, value: &[u8]) -> PyResult<()> {
-        self.0
-            .op(py, Op::ValueSet(Blob::from(value.to_vec())))
-            .map(drop)
+    /// Replaces the value's bytes; `answered` as for [`Object::store_int`].
+    #[pyo3(signature = (value, answered=true))]
+    fn value_set(&self, py: Python<'_>, value: &[u8], answered: bool) -> PyResult<()> {
+        let op = Op::ValueSet(Blob::from(value.to_vec()));
+        self.0.apply(py, op, answered)
     }
 
     // ---- arrays (a fixed number of items of bytes)

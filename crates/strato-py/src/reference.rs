@@ -86,6 +86,16 @@ impl Reference {
         py.detach(|| self.client.cast(call)).map_err(engine_error)
     }
 
+    /// One operation that cannot fail for this caller, sent with (`answered`) or without
+    /// waiting for the engine's answer (see [`Reference::cast`]).
+    pub(crate) fn apply(&self, py: Python<'_>, op: Op, answered: bool) -> PyResult<()> {
+        if answered {
+            self.op(py, op).map(drop)
+        } else {
+            self.cast(py, op)
+        }
+    }
+
     /// One operation that waits in one piece (a barrier's, whose timeout breaks it), on a
     /// thread of its own so that Ctrl-C interrupts the caller (see [`interruptible`]).
     pub(crate) fn op_interruptible(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {

@@ -59,12 +59,15 @@ class RawValue(Handle):
 
     @value.setter
     def value(self, v):
+        # A store cannot fail once its argument converted: it goes without waiting for the
+        # engine's answer, which serves this process's later calls (a lock's release
+        # included) after it.
         if self._kind == "int":
-            self._obj.store_int(int(v))
+            self._obj.store_int(int(v), False)
         elif self._kind == "float":
-            self._obj.store_float(float(v))
+            self._obj.store_float(float(v), False)
         else:
-            self._obj.value_set(_one_byte(v))
+            self._obj.value_set(_one_byte(v), False)
 
     def __repr__(self):
         return f"<strato {type(self).__name__}({self._typecode!r}, {self.value!r})>"

@@ -49,6 +49,8 @@ class _Acquirable(Handle):
         return acquired
 
     def release(self):
+        # Any process may release a Lock or a Semaphore, so what this thread took may have
+        # been given back already: wait for the engine's answer, which says so.
         try:
             self._obj.release()
         except _native.StratoError as e:
@@ -110,8 +112,11 @@ class RLock(Handle):
         return acquired
 
     def release(self):
+        # Only its owner releases an RLock, so a thread that holds it knows the release
+        # cannot fail: it goes without waiting for the engine's answer.
+        held = _held_here(self) > 0
         try:
-            self._obj.rlock_release(self._owner())
+            self._obj.rlock_release(self._owner(), not held)
         except _native.StratoError as e:
             raise AssertionError("attempt to release recursive lock not owned by thread") from e
         _note_released(self)
