@@ -76,18 +76,15 @@ pub(crate) fn identity(py: Python<'_>) -> PyResult<String> {
 /// host's Python running `strato._worker` in a directory holding `files` (the main script:
 /// name and bytes), with `env` set.
 #[pyfunction]
-pub(crate) fn set_host_program(
-    py: Python<'_>,
-    files: Vec<(String, Vec<u8>)>,
-    env: Vec<(String, String)>,
-) -> PyResult<()> {
+pub(crate) fn set_host_program(files: Vec<(String, Vec<u8>)>, env: Vec<(String, String)>) {
+    // The identity `become_driver` fixed (the same file and version `identity` reads),
+    // without reading the module file again for every pool.
     let program = strato_worker::hosts::PythonProgram {
-        identity: identity(py)?,
+        identity: strato_worker::func::binary_id().to_string(),
         files,
         env,
     };
     strato_worker::compute::set_host_program(program);
-    Ok(())
 }
 
 /// In a worker started by a local driver: exit as soon as that driver ends, even before the
