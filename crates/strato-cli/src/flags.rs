@@ -261,6 +261,11 @@ pub struct ServeArgs {
     /// (default: ~/.cache/strato/exe).
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// Bytes of shared memory for atomics, which clients on this machine (on a unix:
+    /// address) operate on directly; 16 bytes an atomic, pages allocated as used. 0: every
+    /// operation goes through the server.
+    #[arg(long, default_value_t = strato_server::DEFAULT_ARENA_BYTES)]
+    pub arena_bytes: usize,
 }
 
 impl ServeArgs {
@@ -280,6 +285,7 @@ impl ServeArgs {
             max_frame: self.max_frame_size,
             ttl: Duration::from_secs_f64(self.ttl),
             tls,
+            arena_bytes: self.arena_bytes,
             ..Default::default()
         })
     }

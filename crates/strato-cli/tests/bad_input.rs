@@ -68,6 +68,7 @@ fn hello(magic: [u8; 4], version: u32, token: Option<&str>) -> Vec<u8> {
         version,
         token: token.map(String::from),
         client: "bad_input test".into(),
+        arena: false,
     };
     encode_frame(&hello).unwrap()
 }
@@ -405,6 +406,32 @@ mod handshakes {
         let reason = refusal(&mut stream);
         assert!(
             reason.contains("version") && reason.contains("999"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_hello_of_an_older_layout_is_told_the_versions_not_malformed() {
+        // Version 4's hello had no `arena` field: the server must still read its version.
+        #[derive(serde::Serialize)]
+        struct OldHello {
+            magic: [u8; 4],
+            version: u32,
+            token: Option<String>,
+            client: String,
+        }
+        let old = OldHello {
+            magic: MAGIC,
+            version: 4,
+            token: None,
+            client: "strato 4".into(),
+        };
+        let server = ServeProcess::start();
+        let mut stream = raw(&server);
+        stream.write_all(&encode_frame(&old).unwrap()).unwrap();
+        let reason = refusal(&mut stream);
+        assert!(
+            reason.contains("version 4") && reason.contains("same strato release"),
             "{reason}"
         );
     }

@@ -1,19 +1,20 @@
 //! The conformance suite: every built-in object's semantics, run against each backend (an
 //! embedded server, a separately spawned `strato serve` process, a private `redis-server`,
-//! and a three-master Redis Cluster on loopback). A backend is whatever hands out
+//! and a three-master Redis Cluster on loopback), and two tiers of one server: clients on its
+//! Unix socket (sharing its arena) alone, and mixed with TCP clients of the same server. A backend is whatever hands out
 //! connections; add one line at the bottom for a new backend. `cargo test -- redis` runs
 //! the Redis backends alone, `cargo test -- cluster` the cluster.
 
 mod cases;
 mod common;
 
-use common::{Backend, Embedded, Redis, RedisCluster, ServeProcess};
+use common::{Backend, Embedded, MixedTiers, Redis, RedisCluster, ServeProcess};
 
 /// Calls `$m!(.., [every case])`: the one list of the suite's cases.
 macro_rules! test_suite {
     ($m:ident!($($args:tt)*)) => {
         $m!($($args)* [
-            atomics, narrow_atomics_wrap_at_their_width, atomic_flavours_do_not_mix, value_update_is_atomic, array, list, map,
+            atomics, a_deleted_atomic_answers_through_the_server, narrow_atomics_wrap_at_their_width, atomic_flavours_do_not_mix, value_update_is_atomic, array, list, map,
             map_merge_is_all_or_nothing, map_merge_once_applies_a_token_once, mutex_excludes, mutex_try_and_timeout,
             mutex_waiters_are_served_in_order, rwlock_readers_share_writers_exclude,
             poison_can_be_read_and_cleared, rwlock_downgrade_lets_readers_in_and_keeps_writers_out,
@@ -46,6 +47,8 @@ macro_rules! backend {
 }
 
 test_suite!(backend!(embedded, Embedded::start(),));
+test_suite!(backend!(two_tier, Embedded::local(),));
+test_suite!(backend!(mixed_tiers, MixedTiers::start(),));
 test_suite!(backend!(serve_process, ServeProcess::start(),));
 test_suite!(backend!(redis, Redis::start(),));
 test_suite!(backend!(redis_cluster, RedisCluster::start(),));

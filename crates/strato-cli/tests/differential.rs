@@ -1,8 +1,9 @@
 //! The differential property test: random sequences of calls from two connections, on
 //! atomics of three widths, a value, a map, a list, a bounded queue, a mutex, a rwlock, a
 //! re-entrant lock, a semaphore, an event, a latch, a future, a barrier, a sync channel and a
-//! task board with its reply queue, run on the strato server, on Redis and on a Redis
-//! Cluster, which must give the same answer to every call (errors compared by kind, not by
+//! task board with its reply queue, run on the strato server (over TCP, and over a Unix
+//! socket with one connection's atomics operated on in the shared arena), on Redis and on a
+//! Redis Cluster, which must give the same answer to every call (errors compared by kind, not by
 //! message; lock leases, which each backend numbers its own way, by presence). Blocking calls
 //! never wait, so the answers cannot depend on timing.
 //!
@@ -368,6 +369,9 @@ fn comparable(answer: Answer) -> Answer {
 struct Run<'a> {
     clients: [&'a Client; 2],
     names: Vec<String>,
+    /// Connection 0's words of the atomics in its server's arena, where it has one (two
+    /// tiers): its atomics' operations run there, connection 1's through the server.
+    local: HashMap<usize, strato::LocalWord>,
     leases: HashMap<(usize, usize), Vec<u64>>,
     submitted: u64,
 }
@@ -398,9 +402,17 @@ impl<'a> Run<'a> {
             },
         };
         assert_eq!(clients[1].backend().call(join).unwrap(), Answer::Done);
+        let local = [object::U64, object::I8, object::U16]
+            .into_iter()
+            .filter_map(|atomic| {
+                let word = clients[0].locate(&names[atomic]).expect("locate");
+                word.map(|word| (atomic, word))
+            })
+            .collect();
         Run {
             clients,
             names,
+            local,
             leases: HashMap::new(),
             submitted: 0,
         }
@@ -416,6 +428,14 @@ impl<'a> Run<'a> {
     }
 
     fn op(&self, conn: usize, object: usize, op: Op) -> Answer {
+        let word = self.local.get(&object).filter(|_| conn == 0);
+        if let Some(answer) = word.and_then(|word| word.apply(&op)) {
+            return comparable(match answer {
+                Ok(answer) => answer,
+                Err(strato::Error::Server { kind, message }) => Answer::Error { kind, message },
+                Err(e) => panic!("a local operation failed: {e}"),
+            });
+        }
         let name = self.names[object].clone();
         self.call(conn, Call::Op { name, op })
     }
@@ -514,6 +534,7 @@ impl Backends {
     fn start() -> Backends {
         let servers: Vec<(&'static str, Box<dyn Backend>)> = vec![
             ("strato server", Box::new(Embedded::start())),
+            ("strato server, two tiers", Box::new(Embedded::local())),
             ("Redis", Box::new(Redis::start())),
             ("Redis Cluster", Box::new(RedisCluster::start())),
         ];

@@ -61,4 +61,11 @@ pub trait StateBackend: Send + Sync + RefUnwindSafe + UnwindSafe + 'static {
     /// Sends several calls without waiting for answers, in order (in one write where the
     /// transport allows). Nothing is sent if one of them is too large.
     fn cast_all(&self, calls: Vec<Call>) -> Result<(), Error>;
+
+    /// The server's shared-memory arena, when this process is on the server's machine and
+    /// mapped it (two-tier state); `None` by default: every call goes to the backend.
+    #[cfg(feature = "server")]
+    fn arena(&self) -> Option<&std::sync::Arc<crate::LocalArena>> {
+        None
+    }
 }

@@ -28,6 +28,10 @@ pub struct ConnectOptions {
     /// Send the token over plain `tcp://` to a server beyond loopback, where anyone on the
     /// path can read it (default: `STRATO_PLAINTEXT=1`). Off, such a connection is refused.
     pub allow_plaintext: bool,
+    /// Map the server's shared-memory arena when connected over a Unix socket, so that
+    /// atomics' operations run in this process on the one shared copy (two-tier state;
+    /// default: on, unless `STRATO_TWO_TIER=0`).
+    pub two_tier: bool,
 }
 
 impl Default for ConnectOptions {
@@ -38,6 +42,7 @@ impl Default for ConnectOptions {
             name: format!("pid {}", std::process::id()),
             ca: std::env::var_os("STRATO_TLS_CA").map(PathBuf::from),
             allow_plaintext: std::env::var("STRATO_PLAINTEXT").is_ok_and(|v| v == "1"),
+            two_tier: std::env::var("STRATO_TWO_TIER").map_or(true, |v| v != "0"),
         }
     }
 }
@@ -139,6 +144,28 @@ impl Client {
     /// than a [`Client::cast`] each. Nothing is sent if one of them is too large.
     pub fn cast_all(&self, calls: impl IntoIterator<Item = Call>) -> Result<(), Error> {
         self.backend.cast_all(calls.into_iter().collect())
+    }
+}
+
+#[cfg(feature = "server")]
+impl Client {
+    /// Where the atomic `name`'s value is in the server's shared-memory arena, when this
+    /// process mapped it: operations on the [`crate::LocalWord`] then run here, on the one
+    /// copy the server and every other local client use. `Ok(None)` when the object or
+    /// this connection has no place in an arena (a remote client, Redis, a full arena).
+    pub fn locate(&self, name: &str) -> Result<Option<crate::LocalWord>, Error> {
+        let Some(arena) = self.backend.arena() else {
+            return Ok(None);
+        };
+        let locate = Call::Op {
+            name: name.into(),
+            op: strato_proto::Op::Locate,
+        };
+        match self.call(locate) {
+            Ok(Answer::Located(slot)) => Ok(Some(crate::LocalWord::new(arena.clone(), slot))),
+            Ok(_) | Err(Error::Server { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

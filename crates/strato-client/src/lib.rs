@@ -20,6 +20,8 @@
 mod backend;
 mod client;
 mod error;
+#[cfg(feature = "server")]
+mod local;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "server")]
@@ -32,3 +34,5 @@ mod tls;
 pub use backend::StateBackend;
 pub use client::{Client, ConnectOptions};
 pub use error::{Error, ErrorKind};
+#[cfg(feature = "server")]
+pub use local::{LocalArena, LocalWord};

@@ -12,7 +12,7 @@ use strato_proto::{
 };
 
 use crate::stream::Stream;
-use crate::{ConnectOptions, Error, StateBackend};
+use crate::{ConnectOptions, Error, LocalArena, StateBackend};
 
 /// A connection to a strato state server (`strato serve` or an embedded one).
 pub(crate) struct ServerConnection {
@@ -22,6 +22,7 @@ pub(crate) struct ServerConnection {
     writer: Mutex<Writer>,
     calls: Arc<Calls>,
     next_id: AtomicU64,
+    arena: Option<Arc<LocalArena>>,
 }
 
 impl Drop for ServerConnection {
@@ -40,6 +41,8 @@ struct Calls {
 struct CallTable {
     waiting: HashMap<u64, Arc<Slot>>,
     closed: Option<String>,
+    /// The arena this connection mapped, closed with the connection.
+    arena: Option<Arc<LocalArena>>,
 }
 
 /// Where one reply is delivered.
@@ -79,9 +82,10 @@ impl ServerConnection {
             reason,
         };
         let mut stream = Stream::connect(&address, options).map_err(|e| fail(e.to_string()))?;
-        let welcome = handshake(&mut stream, options, &text)?;
+        let (welcome, arena) = handshake(&mut stream, options, &text)?;
         let reader = stream.try_clone().map_err(|e| fail(e.to_string()))?;
         let calls = Arc::new(Calls::default());
+        lock(&calls.table).arena = arena.clone();
         let reader_calls = calls.clone();
         let max_frame = welcome.max_frame as usize;
         std::thread::Builder::new()
@@ -98,6 +102,7 @@ impl ServerConnection {
             }),
             calls,
             next_id: AtomicU64::new(1),
+            arena,
         })
     }
 }
@@ -143,6 +148,10 @@ impl StateBackend for ServerConnection {
             .collect();
         send_all(self, &requests)
     }
+
+    fn arena(&self) -> Option<&Arc<LocalArena>> {
+        self.arena.as_ref()
+    }
 }
 
 fn send(inner: &ServerConnection, request: &Request) -> Result<(), Error> {
@@ -184,11 +193,13 @@ struct Writer {
     buffer: Vec<u8>,
 }
 
+/// Says hello and reads the welcome; on a Unix socket, asks for the server's arena and maps
+/// it if its descriptor came (any failure there leaves this connection remote-only).
 fn handshake(
     stream: &mut Stream,
     options: &ConnectOptions,
     address: &str,
-) -> Result<strato_proto::Welcome, Error> {
+) -> Result<(strato_proto::Welcome, Option<Arc<LocalArena>>), Error> {
     let fail = |reason: String| Error::Connect {
         address: address.into(),
         reason,
@@ -198,6 +209,7 @@ fn handshake(
         version: PROTOCOL_VERSION,
         token: options.token.clone(),
         client: options.name.clone(),
+        arena: options.two_tier && matches!(stream, Stream::Unix(_)),
     };
     let frame = encode_frame(&hello).map_err(|e| fail(e.to_string()))?;
     stream.write_all(&frame).map_err(|e| fail(e.to_string()))?;
@@ -205,21 +217,69 @@ fn handshake(
         .set_read_timeout(Some(options.timeout))
         .map_err(|e| fail(e.to_string()))?;
     let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
-    let reply = read_message(
-        stream,
-        &mut decoder,
-        FrameDecoder::decode_next::<HelloReply>,
-    )
-    .map_err(fail)?;
+    let mut descriptor = None;
+    let reply = read_welcome(stream, &mut decoder, &mut descriptor).map_err(fail)?;
     stream
         .set_read_timeout(None)
         .map_err(|e| fail(e.to_string()))?;
     match reply {
-        HelloReply::Welcome(welcome) => Ok(welcome),
+        HelloReply::Welcome(welcome) => {
+            let arena = map_arena(&welcome, descriptor);
+            Ok((welcome, arena))
+        }
         HelloReply::Refusal(refusal) => Err(Error::Refused {
             address: address.into(),
             reason: refusal.reason,
         }),
+    }
+}
+
+/// The server's answer to the hello, with the descriptor that came with it, if any.
+fn read_welcome(
+    stream: &mut Stream,
+    decoder: &mut FrameDecoder,
+    descriptor: &mut Option<std::os::fd::OwnedFd>,
+) -> Result<HelloReply, String> {
+    let Stream::Unix(socket) = stream else {
+        return read_message(stream, decoder, FrameDecoder::decode_next::<HelloReply>);
+    };
+    use std::os::fd::AsFd;
+    loop {
+        match decoder.decode_next::<HelloReply>() {
+            Ok(Some(reply)) => return Ok(reply),
+            Ok(None) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let spare = decoder.spare(64 << 10);
+        let (n, fd) = strato_proto::arena::recv_with_descriptor(socket.as_fd(), spare)
+            .map_err(|e| e.to_string())?;
+        decoder.commit(n);
+        if fd.is_some() {
+            *descriptor = fd;
+        }
+        if n == 0 {
+            return Err("the server closed the connection".into());
+        }
+    }
+}
+
+/// Maps the arena the welcome announced, from the descriptor that came with it.
+fn map_arena(
+    welcome: &strato_proto::Welcome,
+    descriptor: Option<std::os::fd::OwnedFd>,
+) -> Option<Arc<LocalArena>> {
+    let (Some(len), Some(fd)) = (welcome.arena, descriptor) else {
+        return None;
+    };
+    let len = usize::try_from(len).ok()?;
+    match strato_proto::arena::Arena::map(fd, len) {
+        Ok(map) => Some(Arc::new(LocalArena::new(map))),
+        Err(e) => {
+            eprintln!(
+                "strato: cannot map the state server's arena ({e}); atomics go through the server"
+            );
+            None
+        }
     }
 }
 
@@ -270,6 +330,9 @@ fn read_replies(mut stream: Stream, calls: Arc<Calls>, max_frame: usize) {
         }
     };
     let mut table = lock(&calls.table);
+    if let Some(arena) = &table.arena {
+        arena.close();
+    }
     table.closed = Some(reason.clone());
     for (_, slot) in table.waiting.drain() {
         slot.fill(Err(Error::ConnectionLost(reason.clone())));

@@ -142,6 +142,7 @@ impl Runner {
             name: format!("lambda runner {}", invocation.worker),
             ca: ca.map(Path::to_path_buf),
             allow_plaintext: invocation.plaintext,
+            ..Default::default()
         };
         strato_client::Client::connect_with(&invocation.state, options)
             .map(drop)

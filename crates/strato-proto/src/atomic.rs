@@ -161,3 +161,69 @@ fn float_op(a: f64, b: f64, op: FetchOp) -> Option<f64> {
         _ => None,
     }
 }
+
+impl Scalar {
+    /// The flavour's tag, 1 to 10 (0 is no flavour): what an arena slot's header holds.
+    ///
+    /// ```
+    /// use strato_proto::Scalar;
+    /// assert_eq!(Scalar::U64(3).tag(), Scalar::U64(9).tag());
+    /// assert_ne!(Scalar::U64(3).tag(), Scalar::I64(3).tag());
+    /// ```
+    pub fn tag(self) -> u8 {
+        match self {
+            Scalar::I64(_) => 1,
+            Scalar::U64(_) => 2,
+            Scalar::Bool(_) => 3,
+            Scalar::F64(_) => 4,
+            Scalar::U32(_) => 5,
+            Scalar::I32(_) => 6,
+            Scalar::U16(_) => 7,
+            Scalar::I16(_) => 8,
+            Scalar::U8(_) => 9,
+            Scalar::I8(_) => 10,
+        }
+    }
+
+    /// The value as the 64 bits an arena word holds: the integer's own bits at its width
+    /// (zero-extended), a bool as 0 or 1, a float's IEEE bits.
+    ///
+    /// ```
+    /// use strato_proto::Scalar;
+    /// let v = Scalar::I16(-2);
+    /// assert_eq!(v.to_bits(), 0xfffe);
+    /// assert_eq!(Scalar::from_bits(v.tag(), v.to_bits()), Some(v));
+    /// ```
+    pub fn to_bits(self) -> u64 {
+        match self {
+            Scalar::I64(v) => v as u64,
+            Scalar::U64(v) => v,
+            Scalar::Bool(v) => u64::from(v),
+            Scalar::F64(v) => v.to_bits(),
+            Scalar::U32(v) => u64::from(v),
+            Scalar::I32(v) => u64::from(v as u32),
+            Scalar::U16(v) => u64::from(v),
+            Scalar::I16(v) => u64::from(v as u16),
+            Scalar::U8(v) => u64::from(v),
+            Scalar::I8(v) => u64::from(v as u8),
+        }
+    }
+
+    /// The value of flavour `tag` whose bits are `bits` ([`Scalar::to_bits`]); `None` for
+    /// an unknown tag.
+    pub fn from_bits(tag: u8, bits: u64) -> Option<Scalar> {
+        Some(match tag {
+            1 => Scalar::I64(bits as i64),
+            2 => Scalar::U64(bits),
+            3 => Scalar::Bool(bits != 0),
+            4 => Scalar::F64(f64::from_bits(bits)),
+            5 => Scalar::U32(bits as u32),
+            6 => Scalar::I32(bits as u32 as i32),
+            7 => Scalar::U16(bits as u16),
+            8 => Scalar::I16(bits as u16 as i16),
+            9 => Scalar::U8(bits as u8),
+            10 => Scalar::I8(bits as u8 as i8),
+            _ => return None,
+        })
+    }
+}

@@ -18,6 +18,7 @@
 //! ```
 
 mod address;
+pub mod arena;
 mod atomic;
 mod frame;
 mod liveness;
@@ -37,7 +38,7 @@ pub use message::*;
 pub use task::{TaskGrant, TaskOutcome, TaskReport, TaskSpec};
 
 /// The protocol version this build speaks; the handshake refuses any other.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The magic bytes that open every [`Hello`], so that a stray client of another protocol is
 /// told apart from a strato client of another version.

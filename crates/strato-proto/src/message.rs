@@ -17,6 +17,10 @@ pub struct Hello {
     pub token: Option<String>,
     /// A free-form description of the client, for logs.
     pub client: String,
+    /// The client asks for the server's shared-memory arena (two-tier state): a client on a
+    /// Unix socket that can map it. The server then sends the arena's descriptor with the
+    /// [`Welcome`] (`SCM_RIGHTS`) and says so in [`Welcome::arena`].
+    pub arena: bool,
 }
 
 /// The server's answer to a [`Hello`]: welcome or refusal.
@@ -37,6 +41,9 @@ pub struct Welcome {
     pub connection: u64,
     /// The largest frame the server accepts.
     pub max_frame: u64,
+    /// The size in bytes of the shared-memory arena whose descriptor came with this message,
+    /// if the client asked for it and the server has one (see [`crate::arena`]).
+    pub arena: Option<u64>,
 }
 
 /// Sent by the server when it refuses a connection or a frame, before closing.
@@ -645,6 +652,10 @@ pub enum Op {
         /// The task.
         id: u64,
     },
+    /// Atomic: where its value lives in the server's shared-memory arena; answers
+    /// [`Answer::Located`]. Only a connection that received the arena asks; the slot stays
+    /// this object's (or unused) while that connection lives.
+    Locate,
 }
 
 /// Kinds of error the server reports.
@@ -757,6 +768,8 @@ pub enum Answer {
         /// Details for the user.
         message: String,
     },
+    /// Answer to [`Op::Locate`]: the object's slot in the shared-memory arena.
+    Located(crate::arena::Slot),
 }
 
 /// What the server sends after the handshake.

@@ -1,7 +1,9 @@
 //! [`Reference`]: this process's reference to a named object on the state, in one role.
 
 use pyo3::prelude::*;
-use strato::{Client, ObjectName};
+use std::sync::OnceLock;
+
+use strato::{Client, LocalWord, ObjectName};
 use strato_proto::{Answer, Call, Init, Op, Role, Wait};
 
 use crate::{client, engine_error, interruptible, wait_in_slices, waited, StratoError};
@@ -11,6 +13,9 @@ pub(crate) struct Reference {
     client: Client,
     name: String,
     role: Role,
+    /// An atomic's word in the state server's arena, located at its first atomic operation
+    /// when this process is on the server's machine (two-tier state).
+    local: OnceLock<Option<LocalWord>>,
 }
 
 impl Reference {
@@ -30,7 +35,40 @@ impl Reference {
             role,
         };
         py.detach(|| client.call(open)).map_err(engine_error)?;
-        Ok(Reference { client, name, role })
+        Ok(Reference::new(client, name, role))
+    }
+
+    fn new(client: Client, name: String, role: Role) -> Reference {
+        Reference {
+            client,
+            name,
+            role,
+            local: OnceLock::new(),
+        }
+    }
+
+    /// Runs an atomic's operation on the object's word in shared memory, if this process
+    /// has it; `None` when the engine must answer (not an atomic's operation, a remote
+    /// process, a deleted object).
+    fn local_answer(&self, py: Python<'_>, op: &Op) -> Option<PyResult<Answer>> {
+        let atomic = matches!(
+            op,
+            Op::Load | Op::Store(_) | Op::Swap(_) | Op::Fetch(..) | Op::CompareExchange { .. }
+        );
+        if !atomic {
+            return None;
+        }
+        let word = self
+            .local
+            .get_or_init(|| py.detach(|| self.client.locate(&self.name)).ok().flatten());
+        Some(match word.as_ref()?.apply(op)? {
+            Ok(answer) => Ok(answer),
+            Err(strato::Error::Server { kind, message }) => Err(StratoError::new_err(format!(
+                "{}: {kind:?}: {message}",
+                self.name
+            ))),
+            Err(e) => Err(engine_error(e)),
+        })
     }
 
     /// Takes the reference in `role` that another process lent.
@@ -41,7 +79,7 @@ impl Reference {
             role,
         };
         py.detach(|| client.call(adopt)).map_err(engine_error)?;
-        Ok(Reference { client, name, role })
+        Ok(Reference::new(client, name, role))
     }
 
     /// Counts a reference in flight (a pickled handle), so the object lives until the
@@ -62,6 +100,9 @@ impl Reference {
 
     /// One operation on the object; an engine error becomes [`StratoError`].
     pub(crate) fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+        if let Some(answer) = self.local_answer(py, &op) {
+            return answer;
+        }
         let call = Call::Op {
             name: self.name.clone(),
             op,
@@ -79,6 +120,9 @@ impl Reference {
     /// One operation sent without waiting for its answer (the connection keeps the order
     /// of this process's calls, so a later call of this process sees its effect).
     pub(crate) fn cast(&self, py: Python<'_>, op: Op) -> PyResult<()> {
+        if let Some(answer) = self.local_answer(py, &op) {
+            return answer.map(drop);
+        }
         let call = Call::Op {
             name: self.name.clone(),
             op,

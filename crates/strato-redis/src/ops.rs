@@ -214,6 +214,10 @@ impl Shared {
             Op::TaskDone => self.answer(n, "task_done", never, vec![]),
             Op::Join(w) => self.answer(n, "join", w, vec![]),
             Op::Invoke { .. } | Op::Snapshot => Ok(unsupported(&format!("`{n}`"))),
+            Op::Locate => Ok(Shared::refuse(
+                ErrorKind::Unsupported,
+                format!("`{n}` has no place in shared memory: Redis holds it"),
+            )),
             Op::TaskJoin { binary } => self.task_join(n, binary),
             Op::TaskSubmit(specs) => self.task_submit(n, &specs),
             Op::TaskTake { max, wait } => self.task_take(n, max, wait),

@@ -18,9 +18,10 @@
 mod net;
 mod objects;
 mod refs;
+mod slots;
 mod table;
 mod tls;
 
-pub use net::{run, start, Config, ServerError, ServerHandle};
+pub use net::{run, start, Config, ServerError, ServerHandle, DEFAULT_ARENA_BYTES};
 pub use objects::{CustomFactory, CustomObject, Invoked};
 pub use tls::{ServerTls, TlsError};

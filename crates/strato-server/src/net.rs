@@ -1,8 +1,10 @@
 //! Listening, the handshake, and each connection's read and write loops.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use strato_proto::arena::Arena;
 use strato_proto::{
     decode, encode_frame, encode_frame_into, Address, FrameDecoder, Hello, HelloReply, Refusal,
     Request, ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
@@ -39,6 +41,10 @@ pub struct Config {
     /// Makes user-defined objects; `None` refuses them (a server that does not run the
     /// user's binary cannot run their methods).
     pub custom: Option<Arc<dyn CustomFactory>>,
+    /// The size of the shared-memory arena that holds atomics' values for clients on this
+    /// machine (two-tier state, docs/two-tier.md); its pages are allocated as they are
+    /// used. 0 keeps every value in the server's heap, reached only through the server.
+    pub arena_bytes: usize,
 }
 
 impl Default for Config {
@@ -51,9 +57,14 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             tls: None,
             custom: None,
+            arena_bytes: DEFAULT_ARENA_BYTES,
         }
     }
 }
+
+/// The arena's default size: room for four million atomics (16 bytes each), of which only
+/// the pages in use take memory.
+pub const DEFAULT_ARENA_BYTES: usize = 64 << 20;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +88,7 @@ pub enum ServerError {
 struct Shared {
     state: Mutex<State>,
     config: Config,
+    arena: Option<Arc<Arena>>,
 }
 
 impl Shared {
@@ -190,9 +202,15 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
         listeners.push(Listener::bind(address, config.tls.as_ref()).await?);
     }
     let bound = listeners.iter().map(|l| l.address.clone()).collect();
+    let arena = make_arena(config.arena_bytes);
+    let mut state = State::with_factory(Factory(config.custom.clone()));
+    if let Some(arena) = &arena {
+        state = state.with_arena(arena.clone());
+    }
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::with_factory(Factory(config.custom.clone()))),
+        state: Mutex::new(state),
         config,
+        arena,
     });
     tokio::spawn(sweep_loop(shared.clone()));
     let mut accepts = tokio::task::JoinSet::new();
@@ -202,6 +220,21 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
     on_ready(bound);
     while accepts.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The shared-memory arena, unless disabled (0 bytes) or the system refuses one; without
+/// it, every client goes through the server, as remote ones always do.
+fn make_arena(bytes: usize) -> Option<Arc<Arena>> {
+    if bytes == 0 {
+        return None;
+    }
+    match Arena::create(bytes) {
+        Ok(arena) => Some(Arc::new(arena)),
+        Err(e) => {
+            tracing::warn!("no shared-memory arena ({e}): local clients go through the server");
+            None
+        }
+    }
 }
 
 async fn sweep_loop(shared: Arc<Shared>) {
@@ -282,17 +315,18 @@ impl Listener {
                 Socket::Tcp(l) => l.accept().await.map(|(s, _)| {
                     let _ = s.set_nodelay(true);
                     let _ = strato_proto::end_when_unheard(&s);
-                    tokio::spawn(serve_connection(shared.clone(), s))
+                    tokio::spawn(serve_connection(shared.clone(), s, None))
                 }),
                 Socket::Tls(l, acceptor) => l.accept().await.map(|(s, _)| {
                     let _ = s.set_nodelay(true);
                     let _ = strato_proto::end_when_unheard(&s);
                     tokio::spawn(serve_tls(shared.clone(), acceptor.clone(), s))
                 }),
-                Socket::Unix(l) => l
-                    .accept()
-                    .await
-                    .map(|(s, _)| tokio::spawn(serve_connection(shared.clone(), s))),
+                Socket::Unix(l) => l.accept().await.map(|(s, _)| {
+                    // A second descriptor of the socket, to send the arena's on.
+                    let local = s.as_fd().try_clone_to_owned().ok();
+                    tokio::spawn(serve_connection(shared.clone(), s, local))
+                }),
             };
             if let Err(e) = accepted {
                 tracing::warn!("accept on {} failed: {e}", self.address);
@@ -326,33 +360,42 @@ async fn serve_tls(
 ) {
     let limit = shared.config.handshake_timeout;
     match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => serve_connection(shared, tls).await,
+        Ok(Ok(tls)) => serve_connection(shared, tls, None).await,
         Ok(Err(e)) => tracing::debug!("a TLS handshake failed: {e}"),
         Err(_) => tracing::debug!("a TLS handshake took longer than {limit:?}"),
     }
 }
 
-/// One connection from hello to close.
-async fn serve_connection<S>(shared: Arc<Shared>, stream: S)
+/// One connection from hello to close. `local` is the socket's descriptor when it is a
+/// Unix socket, whose peer shares this machine and may receive the arena.
+async fn serve_connection<S>(shared: Arc<Shared>, stream: S, local: Option<OwnedFd>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut decoder = FrameDecoder::new(shared.config.max_frame);
-    if let Err(reason) = handshake(&shared, &mut reader, &mut decoder).await {
-        tracing::info!("refused a connection: {reason}");
-        let _ = write_message(&mut writer, &HelloReply::Refusal(Refusal { reason })).await;
-        return;
-    }
+    let hello = match handshake(&shared, &mut reader, &mut decoder).await {
+        Ok(hello) => hello,
+        Err(reason) => {
+            tracing::info!("refused a connection: {reason}");
+            let _ = write_message(&mut writer, &HelloReply::Refusal(Refusal { reason })).await;
+            return;
+        }
+    };
     let (out, outgoing) = mpsc::unbounded_channel();
     let fatal = out.clone();
     let conn = shared.state().connect(out);
-    let hello = HelloReply::Welcome(Welcome {
+    let arena = shared.arena.as_ref().filter(|_| hello.arena);
+    let welcome = Welcome {
         version: PROTOCOL_VERSION,
         connection: conn,
         max_frame: shared.config.max_frame as u64,
-    });
-    if write_message(&mut writer, &hello).await.is_err() {
+        arena: arena.filter(|_| local.is_some()).map(|a| a.len() as u64),
+    };
+    if welcome_client(&mut writer, &welcome, local, arena)
+        .await
+        .is_err()
+    {
         shared.state().disconnect(conn);
         return;
     }
@@ -366,11 +409,44 @@ where
     let _ = writing.await;
 }
 
+/// Sends the welcome; with the arena's descriptor attached when the client asked for it
+/// on a Unix socket (a client that finds no descriptor goes on without the arena).
+async fn welcome_client<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    welcome: &Welcome,
+    local: Option<OwnedFd>,
+    arena: Option<&Arc<Arena>>,
+) -> std::io::Result<()> {
+    let reply = HelloReply::Welcome(welcome.clone());
+    let (Some(socket), Some(arena), Some(_)) = (local, arena, welcome.arena) else {
+        return write_message(writer, &reply).await;
+    };
+    let frame = encode_frame(&reply).map_err(std::io::Error::other)?;
+    let descriptor = arena.descriptor().as_fd();
+    let sent = match strato_proto::arena::send_with_descriptor(socket.as_fd(), &frame, descriptor) {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::debug!("could not send the arena's descriptor: {e}");
+            0
+        }
+    };
+    writer.write_all(&frame[sent..]).await?;
+    writer.flush().await
+}
+
+/// The start of every [`Hello`], whatever the client's version: read first, so that a
+/// client of another version is told so rather than that its hello is malformed.
+#[derive(serde::Deserialize)]
+struct HelloHead {
+    magic: [u8; 4],
+    version: u32,
+}
+
 async fn handshake<R: AsyncRead + Unpin>(
     shared: &Shared,
     reader: &mut R,
     decoder: &mut FrameDecoder,
-) -> Result<(), String> {
+) -> Result<Hello, String> {
     let limit = shared.config.handshake_timeout;
     let frame = match tokio::time::timeout(limit, read_frame(reader, decoder)).await {
         Ok(Ok(Some(frame))) => frame,
@@ -378,21 +454,28 @@ async fn handshake<R: AsyncRead + Unpin>(
         Ok(Err(e)) => return Err(format!("bad handshake: {e}")),
         Err(_) => return Err(format!("no handshake within {limit:?}")),
     };
+    let head: HelloHead = decode(&frame).map_err(|e| format!("malformed handshake: {e}"))?;
+    check_version(&head)?;
     let hello: Hello = decode(&frame).map_err(|e| format!("malformed handshake: {e}"))?;
-    check_hello(&hello, shared.config.token.as_deref())
+    check_token(&hello, shared.config.token.as_deref())?;
+    Ok(hello)
 }
 
-fn check_hello(hello: &Hello, token: Option<&str>) -> Result<(), String> {
-    if hello.magic != MAGIC {
+fn check_version(head: &HelloHead) -> Result<(), String> {
+    if head.magic != MAGIC {
         return Err("not a strato client (bad magic bytes)".into());
     }
-    if hello.version != PROTOCOL_VERSION {
+    if head.version != PROTOCOL_VERSION {
         return Err(format!(
             "protocol version mismatch: client speaks version {}, this server speaks version \
              {PROTOCOL_VERSION}; use a client and server of the same strato release",
-            hello.version
+            head.version
         ));
     }
+    Ok(())
+}
+
+fn check_token(hello: &Hello, token: Option<&str>) -> Result<(), String> {
     match (token, hello.token.as_deref()) {
         (Some(_), None) => Err("this server requires a token".into()),
         (Some(want), Some(got)) if !same_secret(want, got) => Err("invalid token".into()),

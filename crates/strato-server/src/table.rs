@@ -14,8 +14,9 @@ use strato_proto::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::objects::{error, Ctx, CustomFactory, Delivery, Object, RoleCounts, Step};
+use crate::objects::{error, AtomicCell, Ctx, CustomFactory, Delivery, Object, RoleCounts, Step};
 use crate::refs::Refs;
+use crate::slots::Slots;
 
 /// A connection's id.
 pub(crate) type ConnId = u64;
@@ -83,6 +84,8 @@ pub(crate) struct State {
     timers: Vec<(WaiterId, Duration)>,
     next_conn: ConnId,
     factory: Factory,
+    /// The shared-memory arena's slots, when the server has one.
+    slots: Option<Slots>,
 }
 
 /// The maker of user-defined objects, if this server has one.
@@ -110,6 +113,12 @@ impl State {
             factory,
             ..State::default()
         }
+    }
+
+    /// Keeps atomics in `arena`, shared with local clients, while it has room.
+    pub fn with_arena(mut self, arena: Arc<strato_proto::arena::Arena>) -> State {
+        self.slots = Some(Slots::new(arena));
+        self
     }
 
     /// Registers a connection whose replies go to `out`.
@@ -204,7 +213,7 @@ impl State {
     ) -> Answer {
         if !self.objects.contains_key(name.as_str()) {
             let object = match Object::create(init.clone(), self.factory.0.as_deref()) {
-                Ok(object) => object,
+                Ok(object) => self.place_in_arena(object),
                 Err(refusal) => return refusal,
             };
             let entry = Entry {
@@ -234,6 +243,35 @@ impl State {
         self.touch(conn, &name);
         self.wake(&name);
         Answer::Done
+    }
+
+    /// Moves a new atomic's value into the arena, if there is one with room.
+    fn place_in_arena(&mut self, object: Object) -> Object {
+        match (object, self.slots.as_mut()) {
+            (Object::Atomic(AtomicCell::Heap(value)), Some(slots)) => match slots.allocate(value) {
+                Some(shared) => Object::Atomic(AtomicCell::Shared(shared)),
+                None => Object::Atomic(AtomicCell::Heap(value)),
+            },
+            (object, _) => object,
+        }
+    }
+
+    /// Answers where an atomic's value is in the arena, and keeps that slot out of reuse
+    /// while `conn` lives.
+    fn locate(&mut self, conn: ConnId, name: &str) -> Answer {
+        let slot = match self.objects.get(name).map(|e| &e.object) {
+            Some(Object::Atomic(AtomicCell::Shared(shared))) => shared.slot(),
+            Some(_) => {
+                let why = format!("object `{name}` has no place in the shared-memory arena");
+                return error(ErrorKind::Unsupported, why);
+            }
+            None => return not_found(name),
+        };
+        match self.slots.as_mut() {
+            Some(slots) => slots.locate(conn, slot),
+            None => return error(ErrorKind::Unsupported, "this server has no arena"),
+        }
+        Answer::Located(slot)
     }
 
     fn release(&mut self, conn: ConnId, name: &str, role: Role) -> Answer {
@@ -269,6 +307,11 @@ impl State {
         let Some(entry) = self.objects.remove(name) else {
             return false;
         };
+        if let (Object::Atomic(AtomicCell::Shared(shared)), Some(slots)) =
+            (&entry.object, self.slots.as_mut())
+        {
+            slots.retire(shared.slot());
+        }
         for waiter in entry.waiters {
             self.parked.remove(&waiter.id);
             let message = format!("object `{name}` was deleted while the call waited");
@@ -300,6 +343,7 @@ impl State {
                 wait,
             } => self.cond_wait(caller, name, mutex, lease, value, wait),
             Op::NotifyOne => Some(self.notify(&name, false)),
+            Op::Locate => Some(self.locate(caller.conn, &name)),
             Op::NotifyAll => Some(self.notify(&name, true)),
             Op::BarrierWait(wait) => self.barrier_wait(caller, name, wait),
             Op::TaskFinish {
@@ -578,6 +622,9 @@ impl State {
         }
         for name in record.touched {
             self.forget_conn(conn, &name);
+        }
+        if let Some(slots) = self.slots.as_mut() {
+            slots.forget(conn);
         }
     }
 

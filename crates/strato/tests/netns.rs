@@ -273,16 +273,19 @@ fn a_killed_host_leaves_the_job_to_the_other_across_the_network() {
         return;
     };
     let args = ["--tasks", "24", "--points", "240000000"];
-    let driver = cluster
+    let mut driver = cluster
         .driver("pi", &args)
+        .env("RUST_LOG", "strato::executor=debug")
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The job is under way once a first result came back: the executor started (all its
+    // workers joined), so the host's death is a loss during the job, not during the start.
+    let (first_result, log) = watch_for(driver.stderr.take().unwrap(), "task received");
     let doomed = &cluster.hosts[0];
-    // Once all four workers started (the job is under way), the first host runs some.
-    let running = eventually(Duration::from_secs(120), || {
-        cluster.workers().len() == 4 && !doomed.workers().is_empty()
-    });
+    let running = first_result.recv_timeout(Duration::from_secs(120)).is_ok()
+        && eventually(Duration::from_secs(10), || !doomed.workers().is_empty());
     let counts: Vec<usize> = cluster.hosts.iter().map(|h| h.workers().len()).collect();
     assert!(running, "the job never ran on both hosts: {counts:?}");
     cluster.hosts[0].process.kill();
@@ -291,11 +294,40 @@ fn a_killed_host_leaves_the_job_to_the_other_across_the_network() {
     });
     assert!(gone, "the killed host's workers outlived it");
     let output = driver.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", both(&output));
+    let log = log.join().unwrap();
+    assert!(output.status.success(), "{}\n{log}", both(&output));
     assert_eq!(
         lines_with(&output, "pi ≈"),
         lines_with(&run_locally("pi", &args), "pi ≈")
     );
+}
+
+/// Reads `stream` to its end on a thread: the receiver hears once a line contains `needle`;
+/// the thread answers everything read.
+fn watch_for(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &'static str,
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::BufRead;
+    let (seen, heard) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains(needle) {
+                let _ = seen.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (heard, reader)
 }
 
 #[test]

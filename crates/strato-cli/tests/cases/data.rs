@@ -11,6 +11,35 @@ use strato::ErrorKind;
 
 use super::{name, Connect};
 
+/// An atomic deleted under a handle that operates on it in shared memory (two tiers): the
+/// handle then goes through the server, which answers as for any deleted object, and never
+/// touches a word the server may give to another object; a new object of the same name is
+/// the one the old handle reaches, as a remote handle would.
+pub fn a_deleted_atomic_answers_through_the_server(connect: Connect) {
+    let c = connect();
+    let key = name("deleted-atomic");
+    let a = AtomicU64::open(&c, key.as_str(), 1).unwrap();
+    assert_eq!(a.fetch_add(1, SeqCst), 1);
+    c.call(strato_proto::Call::Delete { name: key.clone() })
+        .unwrap();
+    let other = AtomicU64::open(&connect(), name("bystander"), 100).unwrap();
+    let lost = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.fetch_add(1, SeqCst)));
+    assert!(lost.is_err(), "an operation on a deleted atomic fails");
+    assert_eq!(
+        other.load(SeqCst),
+        100,
+        "another object's word is untouched"
+    );
+    let again = AtomicU64::open(&connect(), key.as_str(), 7).unwrap();
+    assert_eq!(
+        a.fetch_add(1, SeqCst),
+        7,
+        "the old handle reaches the new object"
+    );
+    assert_eq!(again.load(SeqCst), 8);
+    assert_eq!(other.load(SeqCst), 100);
+}
+
 pub fn atomics(connect: Connect) {
     let c = connect();
     let u = AtomicU64::open(&c, name("u"), 10).unwrap();

@@ -34,6 +34,57 @@ impl Embedded {
     pub fn with(config: strato_server::Config) -> Embedded {
         Embedded(strato_server::start(config).expect("start embedded server"))
     }
+
+    /// A server on an abstract Unix socket: its clients share its arena (two tiers).
+    #[allow(dead_code)]
+    pub fn local() -> Embedded {
+        Embedded::with(strato_server::Config {
+            listen: vec![unique_abstract("embedded")],
+            ..Default::default()
+        })
+    }
+}
+
+/// An abstract Unix socket address no other test uses.
+#[allow(dead_code)]
+pub fn unique_abstract(what: &str) -> strato_proto::Address {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    strato_proto::Address::Abstract(format!("strato-test-{what}-{}-{n}", std::process::id()))
+}
+
+/// One server listening on an abstract Unix socket and on TCP; its clients alternate
+/// between them, so every object has participants in both tiers: local ones operating on
+/// the shared arena, remote ones through the server.
+#[allow(dead_code)]
+pub struct MixedTiers {
+    server: strato_server::ServerHandle,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+#[allow(dead_code)]
+impl MixedTiers {
+    pub fn start() -> MixedTiers {
+        let config = strato_server::Config {
+            listen: vec![
+                unique_abstract("mixed"),
+                strato_proto::Address::Tcp("127.0.0.1:0".into()),
+            ],
+            ..Default::default()
+        };
+        MixedTiers {
+            server: strato_server::start(config).expect("start embedded server"),
+            next: Default::default(),
+        }
+    }
+}
+
+impl Backend for MixedTiers {
+    fn address(&self) -> String {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let addresses = self.server.addresses();
+        addresses[n % addresses.len()].to_string()
+    }
 }
 
 impl Backend for Embedded {

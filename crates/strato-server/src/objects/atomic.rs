@@ -1,13 +1,38 @@
 //! Atomics: `AtomicI64`, `AtomicU64`, `AtomicBool`, `AtomicF64` (semantics in
-//! [`strato_proto::apply_atomic`]).
+//! [`strato_proto::apply_atomic`]). An atomic's value is a word of the shared-memory arena
+//! when there is room (local clients then operate on it directly), else in the heap.
 
 use strato_proto::{Op, Scalar};
 
 use super::Step;
+use crate::slots::SharedAtomic;
 
-pub(crate) fn apply(value: &mut Scalar, op: &Op) -> Step {
-    match strato_proto::apply_atomic(value, op) {
-        Some(answer) => Step::Done(answer),
-        None => super::wrong_op(strato_proto::Kind::Atomic, op),
+/// Where an atomic's value lives.
+#[derive(Debug)]
+pub(crate) enum AtomicCell {
+    /// In the server's heap: only the server reaches it.
+    Heap(Scalar),
+    /// In the arena, shared with local clients.
+    Shared(SharedAtomic),
+}
+
+impl AtomicCell {
+    /// The value's flavour tag ([`Scalar::tag`]).
+    pub fn tag(&self) -> u8 {
+        match self {
+            AtomicCell::Heap(v) => v.tag(),
+            AtomicCell::Shared(shared) => shared.slot().tag,
+        }
+    }
+
+    pub fn apply(&mut self, op: &Op) -> Step {
+        let answer = match self {
+            AtomicCell::Heap(value) => strato_proto::apply_atomic(value, op),
+            AtomicCell::Shared(shared) => shared.apply(op),
+        };
+        match answer {
+            Some(answer) => Step::Done(answer),
+            None => super::wrong_op(strato_proto::Kind::Atomic, op),
+        }
     }
 }

@@ -11,6 +11,7 @@ mod locks;
 mod signals;
 mod tasks;
 
+pub(crate) use atomic::AtomicCell;
 pub(crate) use channel::{Channel, Queue};
 pub use custom::{CustomFactory, CustomObject, Invoked};
 pub(crate) use data::{Array, List, Map, ValueCell};
@@ -18,7 +19,7 @@ pub(crate) use locks::{wait_of, Mutex, ReentrantLock, RwLock, Semaphore};
 pub(crate) use signals::{Barrier, Condvar, Event, Future, Latch};
 pub(crate) use tasks::{Delivery, TaskBoard};
 
-use strato_proto::{Answer, ErrorKind, Init, Kind, Op, Scalar};
+use strato_proto::{Answer, ErrorKind, Init, Kind, Op};
 
 use crate::table::WaiterId;
 
@@ -52,7 +53,7 @@ pub(crate) struct RoleCounts {
 /// atomic, a semaphore, an event) does not take the room of the largest in the table.
 #[derive(Debug)]
 pub(crate) enum Object {
-    Atomic(Scalar),
+    Atomic(AtomicCell),
     Value(ValueCell),
     Array(Array),
     Map(Box<Map>),
@@ -100,7 +101,7 @@ impl Object {
 
     fn new(init: Init) -> Object {
         match init {
-            Init::Atomic(v) => Object::Atomic(v),
+            Init::Atomic(v) => Object::Atomic(AtomicCell::Heap(v)),
             Init::Value(v) => Object::Value(ValueCell::new(v)),
             Init::Array(items) => Object::Array(Array::new(items)),
             Init::Map => Object::Map(Box::default()),
@@ -148,9 +149,7 @@ impl Object {
     /// Whether an `Open` with `init` may attach to this object.
     pub fn matches(&self, init: &Init) -> bool {
         match (self, init) {
-            (Object::Atomic(have), Init::Atomic(want)) => {
-                std::mem::discriminant(have) == std::mem::discriminant(want)
-            }
+            (Object::Atomic(have), Init::Atomic(want)) => have.tag() == want.tag(),
             (Object::Custom(have), Init::Custom { type_name, .. }) => have.type_name() == type_name,
             _ => self.kind() == init.kind(),
         }
@@ -159,7 +158,7 @@ impl Object {
     /// Applies a retriable operation.
     pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
         match self {
-            Object::Atomic(v) => atomic::apply(v, op),
+            Object::Atomic(v) => v.apply(op),
             Object::Value(v) => v.apply(op),
             Object::Array(v) => v.apply(op),
             Object::Map(v) => v.apply(op),

@@ -34,21 +34,43 @@ fn exchanged(answer: Answer) -> Result<Result<Scalar, Scalar>, Error> {
     }
 }
 
-/// Shared code of every atomic: one handle, scalar in, scalar out.
+/// Shared code of every atomic: one handle, scalar in, scalar out. On the state server's
+/// machine the value's word is located once per handle and operated on here (two-tier
+/// state, docs/two-tier.md); otherwise, and whenever the word says the server must answer
+/// (the object was deleted), the operation is a call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Cell(Handle);
+struct Cell(
+    Handle,
+    #[serde(skip)] std::sync::OnceLock<Option<strato_client::LocalWord>>,
+);
 
 impl Cell {
     fn open(client: &Client, name: ObjectName, init: Scalar) -> Result<Cell, Error> {
-        Handle::open(client, name, Init::Atomic(init), Role::Handle).map(Cell)
+        Handle::open(client, name, Init::Atomic(init), Role::Handle).map(Cell::of)
+    }
+
+    fn of(handle: Handle) -> Cell {
+        Cell(handle, std::sync::OnceLock::new())
+    }
+
+    /// Runs `op` on the local word if there is one, else through the server.
+    fn op(&self, op: Op) -> Result<Answer, Error> {
+        let local = self.1.get_or_init(|| {
+            let handle = &self.0;
+            handle.client().locate(handle.name()).ok().flatten()
+        });
+        if let Some(answer) = local.as_ref().and_then(|word| word.apply(&op)) {
+            return answer;
+        }
+        self.0.op(op)
     }
 
     fn call(&self, op: Op, what: &str) -> Scalar {
-        expect(self.0.op(op).and_then(scalar_of), what)
+        expect(self.op(op).and_then(scalar_of), what)
     }
 
     fn store(&self, value: Scalar) {
-        let answer = self.0.op(Op::Store(value)).and_then(|answer| match answer {
+        let answer = self.op(Op::Store(value)).and_then(|answer| match answer {
             Answer::Done => Ok(()),
             other => Err(unexpected(other)),
         });
@@ -56,7 +78,7 @@ impl Cell {
     }
 
     fn cas(&self, current: Scalar, new: Scalar) -> Result<Scalar, Scalar> {
-        let answer = self.0.op(Op::CompareExchange { current, new });
+        let answer = self.op(Op::CompareExchange { current, new });
         expect(answer.and_then(exchanged), "compare_exchange")
     }
 }

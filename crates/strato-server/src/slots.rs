@@ -1,0 +1,169 @@
+//! The server's side of the shared-memory arena (docs/two-tier.md): which slot each atomic
+//! has, and when a slot may be given to another object.
+//!
+//! A slot goes back to the free list only when its object is gone **and** no live
+//! connection located it: a local client keeps operating on the words it located without
+//! asking the server, so those words must not become another object's while it may.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use strato_proto::arena::{Arena, Slot};
+use strato_proto::Scalar;
+
+use crate::table::ConnId;
+
+/// The arena and its bookkeeping.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    arena: Arc<Arena>,
+    uses: Vec<SlotUse>,
+    free: Vec<u32>,
+    located: HashMap<ConnId, Vec<u32>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct SlotUse {
+    /// Whether an object holds it.
+    live: bool,
+    /// How many times live connections located it.
+    locators: u32,
+}
+
+impl Slots {
+    /// Bookkeeping for `arena`, all of whose slots are free.
+    pub fn new(arena: Arc<Arena>) -> Slots {
+        Slots {
+            arena,
+            uses: Vec::new(),
+            free: Vec::new(),
+            located: HashMap::new(),
+        }
+    }
+
+    /// A slot holding `value`, or `None` when the arena is full (the object then lives in
+    /// the server's heap, reachable only through the server).
+    pub fn allocate(&mut self, value: Scalar) -> Option<SharedAtomic> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None if self.uses.len() < self.arena.slots() as usize => {
+                self.uses.push(SlotUse::default());
+                (self.uses.len() - 1) as u32
+            }
+            None => return None,
+        };
+        self.uses[index as usize].live = true;
+        let slot = Slot {
+            index,
+            tag: value.tag(),
+        };
+        self.arena.init(slot, value);
+        Some(SharedAtomic {
+            arena: self.arena.clone(),
+            slot,
+        })
+    }
+
+    /// The object of `slot` is gone: local clients are told by its header, and the slot is
+    /// free once no live connection located it.
+    pub fn retire(&mut self, slot: Slot) {
+        self.arena.mark_deleted(slot);
+        let Some(use_) = self.uses.get_mut(slot.index as usize) else {
+            return;
+        };
+        use_.live = false;
+        if use_.locators == 0 {
+            self.free.push(slot.index);
+        }
+    }
+
+    /// `conn` located `slot`: it stays out of the free list while `conn` lives.
+    pub fn locate(&mut self, conn: ConnId, slot: Slot) {
+        if let Some(use_) = self.uses.get_mut(slot.index as usize) {
+            use_.locators += 1;
+            self.located.entry(conn).or_default().push(slot.index);
+        }
+    }
+
+    /// `conn` closed: the slots only it kept are free again.
+    pub fn forget(&mut self, conn: ConnId) {
+        for index in self.located.remove(&conn).unwrap_or_default() {
+            let use_ = &mut self.uses[index as usize];
+            use_.locators -= 1;
+            if use_.locators == 0 && !use_.live {
+                self.free.push(index);
+            }
+        }
+    }
+
+    /// How many slots hold an object or are kept by a locator.
+    #[cfg(test)]
+    pub fn in_use(&self) -> usize {
+        self.uses.len() - self.free.len()
+    }
+}
+
+/// An atomic whose value is a word of the arena.
+#[derive(Debug)]
+pub(crate) struct SharedAtomic {
+    arena: Arc<Arena>,
+    slot: Slot,
+}
+
+impl SharedAtomic {
+    /// Its slot, as a local client is told.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// Runs an atomic's operation on the word (the same instruction a local client runs);
+    /// `None` if `op` is not an atomic's.
+    pub fn apply(&self, op: &strato_proto::Op) -> Option<strato_proto::Answer> {
+        self.arena.apply(self.slot, op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(count: usize) -> Slots {
+        let arena = Arena::create(count * strato_proto::arena::SLOT_BYTES).unwrap();
+        Slots::new(Arc::new(arena))
+    }
+
+    #[test]
+    fn a_located_slot_is_not_reused_until_its_locator_closes() {
+        let mut slots = slots(4);
+        let a = slots.allocate(Scalar::U64(1)).unwrap().slot();
+        slots.locate(7, a);
+        slots.retire(a);
+        let b = slots.allocate(Scalar::U64(2)).unwrap().slot();
+        assert_ne!(a.index, b.index);
+        slots.forget(7);
+        assert_eq!(slots.in_use(), 1);
+        let c = slots.allocate(Scalar::U64(3)).unwrap().slot();
+        assert_eq!(c.index, a.index, "freed once its locator closed");
+    }
+
+    #[test]
+    fn a_full_arena_answers_none() {
+        let mut slots = slots(2);
+        assert!(slots.allocate(Scalar::U64(1)).is_some());
+        assert!(slots.allocate(Scalar::U64(1)).is_some());
+        assert!(slots.allocate(Scalar::U64(1)).is_none());
+    }
+
+    #[test]
+    fn a_slot_located_twice_waits_for_both_counts() {
+        let mut slots = slots(2);
+        let a = slots.allocate(Scalar::U64(1)).unwrap().slot();
+        slots.locate(1, a);
+        slots.locate(2, a);
+        slots.retire(a);
+        slots.forget(1);
+        assert_eq!(slots.in_use(), 1);
+        slots.forget(2);
+        assert_eq!(slots.in_use(), 0);
+    }
+}
