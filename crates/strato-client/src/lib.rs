@@ -1,9 +1,10 @@
 //! A connection to the state, shared by every thread of a process.
 //!
 //! [`Client::call`] sends one request and blocks the calling thread until its reply; many
-//! threads may call at once over the one connection (each request carries an id, and a
-//! reader thread hands each reply to its caller). Calls that wait on the server (a lock, a
-//! queue) park only their own thread.
+//! threads may call at once over the one connection (each request carries an id). One
+//! waiting caller at a time reads the socket and hands each reply to its caller, so a lone
+//! caller reads its own reply with no other thread woken. Calls that wait on the server (a
+//! lock, a queue) park only their own thread.
 //!
 //! The state lives behind one [`StateBackend`], chosen by the address: a strato state server
 //! (cargo feature `server`, on by default) or Redis (feature `redis`).

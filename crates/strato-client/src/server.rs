@@ -1,5 +1,8 @@
 //! The strato state server backend: one multiplexed connection per process. Writers share
-//! the socket under a lock; one reader thread routes replies to the threads that wait for them.
+//! the socket under a lock. Replies are read by the callers themselves, one at a time (the
+//! *leader*, who holds the reading half): it routes every reply it reads to the thread that
+//! waits for it, and when its own has come it hands the reading over to a thread still
+//! waiting. A lone caller thus reads its own reply, with no other thread woken in between.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -31,10 +34,17 @@ impl Drop for ServerConnection {
     }
 }
 
-/// Calls waiting for replies; shared with the reader thread.
-#[derive(Default)]
+/// Calls waiting for replies, and the reading half of the socket, which one of them holds
+/// at a time.
 struct Calls {
     table: Mutex<CallTable>,
+    reading: Mutex<ReadSide>,
+}
+
+/// The socket's reading half and what was read of it but not yet decoded.
+struct ReadSide {
+    stream: Stream,
+    decoder: FrameDecoder,
 }
 
 #[derive(Default)]
@@ -48,23 +58,53 @@ struct CallTable {
 /// Where one reply is delivered.
 #[derive(Default)]
 struct Slot {
-    answer: Mutex<Option<Result<Answer, Error>>>,
+    state: Mutex<SlotState>,
     ready: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    answer: Option<Result<Answer, Error>>,
+    /// The leader stopped reading: this caller should try to take over.
+    nudged: bool,
+}
+
+/// What a waiting caller was woken for.
+enum Woken {
+    Answered(Result<Answer, Error>),
+    Nudged,
 }
 
 impl Slot {
     fn fill(&self, answer: Result<Answer, Error>) {
-        *lock(&self.answer) = Some(answer);
+        lock(&self.state).answer = Some(answer);
         self.ready.notify_one();
     }
 
-    fn wait(&self) -> Result<Answer, Error> {
-        let mut answer = lock(&self.answer);
+    fn nudge(&self) {
+        lock(&self.state).nudged = true;
+        self.ready.notify_one();
+    }
+
+    fn take(&self) -> Option<Result<Answer, Error>> {
+        lock(&self.state).answer.take()
+    }
+
+    fn has_answer(&self) -> bool {
+        lock(&self.state).answer.is_some()
+    }
+
+    /// Sleeps until answered or nudged.
+    fn sleep(&self) -> Woken {
+        let mut state = lock(&self.state);
         loop {
-            if let Some(answer) = answer.take() {
-                return answer;
+            if let Some(answer) = state.answer.take() {
+                return Woken::Answered(answer);
             }
-            answer = self.ready.wait(answer).unwrap_or_else(|e| e.into_inner());
+            if std::mem::take(&mut state.nudged) {
+                return Woken::Nudged;
+            }
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -74,7 +114,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerConnection {
-    /// Connects and shakes hands; starts the reader thread.
+    /// Connects and shakes hands.
     pub fn connect(address: Address, options: &ConnectOptions) -> Result<ServerConnection, Error> {
         let text = address.to_string();
         let fail = |reason: String| Error::Connect {
@@ -84,14 +124,17 @@ impl ServerConnection {
         let mut stream = Stream::connect(&address, options).map_err(|e| fail(e.to_string()))?;
         let (welcome, arena) = handshake(&mut stream, options, &text)?;
         let reader = stream.try_clone().map_err(|e| fail(e.to_string()))?;
-        let calls = Arc::new(Calls::default());
-        lock(&calls.table).arena = arena.clone();
-        let reader_calls = calls.clone();
         let max_frame = welcome.max_frame as usize;
-        std::thread::Builder::new()
-            .name("strato-client-reader".into())
-            .spawn(move || read_replies(reader, reader_calls, max_frame))
-            .map_err(|e| fail(e.to_string()))?;
+        let calls = Arc::new(Calls {
+            table: Mutex::new(CallTable {
+                arena: arena.clone(),
+                ..CallTable::default()
+            }),
+            reading: Mutex::new(ReadSide {
+                stream: reader,
+                decoder: FrameDecoder::new(max_frame.max(DEFAULT_MAX_FRAME)),
+            }),
+        });
         Ok(ServerConnection {
             address,
             connection: welcome.connection,
@@ -134,7 +177,7 @@ impl StateBackend for ServerConnection {
             lock(&self.calls.table).waiting.remove(&id);
             return Err(e);
         }
-        slot.wait()
+        self.calls.wait(&slot)
     }
 
     fn cast(&self, call: Call) -> Result<(), Error> {
@@ -309,33 +352,59 @@ fn read_message<T>(
     }
 }
 
-/// The reader thread: routes each reply to its slot until the connection ends, then fails
-/// every call still waiting.
-fn read_replies(mut stream: Stream, calls: Arc<Calls>, max_frame: usize) {
-    let mut decoder = FrameDecoder::new(max_frame.max(DEFAULT_MAX_FRAME));
-    let reason = loop {
-        let message = match read_message(
-            &mut stream,
-            &mut decoder,
-            FrameDecoder::decode_next::<ServerMessage>,
-        ) {
-            Ok(message) => message,
-            Err(reason) => break reason,
-        };
-        match message {
-            ServerMessage::Reply(reply) => deliver(&calls, reply.id, Ok(reply.answer)),
-            ServerMessage::Fatal(refusal) => {
-                break format!("the server closed it: {}", refusal.reason)
+impl Calls {
+    /// Waits for `slot`'s answer: reads replies itself while no other caller does (leads),
+    /// else sleeps until its answer comes or the leader hands the reading over.
+    fn wait(&self, slot: &Slot) -> Result<Answer, Error> {
+        loop {
+            if let Some(answer) = slot.take() {
+                return answer;
+            }
+            if let Ok(mut reading) = self.reading.try_lock() {
+                self.lead(&mut reading, slot);
+                drop(reading);
+                self.hand_over();
+                continue;
+            }
+            if let Woken::Answered(answer) = slot.sleep() {
+                return answer;
             }
         }
-    };
-    let mut table = lock(&calls.table);
-    if let Some(arena) = &table.arena {
-        arena.close();
     }
-    table.closed = Some(reason.clone());
-    for (_, slot) in table.waiting.drain() {
-        slot.fill(Err(Error::ConnectionLost(reason.clone())));
+
+    /// Reads and routes replies until `own` is answered or the connection ends.
+    fn lead(&self, reading: &mut ReadSide, own: &Slot) {
+        let ReadSide { stream, decoder } = reading;
+        while !own.has_answer() {
+            match read_message(stream, decoder, FrameDecoder::decode_next::<ServerMessage>) {
+                Ok(ServerMessage::Reply(reply)) => deliver(self, reply.id, Ok(reply.answer)),
+                Ok(ServerMessage::Fatal(refusal)) => {
+                    return self.close(format!("the server closed it: {}", refusal.reason))
+                }
+                Err(reason) => return self.close(reason),
+            }
+        }
+    }
+
+    /// Wakes a caller still waiting to read in the leader's place.
+    fn hand_over(&self) {
+        let next = lock(&self.table).waiting.values().next().cloned();
+        if let Some(next) = next {
+            next.nudge();
+        }
+    }
+
+    /// The connection ended: every waiting call fails, and so does every later one; the
+    /// arena's words are no longer touched.
+    fn close(&self, reason: String) {
+        let mut table = lock(&self.table);
+        if let Some(arena) = &table.arena {
+            arena.close();
+        }
+        table.closed = Some(reason.clone());
+        for (_, slot) in table.waiting.drain() {
+            slot.fill(Err(Error::ConnectionLost(reason.clone())));
+        }
     }
 }
 

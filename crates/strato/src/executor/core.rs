@@ -1,16 +1,17 @@
 //! The driver's side of the task board: submitting chunks of items, and the collector thread
 //! that receives every task's report from the reply queue and fills the futures.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use smallvec::SmallVec;
 use strato_client::Client;
 use strato_proto::{Answer, ByteBuf, Op, TaskOutcome, TaskReport, TaskSpec, Wait};
 
 use strato_jobs::TaskRecord;
 
 use super::func::{Entry, FnRef};
-use super::future::{ItemOutcome, Progress, Slot, TaskError, TaskLogs, TaskStats};
+use super::future::{ItemOutcome, Progress, Slot, StatsRecord, TaskError, TaskLogs};
 use super::job::Jobs;
 use super::wire::{now_us, Failure, Payload, RunStats, TaskBody, WorkerResult};
 use crate::handle::Handle;
@@ -25,14 +26,32 @@ pub(crate) struct Limits {
 
 /// A submitted task whose report has not arrived.
 struct InFlight {
-    slots: Vec<Arc<Slot>>,
+    slots: ChunkSlots,
     /// The argument's blob, if it was too large to travel inline: held until the report.
-    _input_blob: Option<StoredBlob>,
+    _input_blob: Option<Box<StoredBlob>>,
     submitted_us: u64,
     job: Arc<str>,
     /// Its position in the job.
     index: u64,
 }
+
+/// A job's chunks that wait for room on the board, with their items' slots.
+struct Waiting {
+    entry: Entry,
+    how: Submit,
+    job: Arc<str>,
+    /// The position in the job of the first waiting chunk.
+    next_index: u64,
+    chunks: VecDeque<(Chunk, ChunkSlots)>,
+}
+
+/// How many tasks of one executor are on its board (submitted, not yet reported) at most.
+/// The driver keeps the rest, compactly, until reports make room: a map of a million items
+/// does not hold a million tasks on the server nor a million tasks' bookkeeping here.
+pub(crate) const WINDOW: usize = 32_768;
+
+/// The slots of a chunk's items, one per item: one for most tasks, kept inline.
+type ChunkSlots = SmallVec<[Arc<Slot>; 1]>;
 
 /// One executor's connection to its board and reply queue, and its tasks in flight.
 pub(crate) struct Core {
@@ -42,7 +61,12 @@ pub(crate) struct Core {
     pub limits: Limits,
     pub progress: Arc<Progress>,
     pub jobs: Jobs,
-    in_flight: Mutex<HashMap<u64, InFlight>>,
+    /// By task id. A B-tree: compact, and it grows without rehashing.
+    in_flight: Mutex<BTreeMap<u64, InFlight>>,
+    /// Chunks not yet on the board, by job in submission order.
+    backlog: Mutex<VecDeque<Waiting>>,
+    /// The names of the workers that reported, each stored once.
+    worker_names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// The compute backend to tell of new work (one whose workers end when idle).
     pub waker: std::sync::OnceLock<std::sync::Weak<dyn strato_worker::Compute>>,
 }
@@ -83,31 +107,98 @@ impl Core {
             limits,
             progress: Arc::new(Progress::default()),
             jobs,
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(BTreeMap::new()),
+            backlog: Mutex::new(VecDeque::new()),
+            worker_names: Mutex::default(),
             waker: std::sync::OnceLock::new(),
         }
     }
 
-    /// Submits one task per chunk; returns each chunk's item slots, in order.
+    /// Submits one task per chunk; returns the item slots of every chunk, in order. At most
+    /// [`WINDOW`] tasks of this executor are on the board at once: the others wait here, in
+    /// order, and go as reports come back (see [`Core::top_up`]).
     pub fn submit(
         &self,
         entry: Entry,
         chunks: Vec<Chunk>,
         how: Submit,
         place: &Place,
-    ) -> Result<Vec<Vec<Arc<Slot>>>, TaskError> {
+    ) -> Result<Vec<Arc<Slot>>, TaskError> {
         let _span = tracing::debug_span!("submit", job = %place.job).entered();
         if let Some(workers) = self.waker.get().and_then(std::sync::Weak::upgrade) {
             workers.on_submit();
         }
+        let mut waiting = Waiting {
+            entry,
+            how,
+            job: place.job.clone(),
+            next_index: place.first,
+            chunks: VecDeque::with_capacity(chunks.len()),
+        };
         let mut all_slots = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let slots: ChunkSlots = (0..chunk.items)
+                .map(|_| Arc::new(Slot::new(place.job.clone(), 0)))
+                .collect();
+            all_slots.extend(slots.iter().cloned());
+            waiting.chunks.push_back((chunk, slots));
+        }
+        let mut backlog = lock(&self.backlog);
+        backlog.push_back(waiting);
+        if let Err(e) = self.send_from(&mut backlog, Some(&place.job)) {
+            // The job fails as a whole: none of its tasks that wait are sent.
+            backlog.retain(|waiting| !Arc::ptr_eq(&waiting.job, &place.job));
+            return Err(e);
+        }
+        Ok(all_slots)
+    }
+
+    /// Sends waiting tasks while the window has room (after reports freed some).
+    pub fn top_up(&self) {
+        let mut backlog = lock(&self.backlog);
+        if let Err(e) = self.send_from(&mut backlog, None) {
+            tracing::warn!("cannot submit waiting tasks: {e}");
+        }
+    }
+
+    /// Sends tasks from the front of `backlog` while fewer than [`WINDOW`] are in flight.
+    /// A task that cannot be made fails its futures; if it is of job `ours` (the `map`
+    /// being submitted), that is returned, so that the map fails as a whole. A board that
+    /// refuses the tasks is returned too.
+    fn send_from(
+        &self,
+        backlog: &mut VecDeque<Waiting>,
+        ours: Option<&Arc<str>>,
+    ) -> Result<(), TaskError> {
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
-        for (index, chunk) in (place.first..).zip(chunks) {
-            let (spec, slots) = self.prepare(entry, chunk, how, &place.job, index)?;
-            batch_bytes += spec.body.len();
-            batch.push(spec);
-            all_slots.push(slots);
+        let mut room = WINDOW.saturating_sub(lock(&self.in_flight).len());
+        while room > 0 {
+            let Some(waiting) = backlog.front_mut() else {
+                break;
+            };
+            let Some((chunk, slots)) = waiting.chunks.pop_front() else {
+                backlog.pop_front();
+                continue;
+            };
+            let index = waiting.next_index;
+            waiting.next_index += 1;
+            room -= 1;
+            let (entry, how, job) = (waiting.entry, waiting.how, waiting.job.clone());
+            match self.prepare(entry, chunk, how, &job, index, slots) {
+                Ok(spec) => {
+                    batch_bytes += spec.body.len();
+                    batch.push(spec);
+                }
+                Err(e) if ours.is_some_and(|ours| Arc::ptr_eq(ours, &job)) => {
+                    // What was made is sent, so that no task is left in flight unsent.
+                    if !batch.is_empty() {
+                        self.send(batch)?;
+                    }
+                    return Err(e);
+                }
+                Err(e) => tracing::warn!("a task could not be submitted: {e}"),
+            }
             if batch_bytes >= SUBMIT_BATCH_BYTES {
                 self.send(std::mem::take(&mut batch))?;
                 batch_bytes = 0;
@@ -116,9 +207,10 @@ impl Core {
         if !batch.is_empty() {
             self.send(batch)?;
         }
-        Ok(all_slots)
+        Ok(())
     }
 
+    /// Makes a chunk's task; a failure fails its items' futures.
     fn prepare(
         &self,
         entry: Entry,
@@ -126,51 +218,88 @@ impl Core {
         how: Submit,
         job: &Arc<str>,
         index: u64,
-    ) -> Result<(TaskSpec, Vec<Arc<Slot>>), TaskError> {
+        slots: ChunkSlots,
+    ) -> Result<TaskSpec, TaskError> {
         let id = strato_worker::compute::next_task_id(self.client.connection_id());
         tracing::debug!(task = id, index, items = chunk.items, "task submitted");
-        let name = format!("strato.blob.{id}.a");
-        let (input, input_blob) =
-            Payload::store(&self.client, chunk.bytes, self.limits.inline_limit, &name)
-                .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")))?;
-        let slots: Vec<Arc<Slot>> = (0..chunk.items)
-            .map(|_| Arc::new(Slot::new(job.clone(), id)))
-            .collect();
-        let flight = InFlight {
-            slots: slots.clone(),
-            _input_blob: input_blob,
+        slots.iter().for_each(|slot| slot.set_task(id));
+        let mut flight = InFlight {
+            slots,
+            _input_blob: None,
             submitted_us: now_us(),
             job: job.clone(),
             index,
         };
-        let body = TaskBody {
-            job: job.clone(),
-            func: FnRef::of(entry),
-            input,
-            timeout_ms: how.timeout_ms,
-            inline_limit: self.limits.inline_limit,
+        let name = format!("strato.blob.{id}.a");
+        let stored = Payload::store(&self.client, chunk.bytes, self.limits.inline_limit, &name)
+            .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")));
+        let body = stored.and_then(|(input, input_blob)| {
+            flight._input_blob = input_blob.map(Box::new);
+            let body = TaskBody {
+                job: job.clone(),
+                func: FnRef::of(entry),
+                input,
+                timeout_ms: how.timeout_ms,
+                inline_limit: self.limits.inline_limit,
+            };
+            postcard::to_stdvec(&body).map_err(|e| TaskError::Data(e.to_string()))
+        });
+        let body = match body {
+            Ok(body) => body,
+            Err(error) => {
+                self.fail_flight(&flight, id, &error);
+                return Err(error);
+            }
         };
-        let body = postcard::to_stdvec(&body).map_err(|e| TaskError::Data(e.to_string()))?;
         lock(&self.in_flight).insert(id, flight);
-        let spec = TaskSpec {
+        Ok(TaskSpec {
             id,
             reply_to: self.replies.name().to_string(),
             max_retries: how.max_retries,
             body: ByteBuf::from(body),
-        };
-        Ok((spec, slots))
+        })
     }
 
+    /// Sends tasks to the board; if that fails, so do their futures.
     fn send(&self, specs: Vec<TaskSpec>) -> Result<(), TaskError> {
         let ids: Vec<u64> = specs.iter().map(|s| s.id).collect();
         match self.board.op(Op::TaskSubmit(specs)) {
             Ok(_) => Ok(()),
             Err(e) => {
-                let mut in_flight = lock(&self.in_flight);
-                ids.iter().for_each(|id| drop(in_flight.remove(id)));
-                Err(TaskError::Executor(format!("cannot submit tasks: {e}")))
+                let error = TaskError::Executor(format!("cannot submit tasks: {e}"));
+                let lost: Vec<(u64, InFlight)> = {
+                    let mut in_flight = lock(&self.in_flight);
+                    ids.iter()
+                        .filter_map(|id| in_flight.remove(id).map(|f| (*id, f)))
+                        .collect()
+                };
+                lost.iter()
+                    .for_each(|(id, flight)| self.fail_flight(flight, *id, &error));
+                Err(error)
             }
         }
+    }
+
+    /// The one shared copy of a worker's name.
+    fn worker_name(&self, name: &str) -> Arc<str> {
+        let mut names = lock(&self.worker_names);
+        match names.get(name) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(name);
+                names.insert(shared.clone());
+                shared
+            }
+        }
+    }
+
+    /// Fails a task's futures with `error` and counts it for its job.
+    fn fail_flight(&self, flight: &InFlight, id: u64, error: &TaskError) {
+        flight
+            .slots
+            .iter()
+            .for_each(|s| s.fill(Err(error.clone()), None));
+        self.note(flight, id, 0, None, Some(error), None);
     }
 
     /// Receives reports until the reply queue is deleted or the connection is lost.
@@ -183,6 +312,7 @@ impl Core {
             match answer {
                 Ok(Answer::Blobs(reports)) => {
                     reports.iter().for_each(|r| self.receive(r));
+                    self.top_up();
                     self.progress.bump();
                     self.jobs.flush();
                 }
@@ -197,13 +327,23 @@ impl Core {
 
     /// Fails every task still in flight.
     pub fn fail_all(&self, error: TaskError) {
-        let flights: Vec<(u64, InFlight)> = lock(&self.in_flight).drain().collect();
+        let waiting = std::mem::take(&mut *lock(&self.backlog));
+        let flights = std::mem::take(&mut *lock(&self.in_flight));
         for (id, flight) in flights {
-            flight
-                .slots
-                .iter()
-                .for_each(|s| s.fill(Err(error.clone()), None));
-            self.note(&flight, id, 0, None, Some(&error), None);
+            self.fail_flight(&flight, id, &error);
+        }
+        for mut job in waiting {
+            for (_, slots) in job.chunks.drain(..) {
+                let flight = InFlight {
+                    slots,
+                    _input_blob: None,
+                    submitted_us: now_us(),
+                    job: job.job.clone(),
+                    index: job.next_index,
+                };
+                job.next_index += 1;
+                self.fail_flight(&flight, 0, &error);
+            }
         }
         self.progress.bump();
         self.jobs.flush();
@@ -212,7 +352,7 @@ impl Core {
     /// Counts a task that was never submitted (a reduction whose inputs failed) as failed.
     pub fn note_unsubmitted(&self, place: &Place, error: &TaskError) {
         let flight = InFlight {
-            slots: Vec::new(),
+            slots: SmallVec::new(),
             _input_blob: None,
             submitted_us: now_us(),
             job: place.job.clone(),
@@ -295,7 +435,13 @@ impl Core {
                 return self.note(flight, id, attempt, None, Some(&error), None);
             }
         };
-        let stats = TaskStats::new(flight.submitted_us, &result.stats, attempt);
+        let worker = self.worker_name(&result.stats.worker);
+        let stats = Arc::new(StatsRecord::new(
+            flight.submitted_us,
+            &result.stats,
+            attempt,
+            worker,
+        ));
         // Most tasks print nothing: their futures make empty logs when asked.
         let printed = !result.stdout.is_empty() || !result.stderr.is_empty();
         let logs = printed.then(|| {

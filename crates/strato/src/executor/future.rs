@@ -97,24 +97,55 @@ pub struct TaskStats {
 }
 
 impl TaskStats {
-    pub(crate) fn new(submitted_us: u64, run: &RunStats, retries: u32) -> TaskStats {
-        TaskStats {
-            submitted: at(submitted_us),
-            started: at(run.started_us),
-            finished: at(run.finished_us),
-            received: SystemTime::now(),
-            worker: run.worker.clone(),
+    /// How long the function ran on the worker.
+    pub fn run_time(&self) -> Duration {
+        self.finished
+            .duration_since(self.started)
+            .unwrap_or_default()
+    }
+}
+
+/// A task's stats as its futures keep them: one record per task, shared by its chunk's
+/// items, naming its worker with a string shared by every task that worker ran (a million
+/// tasks keep a million small records, not a million copies of a name); the [`TaskStats`]
+/// a future answers is made from it when asked.
+#[derive(Debug)]
+pub(crate) struct StatsRecord {
+    submitted_us: u64,
+    started_us: u64,
+    finished_us: u64,
+    received_us: u64,
+    worker: Arc<str>,
+    bytes_in: u64,
+    bytes_out: u64,
+    retries: u32,
+}
+
+impl StatsRecord {
+    pub(crate) fn new(submitted_us: u64, run: &RunStats, retries: u32, worker: Arc<str>) -> Self {
+        StatsRecord {
+            submitted_us,
+            started_us: run.started_us,
+            finished_us: run.finished_us,
+            received_us: super::wire::now_us(),
+            worker,
             bytes_in: run.bytes_in,
             bytes_out: run.bytes_out,
             retries,
         }
     }
 
-    /// How long the function ran on the worker.
-    pub fn run_time(&self) -> Duration {
-        self.finished
-            .duration_since(self.started)
-            .unwrap_or_default()
+    fn stats(&self) -> TaskStats {
+        TaskStats {
+            submitted: at(self.submitted_us),
+            started: at(self.started_us),
+            finished: at(self.finished_us),
+            received: at(self.received_us),
+            worker: self.worker.to_string(),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            retries: self.retries,
+        }
     }
 }
 
@@ -162,7 +193,8 @@ pub(crate) type ItemOutcome = Result<Vec<u8>, TaskError>;
 #[derive(Debug, Default)]
 struct SlotState {
     outcome: Option<ItemOutcome>,
-    stats: Option<TaskStats>,
+    /// Shared by the items of one chunk (one task, one set of stats).
+    stats: Option<Arc<StatsRecord>>,
     logs: Option<Arc<TaskLogs>>,
     task: u64,
 }
@@ -191,7 +223,7 @@ impl Slot {
     }
 
     /// Records the outcome (the first one wins).
-    pub fn fill(&self, outcome: ItemOutcome, stats: Option<TaskStats>) {
+    pub fn fill(&self, outcome: ItemOutcome, stats: Option<Arc<StatsRecord>>) {
         self.fill_with_logs(outcome, stats, None);
     }
 
@@ -199,7 +231,7 @@ impl Slot {
     pub fn fill_with_logs(
         &self,
         outcome: ItemOutcome,
-        stats: Option<TaskStats>,
+        stats: Option<Arc<StatsRecord>>,
         logs: Option<Arc<TaskLogs>>,
     ) {
         let mut state = lock(&self.state);
@@ -231,6 +263,11 @@ impl Slot {
         lock(&self.state).task
     }
 
+    /// Records the task that carries this item (0 until it is submitted).
+    pub fn set_task(&self, task: u64) {
+        lock(&self.state).task = task;
+    }
+
     /// The task's logs once it finished on a worker (empty ones if it printed nothing).
     pub fn logs(&self) -> Option<Arc<TaskLogs>> {
         let state = lock(&self.state);
@@ -258,7 +295,7 @@ impl Slot {
     }
 
     pub fn stats(&self) -> Option<TaskStats> {
-        lock(&self.state).stats.clone()
+        lock(&self.state).stats.as_deref().map(StatsRecord::stats)
     }
 }
 

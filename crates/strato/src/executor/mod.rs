@@ -340,7 +340,7 @@ impl Executor {
         let job = core.jobs.begin(kind, std::any::type_name::<F>(), tasks);
         let place = Place { job, first: 0 };
         let slots = core.submit(func::entry_of(f), chunks, submit, &place)?;
-        let futures = slots.into_iter().flatten().map(|s| self.future(s));
+        let futures = slots.into_iter().map(|s| self.future(s));
         Ok((place.job, futures.collect()))
     }
 
@@ -557,7 +557,7 @@ impl Reducer {
         let mut slots = self
             .core
             .submit(self.entry, vec![chunk], self.submit, &self.place)?;
-        Ok(slots.remove(0).remove(0))
+        Ok(slots.remove(0))
     }
 }
 
