@@ -294,8 +294,11 @@ fn read_welcome(
             Err(e) => return Err(e.to_string()),
         }
         let spare = decoder.spare(64 << 10);
-        let (n, fd) = strato_proto::arena::recv_with_descriptor(socket.as_fd(), spare)
-            .map_err(|e| e.to_string())?;
+        let (n, fd) = match strato_proto::arena::recv_with_descriptor(socket.as_fd(), spare) {
+            Ok(received) => received,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        };
         decoder.commit(n);
         if fd.is_some() {
             *descriptor = fd;
@@ -347,6 +350,8 @@ fn read_message<T>(
         match read {
             Ok(0) => return Err("the server closed the connection".into()),
             Ok(_) => {}
+            // A signal handler ran (Python's, for Ctrl-C): the connection is fine.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.to_string()),
         }
     }
