@@ -1,5 +1,6 @@
 //! Futures of tasks: where a result lands, how to wait for it, and why a task failed.
 
+use smallvec::SmallVec;
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -190,9 +191,22 @@ pub struct TaskLogs {
 /// The outcome of one item: its encoded result or the error.
 pub(crate) type ItemOutcome = Result<Vec<u8>, TaskError>;
 
+/// An outcome as a slot keeps it: a small encoded result inline (most results of a large
+/// `map` are a few bytes: no allocation each), an error boxed.
+type KeptOutcome = Result<SmallVec<[u8; 16]>, Box<TaskError>>;
+
+/// The bytes inline when they fit, whatever room their `Vec` had.
+fn keep_bytes(bytes: Vec<u8>) -> SmallVec<[u8; 16]> {
+    if bytes.len() <= 16 {
+        SmallVec::from_slice(&bytes)
+    } else {
+        SmallVec::from_vec(bytes)
+    }
+}
+
 #[derive(Debug, Default)]
 struct SlotState {
-    outcome: Option<ItemOutcome>,
+    outcome: Option<KeptOutcome>,
     /// Shared by the items of one chunk (one task, one set of stats).
     stats: Option<Arc<StatsRecord>>,
     logs: Option<Arc<TaskLogs>>,
@@ -236,7 +250,7 @@ impl Slot {
     ) {
         let mut state = lock(&self.state);
         if state.outcome.is_none() {
-            state.outcome = Some(outcome);
+            state.outcome = Some(outcome.map(keep_bytes).map_err(Box::new));
             state.stats = stats;
             if let Some(logs) = &logs {
                 state.task = logs.task;
@@ -291,7 +305,12 @@ impl Slot {
     }
 
     pub fn outcome(&self) -> Option<ItemOutcome> {
-        lock(&self.state).outcome.clone()
+        let state = lock(&self.state);
+        let kept = state.outcome.as_ref()?;
+        Some(match kept {
+            Ok(bytes) => Ok(bytes.to_vec()),
+            Err(error) => Err(TaskError::clone(error)),
+        })
     }
 
     pub fn stats(&self) -> Option<TaskStats> {
