@@ -365,7 +365,13 @@ impl Calls {
             if let Some(answer) = slot.take() {
                 return answer;
             }
-            if let Ok(mut reading) = self.reading.try_lock() {
+            let reading = match self.reading.try_lock() {
+                Ok(reading) => Some(reading),
+                // A leader panicked: the socket and decoder are intact, go on reading.
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut reading) = reading {
                 self.lead(&mut reading, slot);
                 drop(reading);
                 self.hand_over();
