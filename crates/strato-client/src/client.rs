@@ -128,10 +128,7 @@ impl Client {
     /// Sends `call` and blocks until its answer. A server-side error answer becomes
     /// [`Error::Server`].
     pub fn call(&self, call: Call) -> Result<Answer, Error> {
-        match self.backend.call(call)? {
-            Answer::Error { kind, message } => Err(Error::Server { kind, message }),
-            answer => Ok(answer),
-        }
+        crate::error::server_error(self.backend.call(call)?)
     }
 
     /// Sends `call` without waiting for (or receiving) an answer. (With Redis, the call

@@ -63,3 +63,11 @@ impl Error {
         }
     }
 }
+
+/// An answer, with a server-side error answer as [`Error::Server`].
+pub(crate) fn server_error(answer: strato_proto::Answer) -> Result<strato_proto::Answer, Error> {
+    match answer {
+        strato_proto::Answer::Error { kind, message } => Err(Error::Server { kind, message }),
+        answer => Ok(answer),
+    }
+}

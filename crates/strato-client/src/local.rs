@@ -70,9 +70,9 @@ impl LocalWord {
         if !self.arena.open.load(Ordering::SeqCst) {
             return None;
         }
-        Some(match self.arena.map.apply(self.slot, op)? {
-            Answer::Error { kind, message } => Err(Error::Server { kind, message }),
-            answer => Ok(answer),
-        })
+        self.arena
+            .map
+            .apply(self.slot, op)
+            .map(crate::error::server_error)
     }
 }

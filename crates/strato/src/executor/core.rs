@@ -35,6 +35,19 @@ struct InFlight {
     index: u64,
 }
 
+impl InFlight {
+    /// A task's bookkeeping as of now, before its argument is stored.
+    fn new(slots: ChunkSlots, job: &Arc<str>, index: u64) -> InFlight {
+        InFlight {
+            slots,
+            _input_blob: None,
+            submitted_us: now_us(),
+            job: job.clone(),
+            index,
+        }
+    }
+}
+
 /// A job's chunks that wait for room on the board, with their items' slots.
 struct Waiting {
     entry: Entry,
@@ -223,13 +236,7 @@ impl Core {
         let id = strato_worker::compute::next_task_id(self.client.connection_id());
         tracing::debug!(task = id, index, items = chunk.items, "task submitted");
         slots.iter().for_each(|slot| slot.set_task(id));
-        let mut flight = InFlight {
-            slots,
-            _input_blob: None,
-            submitted_us: now_us(),
-            job: job.clone(),
-            index,
-        };
+        let mut flight = InFlight::new(slots, job, index);
         let name = format!("strato.blob.{id}.a");
         let stored = Payload::store(&self.client, chunk.bytes, self.limits.inline_limit, &name)
             .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")));
@@ -334,13 +341,7 @@ impl Core {
         }
         for mut job in waiting {
             for (_, slots) in job.chunks.drain(..) {
-                let flight = InFlight {
-                    slots,
-                    _input_blob: None,
-                    submitted_us: now_us(),
-                    job: job.job.clone(),
-                    index: job.next_index,
-                };
+                let flight = InFlight::new(slots, &job.job, job.next_index);
                 job.next_index += 1;
                 self.fail_flight(&flight, 0, &error);
             }
@@ -351,13 +352,7 @@ impl Core {
 
     /// Counts a task that was never submitted (a reduction whose inputs failed) as failed.
     pub fn note_unsubmitted(&self, place: &Place, error: &TaskError) {
-        let flight = InFlight {
-            slots: SmallVec::new(),
-            _input_blob: None,
-            submitted_us: now_us(),
-            job: place.job.clone(),
-            index: place.first,
-        };
+        let flight = InFlight::new(SmallVec::new(), &place.job, place.first);
         self.note(&flight, 0, 0, None, Some(error), None);
         self.jobs.flush();
     }
