@@ -152,15 +152,16 @@ fn redis_rtt(
 fn pipe_send((end, count, size): (PipeEnd<Bytes>, u32, usize)) {
     let message = Bytes::from(vec![1u8; size]);
     for _ in 0..count {
-        end.send(message.clone());
+        end.send(message.clone())
+            .expect("the receiving end is there");
     }
 }
 
 fn pipe_receive((end, count, size): (PipeEnd<Bytes>, u32, usize)) -> f64 {
-    let first = end.recv();
+    let first = end.recv().expect("a first message");
     let start = Instant::now();
     for _ in 1..count {
-        assert_eq!(end.recv().len(), size);
+        assert_eq!(end.recv().expect("every message").len(), size);
     }
     drop(first);
     (count - 1) as f64 * size as f64 / 1e6 / start.elapsed().as_secs_f64()
@@ -173,8 +174,8 @@ fn pipe_ping((end, size, rounds): (PipeEnd<Bytes>, usize, u32)) -> f64 {
     let mut times = Vec::with_capacity(rounds as usize);
     for round in 0..rounds + 5 {
         let start = Instant::now();
-        end.send(message.clone());
-        let echo = end.recv();
+        end.send(message.clone()).expect("the echoing end is there");
+        let echo = end.recv().expect("an echo");
         if round >= 5 {
             times.push(start.elapsed().as_secs_f64() * 1e6);
         }
@@ -185,7 +186,8 @@ fn pipe_ping((end, size, rounds): (PipeEnd<Bytes>, usize, u32)) -> f64 {
 
 fn pipe_pong((end, rounds): (PipeEnd<Bytes>, u32)) {
     for _ in 0..rounds + 5 {
-        end.send(end.recv());
+        let message = end.recv().expect("a message to echo");
+        end.send(message).expect("the pinging end is there");
     }
 }
 

@@ -62,6 +62,12 @@ pub trait StateBackend: Send + Sync + RefUnwindSafe + UnwindSafe + 'static {
     /// transport allows). Nothing is sent if one of them is too large.
     fn cast_all(&self, calls: Vec<Call>) -> Result<(), Error>;
 
+    /// Sends `call` and blocks until its answer, with the descriptor that came with it (a
+    /// pipe's end, for [`strato_proto::Op::Attach`]); by default none comes.
+    fn call_attached(&self, call: Call) -> Result<(Answer, Option<std::os::fd::OwnedFd>), Error> {
+        self.call(call).map(|answer| (answer, None))
+    }
+
     /// The server's shared-memory arena, when this process is on the server's machine and
     /// mapped it (two-tier state); `None` by default: every call goes to the backend.
     #[cfg(feature = "server")]

@@ -164,6 +164,32 @@ impl Client {
             Err(e) => Err(e),
         }
     }
+
+    /// This process's own end of the pipe direction `name`, in `role` (`Sender` or
+    /// `Receiver`), when it is on the server's machine: messages then go over the socket
+    /// the server made for the pipe, not through the server (see [`crate::LocalPipe`]).
+    /// `Ok(None)` where that cannot be (a remote client, Redis, `STRATO_TWO_TIER=0`): the
+    /// pipe's operations then go to the server as calls.
+    pub fn attach(
+        &self,
+        name: &str,
+        role: strato_proto::Role,
+    ) -> Result<Option<crate::LocalPipe>, Error> {
+        if self.backend.arena().is_none() {
+            return Ok(None);
+        }
+        let attach = Call::Op {
+            name: name.into(),
+            op: strato_proto::Op::Attach(role),
+        };
+        match self.backend.call_attached(attach) {
+            Ok((Answer::Attached { descriptor: true }, Some(fd))) => {
+                Ok(Some(crate::LocalPipe::new(fd, self.backend.max_frame())))
+            }
+            Ok(_) | Err(Error::Server { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The backend for an address, if this build has it.

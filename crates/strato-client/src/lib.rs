@@ -36,4 +36,4 @@ pub use backend::StateBackend;
 pub use client::{Client, ConnectOptions};
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "server")]
-pub use local::{LocalArena, LocalWord};
+pub use local::{LocalArena, LocalPipe, LocalWord};

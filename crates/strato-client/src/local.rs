@@ -76,3 +76,100 @@ impl LocalWord {
             .map(crate::error::server_error)
     }
 }
+
+/// One end of a pipe's direction, attached in this process: its messages go over the
+/// socket the server made for it, with no hop through the server (docs/two-tier.md,
+/// "Pipes on one host"). Answers as the server would for the same operation.
+///
+/// Two threads of a process take turns on it; two processes using one end at once get
+/// what `multiprocessing` gives them (an undefined interleaving, detected here as a
+/// corrupt stream).
+///
+/// ```
+/// # let server = strato_server::start(strato_server::Config {
+/// #     listen: vec![strato_proto::Address::Abstract(format!("strato-doc-pipe-{}", std::process::id()))],
+/// #     ..Default::default()
+/// # }).unwrap();
+/// use strato_client::Client;
+/// use strato_proto::{Answer, Call, Init, Role, Wait};
+///
+/// let client = Client::connect(&server.address().to_string()).unwrap();
+/// for role in [Role::Sender, Role::Receiver] {
+///     let open = Call::Open { name: "way".into(), init: Init::Pipe, persistent: false, role };
+///     client.call(open).unwrap();
+/// }
+/// let tx = client.attach("way", Role::Sender).unwrap().expect("a Unix socket client");
+/// let rx = client.attach("way", Role::Receiver).unwrap().unwrap();
+/// assert_eq!(tx.send(b"hi").unwrap(), Answer::Done);
+/// assert_eq!(rx.recv(Wait::Forever).unwrap(), Answer::Blob(b"hi".to_vec().into()));
+/// assert_eq!(rx.recv(Wait::Never).unwrap(), Answer::WouldBlock);
+/// ```
+#[derive(Debug)]
+pub struct LocalPipe {
+    socket: std::sync::Mutex<std::os::fd::OwnedFd>,
+    max_len: usize,
+}
+
+impl LocalPipe {
+    pub(crate) fn new(socket: std::os::fd::OwnedFd, max_len: usize) -> LocalPipe {
+        LocalPipe {
+            socket: std::sync::Mutex::new(socket),
+            max_len,
+        }
+    }
+
+    fn socket(&self) -> std::sync::MutexGuard<'_, std::os::fd::OwnedFd> {
+        self.socket.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends one message: [`Answer::Done`], or [`Answer::Disconnected`] once no receiver
+    /// is left. Waits while the socket's buffer is full.
+    pub fn send(&self, message: &[u8]) -> Result<Answer, Error> {
+        if message.len() > self.max_len {
+            return Err(Error::TooLarge {
+                size: message.len(),
+                max: self.max_len,
+            });
+        }
+        match strato_proto::pipe::send_message(&*self.socket(), message) {
+            Ok(()) => Ok(Answer::Done),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Answer::Disconnected),
+            Err(e) => Err(pipe_error(e)),
+        }
+    }
+
+    /// Receives one message as `wait` says: [`Answer::Blob`]; [`Answer::Disconnected`]
+    /// once every sender is gone and every message was read; [`Answer::WouldBlock`] or
+    /// [`Answer::TimedOut`] if none came (a signal also ends a wait early, as a timeout).
+    pub fn recv(&self, wait: strato_proto::Wait) -> Result<Answer, Error> {
+        use strato_proto::Wait;
+        let socket = self.socket();
+        let limit = match wait {
+            Wait::Never => Some(std::time::Duration::ZERO),
+            Wait::Forever => None,
+            Wait::Micros(us) => Some(std::time::Duration::from_micros(us)),
+        };
+        let empty = match wait {
+            Wait::Never => Answer::WouldBlock,
+            _ => Answer::TimedOut,
+        };
+        // A receive without limit blocks in the read itself; others first wait (poll).
+        if limit.is_some() {
+            match strato_proto::pipe::readable(&*socket, limit) {
+                Ok(true) => {}
+                Ok(false) => return Ok(empty),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(empty),
+                Err(e) => return Err(pipe_error(e)),
+            }
+        }
+        match strato_proto::pipe::recv_message(&*socket, self.max_len) {
+            Ok(Some(message)) => Ok(Answer::Blob(message.into())),
+            Ok(None) => Ok(Answer::Disconnected),
+            Err(e) => Err(pipe_error(e)),
+        }
+    }
+}
+
+fn pipe_error(e: std::io::Error) -> Error {
+    Error::ConnectionLost(format!("a pipe's socket failed: {e}"))
+}

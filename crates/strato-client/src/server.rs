@@ -4,8 +4,9 @@
 //! waits for it, and when its own has come it hands the reading over to a thread still
 //! waiting. A lone caller thus reads its own reply, with no other thread woken in between.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -45,6 +46,9 @@ struct Calls {
 struct ReadSide {
     stream: Stream,
     decoder: FrameDecoder,
+    /// Descriptors that came with the bytes read (pipes' ends), oldest first, each for the
+    /// next `Attached { descriptor: true }` reply decoded.
+    descriptors: VecDeque<OwnedFd>,
 }
 
 #[derive(Default)]
@@ -53,6 +57,8 @@ struct CallTable {
     closed: Option<String>,
     /// The arena this connection mapped, closed with the connection.
     arena: Option<Arc<LocalArena>>,
+    /// Descriptors that came with replies, by request id, until their callers take them.
+    attached: HashMap<u64, OwnedFd>,
 }
 
 /// Where one reply is delivered.
@@ -133,6 +139,7 @@ impl ServerConnection {
             reading: Mutex::new(ReadSide {
                 stream: reader,
                 decoder: FrameDecoder::new(max_frame.max(DEFAULT_MAX_FRAME)),
+                descriptors: VecDeque::new(),
             }),
         });
         Ok(ServerConnection {
@@ -164,20 +171,13 @@ impl StateBackend for ServerConnection {
     }
 
     fn call(&self, call: Call) -> Result<Answer, Error> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let slot = Arc::new(Slot::default());
-        {
-            let mut table = lock(&self.calls.table);
-            if let Some(reason) = &table.closed {
-                return Err(Error::ConnectionLost(reason.clone()));
-            }
-            table.waiting.insert(id, slot.clone());
-        }
-        if let Err(e) = send(self, &Request { id, call }) {
-            lock(&self.calls.table).waiting.remove(&id);
-            return Err(e);
-        }
-        self.calls.wait(&slot)
+        self.call_numbered(call).map(|(_, answer)| answer)
+    }
+
+    fn call_attached(&self, call: Call) -> Result<(Answer, Option<OwnedFd>), Error> {
+        let (id, answer) = self.call_numbered(call)?;
+        let descriptor = lock(&self.calls.table).attached.remove(&id);
+        Ok((answer, descriptor))
     }
 
     fn cast(&self, call: Call) -> Result<(), Error> {
@@ -194,6 +194,26 @@ impl StateBackend for ServerConnection {
 
     fn arena(&self) -> Option<&Arc<LocalArena>> {
         self.arena.as_ref()
+    }
+}
+
+impl ServerConnection {
+    /// Sends `call` and waits for its answer; the request's id with it.
+    fn call_numbered(&self, call: Call) -> Result<(u64, Answer), Error> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot::default());
+        {
+            let mut table = lock(&self.calls.table);
+            if let Some(reason) = &table.closed {
+                return Err(Error::ConnectionLost(reason.clone()));
+            }
+            table.waiting.insert(id, slot.clone());
+        }
+        if let Err(e) = send(self, &Request { id, call }) {
+            lock(&self.calls.table).waiting.remove(&id);
+            return Err(e);
+        }
+        self.calls.wait(&slot).map(|answer| (id, answer))
     }
 }
 
@@ -336,6 +356,17 @@ fn read_message<T>(
     decoder: &mut FrameDecoder,
     next: fn(&mut FrameDecoder) -> Result<Option<T>, strato_proto::FrameError>,
 ) -> Result<T, String> {
+    read_message_with(stream, decoder, next, &mut VecDeque::new())
+}
+
+/// As [`read_message`], keeping the descriptors that come with the bytes (on a Unix
+/// socket) in `descriptors`.
+fn read_message_with<T>(
+    stream: &mut Stream,
+    decoder: &mut FrameDecoder,
+    next: fn(&mut FrameDecoder) -> Result<Option<T>, strato_proto::FrameError>,
+    descriptors: &mut VecDeque<OwnedFd>,
+) -> Result<T, String> {
     loop {
         match next(decoder) {
             Ok(Some(message)) => return Ok(message),
@@ -345,7 +376,7 @@ fn read_message<T>(
             }
             Err(e) => return Err(e.to_string()),
         }
-        let read = stream.read(decoder.spare(64 << 10));
+        let read = read_some(stream, decoder.spare(64 << 10), descriptors);
         decoder.commit(*read.as_ref().unwrap_or(&0));
         match read {
             Ok(0) => return Err("the server closed the connection".into()),
@@ -355,6 +386,21 @@ fn read_message<T>(
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// Reads what has arrived; on a Unix socket, with any descriptor attached to it.
+fn read_some(
+    stream: &mut Stream,
+    buf: &mut [u8],
+    descriptors: &mut VecDeque<OwnedFd>,
+) -> std::io::Result<usize> {
+    let Stream::Unix(socket) = stream else {
+        return stream.read(buf);
+    };
+    use std::os::fd::AsFd;
+    let (n, descriptor) = strato_proto::arena::recv_with_descriptor(socket.as_fd(), buf)?;
+    descriptors.extend(descriptor);
+    Ok(n)
 }
 
 impl Calls {
@@ -385,10 +431,23 @@ impl Calls {
 
     /// Reads and routes replies until `own` is answered or the connection ends.
     fn lead(&self, reading: &mut ReadSide, own: &Slot) {
-        let ReadSide { stream, decoder } = reading;
+        let ReadSide {
+            stream,
+            decoder,
+            descriptors,
+        } = reading;
         while !own.has_answer() {
-            match read_message(stream, decoder, FrameDecoder::decode_next::<ServerMessage>) {
-                Ok(ServerMessage::Reply(reply)) => deliver(self, reply.id, Ok(reply.answer)),
+            let next = FrameDecoder::decode_next::<ServerMessage>;
+            match read_message_with(stream, decoder, next, descriptors) {
+                Ok(ServerMessage::Reply(mut reply)) => {
+                    if reply.answer == (Answer::Attached { descriptor: true }) {
+                        match descriptors.pop_front() {
+                            Some(fd) => drop(lock(&self.table).attached.insert(reply.id, fd)),
+                            None => reply.answer = Answer::Attached { descriptor: false },
+                        }
+                    }
+                    deliver(self, reply.id, Ok(reply.answer))
+                }
                 Ok(ServerMessage::Fatal(refusal)) => {
                     return self.close(format!("the server closed it: {}", refusal.reason))
                 }

@@ -23,6 +23,7 @@ mod atomic;
 mod frame;
 mod liveness;
 mod message;
+pub mod pipe;
 mod task;
 
 pub use address::{Address, AddressError};
@@ -38,7 +39,7 @@ pub use message::*;
 pub use task::{TaskGrant, TaskOutcome, TaskReport, TaskSpec};
 
 /// The protocol version this build speaks; the handshake refuses any other.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The magic bytes that open every [`Hello`], so that a stray client of another protocol is
 /// told apart from a strato client of another version.

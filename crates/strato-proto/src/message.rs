@@ -304,6 +304,11 @@ pub enum Init {
         /// Capacity, if bounded (0 is a rendezvous channel).
         bound: Option<u64>,
     },
+    /// One direction of a `Pipe`: an unbounded channel whose ends, in processes on the
+    /// state server's machine, exchange messages over a socket the server made, with no
+    /// hop through the server ([`Op::Attach`]; docs/two-tier.md, "Pipes on one host").
+    /// Backends without such sockets keep it as a [`Init::Channel`].
+    Pipe,
     /// A multi-producer multi-consumer queue.
     Queue {
         /// Capacity, if bounded.
@@ -387,7 +392,7 @@ impl Init {
             Init::Barrier(_) => Kind::Barrier,
             Init::Future => Kind::Future,
             Init::Latch(_) => Kind::Latch,
-            Init::Channel { .. } => Kind::Channel,
+            Init::Channel { .. } | Init::Pipe => Kind::Channel,
             Init::Queue { .. } => Kind::Queue,
             Init::TaskBoard { .. } => Kind::TaskBoard,
             Init::Custom { .. } => Kind::Custom,
@@ -656,6 +661,10 @@ pub enum Op {
     /// [`Answer::Located`]. Only a connection that received the arena asks; the slot stays
     /// this object's (or unused) while that connection lives.
     Locate,
+    /// Pipe: a descriptor of the socket of this end (`Sender` or `Receiver`), so that the
+    /// caller sends or receives on it directly; answers [`Answer::Attached`]. Only a
+    /// client on the server's machine (a Unix socket) can receive one.
+    Attach(Role),
 }
 
 /// Kinds of error the server reports.
@@ -770,6 +779,13 @@ pub enum Answer {
     },
     /// Answer to [`Op::Locate`]: the object's slot in the shared-memory arena.
     Located(crate::arena::Slot),
+    /// Answer to [`Op::Attach`]: whether the end's descriptor came with this reply (it
+    /// cannot over TCP, nor when the server could not attach it); without one, the end's
+    /// messages go through the server.
+    Attached {
+        /// The descriptor is attached to the reply's bytes.
+        descriptor: bool,
+    },
 }
 
 /// What the server sends after the handshake.

@@ -1,18 +1,23 @@
 //! [`Channel`]: one end of a channel on the state, as a sender or a receiver.
 
+use std::sync::OnceLock;
+
 use pyo3::exceptions::{PyEOFError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use strato_proto::{Answer, Blob, Init, Op, Role};
+use strato::LocalPipe;
+use strato_proto::{Answer, Blob, Init, Op, Role, Wait};
 
 use crate::reference::Reference;
-use crate::unexpected;
+use crate::{engine_error, unexpected, wait_in_slices, waited};
 
-/// One end of an unbounded channel: a reference as its sender or its receiver.
+/// One end of one direction of a pipe: a reference as its sender or its receiver.
 ///
-/// The channel counts its senders and receivers: once every sender is gone (closed, or its
+/// The pipe counts its senders and receivers: once every sender is gone (closed, or its
 /// process died), `recv` raises `EOFError` when nothing is left; once every receiver is
-/// gone, `send` says so. A `multiprocessing.Pipe` is two channels.
+/// gone, `send` says so. A `multiprocessing.Pipe` is two of them. In a process on the
+/// state server's machine, messages go over the socket the server made for the pipe, not
+/// through the server (two-tier state).
 ///
 /// ```python
 /// from strato import _native
@@ -27,7 +32,33 @@ use crate::unexpected;
 ///     pass
 /// ```
 #[pyclass(module = "strato._native", frozen)]
-pub struct Channel(Reference);
+pub struct Channel(Reference, OnceLock<Option<LocalPipe>>);
+
+impl Channel {
+    fn of(reference: Reference) -> Channel {
+        Channel(reference, OnceLock::new())
+    }
+
+    /// A send or receive: on this process's own socket of the pipe if it has one, else
+    /// through the engine.
+    fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+        let reference = &self.0;
+        let local = self.1.get_or_init(|| {
+            let client = reference.client();
+            let attach = || client.attach(reference.name(), reference.role());
+            py.detach(attach).ok().flatten()
+        });
+        let Some(pipe) = local else {
+            return reference.op(py, op);
+        };
+        py.detach(|| match &op {
+            Op::Send(message, _) => pipe.send(message),
+            Op::Recv(wait) => pipe.recv(*wait),
+            other => Err(strato::Error::Protocol(format!("not a pipe's: {other:?}"))),
+        })
+        .map_err(engine_error)
+    }
+}
 
 fn role(name: &str) -> PyResult<Role> {
     match name {
@@ -46,14 +77,13 @@ impl Channel {
     #[staticmethod]
     #[pyo3(signature = (role_name, name=None))]
     fn open(py: Python<'_>, role_name: &str, name: Option<String>) -> PyResult<Channel> {
-        let init = Init::Channel { bound: None };
-        Reference::open(py, name, init, role(role_name)?).map(Channel)
+        Reference::open(py, name, Init::Pipe, role(role_name)?).map(Channel::of)
     }
 
     /// Takes the end, in `role`, that another process lent (see [`Channel::lend`]).
     #[staticmethod]
     fn adopt(py: Python<'_>, name: String, role_name: &str) -> PyResult<Channel> {
-        Reference::adopt(py, name, role(role_name)?).map(Channel)
+        Reference::adopt(py, name, role(role_name)?).map(Channel::of)
     }
 
     /// Counts this end in flight (pickled), so the channel stays connected until the
@@ -71,14 +101,10 @@ impl Channel {
     /// Sends `item`; false if no receiver is left.
     fn send(&self, py: Python<'_>, item: &[u8]) -> PyResult<bool> {
         let item = Blob::from(item.to_vec());
-        match self
-            .0
-            .blocking(py, true, None, |wait| Op::Send(item.clone(), wait))?
-        {
-            Some(Answer::Done) => Ok(true),
-            Some(Answer::Disconnected) => Ok(false),
-            Some(other) => Err(unexpected(other)),
-            None => unreachable!("an unlimited wait ends with an answer"),
+        match self.op(py, Op::Send(item, Wait::Forever))? {
+            Answer::Done => Ok(true),
+            Answer::Disconnected => Ok(false),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -91,7 +117,10 @@ impl Channel {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<Option<Py<PyBytes>>> {
-        match self.0.blocking(py, block, timeout, Op::Recv)? {
+        let received = wait_in_slices(py, block, timeout, |wait| {
+            self.op(py, Op::Recv(wait)).map(waited)
+        })?;
+        match received {
             None => Ok(None),
             Some(Answer::Blob(item)) => Ok(Some(PyBytes::new(py, &item).unbind())),
             Some(Answer::Disconnected) => Err(PyEOFError::new_err("the other end is closed")),

@@ -98,6 +98,16 @@ impl Reference {
         &self.name
     }
 
+    /// The role it holds.
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The connection it uses.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// One operation on the object; an engine error becomes [`StratoError`].
     pub(crate) fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
         if let Some(answer) = self.local_answer(py, &op) {

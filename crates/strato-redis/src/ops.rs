@@ -45,6 +45,7 @@ fn init_args(init: &Init) -> Vec<Vec<u8>> {
         Init::Semaphore { permits, bound: b } => vec![text(permits), bound(*b)],
         Init::Barrier(n) | Init::Latch(n) => vec![text(n)],
         Init::Channel { bound: b } | Init::Queue { bound: b } => vec![bound(*b)],
+        Init::Pipe => vec![bound(None)],
         Init::TaskBoard { binary } => vec![text(binary)],
         Init::Map
         | Init::List
@@ -214,7 +215,7 @@ impl Shared {
             Op::TaskDone => self.answer(n, "task_done", never, vec![]),
             Op::Join(w) => self.answer(n, "join", w, vec![]),
             Op::Invoke { .. } | Op::Snapshot => Ok(unsupported(&format!("`{n}`"))),
-            Op::Locate => Ok(Shared::refuse(
+            Op::Locate | Op::Attach(_) => Ok(Shared::refuse(
                 ErrorKind::Unsupported,
                 format!("`{n}` has no place in shared memory: Redis holds it"),
             )),

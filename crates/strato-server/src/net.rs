@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::objects::CustomFactory;
-use crate::table::{ConnId, Factory, State};
+use crate::table::{ConnId, Factory, Outgoing, Relay, State};
 
 /// How a server listens and what it allows.
 ///
@@ -382,8 +382,10 @@ where
             return;
         }
     };
-    let (out, outgoing) = mpsc::unbounded_channel();
+    let (out, outgoing) = mpsc::unbounded_channel::<Outgoing>();
     let fatal = out.clone();
+    // A second descriptor of the socket, for the writer to attach pipes' ends with.
+    let attach_on = local.as_ref().and_then(|fd| fd.try_clone().ok());
     let conn = shared.state().connect(out);
     let arena = shared.arena.as_ref().filter(|_| hello.arena);
     let welcome = Welcome {
@@ -399,12 +401,16 @@ where
         shared.state().disconnect(conn);
         return;
     }
-    let writing = tokio::spawn(write_loop(writer, outgoing));
-    if let Err(reason) = read_loop(&shared, conn, &mut reader, &mut decoder).await {
+    let writing = tokio::spawn(write_loop(writer, outgoing, attach_on));
+    // Dropped when the connection closes: ends its pipes' receives that did not begin.
+    let (open, closed) = tokio::sync::watch::channel(());
+    let connection = Connection { conn, closed };
+    if let Err(reason) = read_loop(&shared, &connection, &mut reader, &mut decoder).await {
         tracing::info!(conn, "closing a connection: {reason}");
-        let _ = fatal.send(ServerMessage::Fatal(Refusal { reason }));
+        let _ = fatal.send(ServerMessage::Fatal(Refusal { reason }).into());
     }
     drop(fatal);
+    drop(open);
     shared.state().disconnect(conn);
     let _ = writing.await;
 }
@@ -521,10 +527,17 @@ async fn fill<R: AsyncRead + Unpin>(
     Ok(n)
 }
 
+/// A connection as its requests' handlers see it.
+struct Connection {
+    conn: ConnId,
+    /// Changes (fails) once the connection closed.
+    closed: tokio::sync::watch::Receiver<()>,
+}
+
 /// Handles requests until the peer closes (Ok) or sends something invalid (Err: the reason).
 async fn read_loop<R: AsyncRead + Unpin>(
     shared: &Arc<Shared>,
-    conn: ConnId,
+    connection: &Connection,
     reader: &mut R,
     decoder: &mut FrameDecoder,
 ) -> Result<(), String> {
@@ -533,7 +546,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             .decode_next::<Request>()
             .map_err(|e| e.to_string())?
         {
-            dispatch(shared, conn, request);
+            dispatch(shared, connection, request);
         }
         if fill(reader, decoder).await? == 0 {
             return match decoder.buffered() {
@@ -546,12 +559,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-fn dispatch(shared: &Arc<Shared>, conn: ConnId, request: Request) {
-    let timers = {
+fn dispatch(shared: &Arc<Shared>, connection: &Connection, request: Request) {
+    let (relay, timers) = {
         let mut state = shared.state();
-        state.handle(conn, request);
-        state.take_timers()
+        let relay = state.handle(connection.conn, request);
+        (relay, state.take_timers())
     };
+    if let Some(relay) = relay {
+        tokio::spawn(run_relay(relay, connection.closed.clone()));
+    }
     for (waiter, after) in timers {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -561,18 +577,70 @@ fn dispatch(shared: &Arc<Shared>, conn: ConnId, request: Request) {
     }
 }
 
+/// Sends or receives on a pipe's socket for a remote client, and answers it; a receive
+/// that has not begun when the connection closes is dropped (the message stays for
+/// another receiver).
+async fn run_relay(relay: Relay, mut closed: tokio::sync::watch::Receiver<()>) {
+    let Relay {
+        caller,
+        out,
+        sockets,
+        op,
+    } = relay;
+    let answer = match op {
+        strato_proto::Op::Send(message, _) => Some(sockets.send(message).await),
+        strato_proto::Op::Recv(wait) => {
+            let gone = async move {
+                let _ = closed.changed().await;
+            };
+            sockets.recv(wait, gone).await
+        }
+        _ => None,
+    };
+    if let Some(answer) = answer {
+        let reply = strato_proto::Reply {
+            id: caller.req,
+            answer,
+        };
+        let _ = out.send(ServerMessage::Reply(reply).into());
+    }
+}
+
 /// Writes what the table sends a connection: each message encoded here, outside the table's
-/// lock, straight into a batch of up to 256 KiB that goes out in one write.
+/// lock, straight into a batch of up to 256 KiB that goes out in one write. A message with
+/// a descriptor goes on its own, with the descriptor attached through `attach_on` (the
+/// socket's own descriptor; `None` where it is not a Unix socket, and then the message
+/// says that none came).
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: W,
-    mut outgoing: mpsc::UnboundedReceiver<ServerMessage>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    attach_on: Option<OwnedFd>,
 ) {
     let mut batch = Vec::new();
-    while let Some(message) = outgoing.recv().await {
-        append(&message, &mut batch);
+    let mut pending = None;
+    loop {
+        let next = match pending.take() {
+            Some(next) => next,
+            None => match outgoing.recv().await {
+                Some(next) => next,
+                None => break,
+            },
+        };
+        if let Some(descriptor) = next.descriptor {
+            let sent = send_attached(&mut writer, next.message, descriptor, attach_on.as_ref());
+            if sent.await.is_err() {
+                return;
+            }
+            continue;
+        }
+        append(&next.message, &mut batch);
         while batch.len() < BATCH {
             match outgoing.try_recv() {
-                Ok(next) => append(&next, &mut batch),
+                Ok(next) if next.descriptor.is_some() => {
+                    pending = Some(next);
+                    break;
+                }
+                Ok(next) => append(&next.message, &mut batch),
                 Err(_) => break,
             }
         }
@@ -590,6 +658,51 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// Writes one message with `descriptor` attached to its first bytes. If it cannot be
+/// attached, the message goes without it, its answer saying so (`Attached { descriptor:
+/// false }`): the client then uses the pipe through the server.
+async fn send_attached<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    message: ServerMessage,
+    descriptor: OwnedFd,
+    attach_on: Option<&OwnedFd>,
+) -> std::io::Result<()> {
+    let frame = encode_frame(&message).map_err(std::io::Error::other)?;
+    let mut sent = 0;
+    if let Some(socket) = attach_on {
+        // The socket is non-blocking: a full buffer is retried for a while (the client is
+        // reading: it waits for this answer).
+        for _ in 0..1000 {
+            match strato_proto::arena::send_with_descriptor(
+                socket.as_fd(),
+                &frame,
+                descriptor.as_fd(),
+            ) {
+                Ok(n) => {
+                    sent = n;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => {
+                    tracing::debug!("could not attach a pipe's descriptor: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    if sent == 0 {
+        let ServerMessage::Reply(mut reply) = message else {
+            return writer.write_all(&frame).await;
+        };
+        reply.answer = strato_proto::Answer::Attached { descriptor: false };
+        return write_message(writer, &ServerMessage::Reply(reply)).await;
+    }
+    writer.write_all(&frame[sent..]).await?;
+    writer.flush().await
 }
 
 /// How many bytes of frames a connection's writer gathers before it writes.

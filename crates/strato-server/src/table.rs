@@ -14,7 +14,9 @@ use strato_proto::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::objects::{error, AtomicCell, Ctx, CustomFactory, Delivery, Object, RoleCounts, Step};
+use crate::objects::{
+    error, AtomicCell, Ctx, CustomFactory, Delivery, Object, PipeSockets, RoleCounts, Step,
+};
 use crate::refs::Refs;
 use crate::slots::Slots;
 
@@ -55,6 +57,37 @@ impl Waiter {
     }
 }
 
+/// A message for a connection's writer, with a descriptor to attach to its bytes (a
+/// pipe's end, for [`Op::Attach`]) if it has one.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub message: ServerMessage,
+    pub descriptor: Option<std::os::fd::OwnedFd>,
+}
+
+impl From<ServerMessage> for Outgoing {
+    fn from(message: ServerMessage) -> Self {
+        Outgoing {
+            message,
+            descriptor: None,
+        }
+    }
+}
+
+/// A pipe's send or receive for a remote client, which the server does on the pipe's
+/// sockets outside the table (it may wait on the socket): see `net::relay`.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    /// Who asked.
+    pub caller: WaiterId,
+    /// Where the answer goes.
+    pub out: UnboundedSender<Outgoing>,
+    /// The pipe's sockets.
+    pub sockets: Arc<PipeSockets>,
+    /// `Op::Send` or `Op::Recv`.
+    pub op: Op,
+}
+
 /// One object with its bookkeeping.
 #[derive(Debug)]
 struct Entry {
@@ -69,7 +102,7 @@ struct Entry {
 #[derive(Debug)]
 struct Conn {
     /// What goes to it; encoded by its writer, outside this table's lock.
-    out: UnboundedSender<ServerMessage>,
+    out: UnboundedSender<Outgoing>,
     /// Objects it referenced, held or parked on: what to clean up when it dies.
     touched: HashSet<Arc<str>>,
 }
@@ -122,7 +155,7 @@ impl State {
     }
 
     /// Registers a connection whose replies go to `out`.
-    pub fn connect(&mut self, out: UnboundedSender<ServerMessage>) -> ConnId {
+    pub fn connect(&mut self, out: UnboundedSender<Outgoing>) -> ConnId {
         self.next_conn += 1;
         let conn = Conn {
             out,
@@ -137,8 +170,9 @@ impl State {
         std::mem::take(&mut self.timers)
     }
 
-    /// Handles one request of `conn`; replies (to it and to woken waiters) are sent here.
-    pub fn handle(&mut self, conn: ConnId, request: Request) {
+    /// Handles one request of `conn`; replies (to it and to woken waiters) are sent here,
+    /// except for a pipe's send or receive, which is returned for the caller to run.
+    pub fn handle(&mut self, conn: ConnId, request: Request) -> Option<Relay> {
         let caller = WaiterId {
             conn,
             req: request.id,
@@ -162,11 +196,78 @@ impl State {
                 true => Answer::Done,
                 false => not_found(&name),
             }),
-            Call::Op { name, op } => self.op(caller, name, op),
+            Call::Op { name, op } => match self.pipe_op(caller, &name, op) {
+                Ok(relay) => return relay,
+                Err(op) => self.op(caller, name, op),
+            },
         };
         if let Some(answer) = answer {
             self.reply(caller, answer);
         }
+        None
+    }
+
+    /// A pipe's operations: `Attach` answered with a descriptor, a send or receive handed
+    /// back as a [`Relay`]; `Err(op)` if `name` is not a pipe.
+    fn pipe_op(&mut self, caller: WaiterId, name: &str, op: Op) -> Result<Option<Relay>, Op> {
+        let Some(entry) = self.objects.get_mut(name) else {
+            return Err(op);
+        };
+        let Object::Pipe(pipe) = &entry.object else {
+            return Err(op);
+        };
+        entry.last_used = Instant::now();
+        let answer = match op {
+            Op::Attach(role) => {
+                self.attach(caller, name, role);
+                return Ok(None);
+            }
+            Op::Send(..) if entry.refs.count(Role::Receiver) == 0 => Answer::Disconnected,
+            op @ (Op::Send(..) | Op::Recv(_)) => {
+                let sockets = pipe.sockets().clone();
+                return Ok(self.conns.get(&caller.conn).map(|conn| Relay {
+                    caller,
+                    out: conn.out.clone(),
+                    sockets,
+                    op,
+                }));
+            }
+            op => error(
+                ErrorKind::Unsupported,
+                format!(
+                    "{} is not an operation of a pipe",
+                    crate::objects::op_name(&op)
+                ),
+            ),
+        };
+        self.reply(caller, answer);
+        Ok(None)
+    }
+
+    /// Answers an `Attach` with a copy of the pipe's end for `role` attached.
+    fn attach(&mut self, caller: WaiterId, name: &str, role: Role) {
+        let Some(Object::Pipe(pipe)) = self.objects.get(name).map(|e| &e.object) else {
+            return;
+        };
+        let descriptor = match pipe.descriptor(role) {
+            Ok(fd) => fd,
+            Err(e) => {
+                let why = format!("cannot copy the pipe's descriptor: {e}");
+                return self.reply(caller, error(ErrorKind::Unsupported, why));
+            }
+        };
+        self.touch(caller.conn, name);
+        let Some(conn) = self.conns.get(&caller.conn) else {
+            return;
+        };
+        let answer = Answer::Attached { descriptor: true };
+        let _ = conn.out.send(Outgoing {
+            message: ServerMessage::Reply(Reply {
+                id: caller.req,
+                answer,
+            }),
+            descriptor: Some(descriptor),
+        });
     }
 
     fn stats(&self) -> ServerStats {
@@ -186,7 +287,7 @@ impl State {
         };
         let _ = conn
             .out
-            .send(ServerMessage::Reply(Reply { id: to.req, answer }));
+            .send(ServerMessage::Reply(Reply { id: to.req, answer }).into());
     }
 
     fn touch(&mut self, conn: ConnId, name: &str) {
@@ -312,6 +413,9 @@ impl State {
         {
             slots.retire(shared.slot());
         }
+        if let Object::Pipe(pipe) = &entry.object {
+            pipe.close();
+        }
         for waiter in entry.waiters {
             self.parked.remove(&waiter.id);
             let message = format!("object `{name}` was deleted while the call waited");
@@ -409,6 +513,11 @@ impl State {
 
     /// Retries the parked calls of `name` in arrival order until none can proceed.
     fn wake(&mut self, name: &str) {
+        if let Some(entry) = self.objects.get_mut(name) {
+            if let Object::Pipe(pipe) = &mut entry.object {
+                pipe.follow(role_counts(&entry.refs));
+            }
+        }
         loop {
             let Some(entry) = self.objects.get_mut(name) else {
                 return;

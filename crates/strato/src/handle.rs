@@ -131,6 +131,11 @@ impl Handle {
         &self.inner.name
     }
 
+    /// The role it holds.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
     /// The connection it uses.
     pub(crate) fn client(&self) -> &Client {
         &self.inner.client

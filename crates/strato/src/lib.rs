@@ -117,7 +117,7 @@ pub use context::{client, set_client, state_address, STATE_ENV};
 pub use handle::ObjectName;
 pub use pool::Pool;
 
-pub use strato_client::{Client, ConnectOptions, Error, ErrorKind, LocalWord};
+pub use strato_client::{Client, ConnectOptions, Error, ErrorKind, LocalPipe, LocalWord};
 /// A byte buffer that serializes in one piece (`serde_bytes::ByteBuf`): send binary payloads
 /// as `Queue<Bytes>` or `Pipe<Bytes>` rather than `Vec<u8>`, which serde encodes byte by byte.
 ///

@@ -1,6 +1,8 @@
 //! mpsc channels, queues, pipes.
 
-use std::sync::mpsc::{RecvTimeoutError, TryRecvError, TrySendError};
+use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError, TrySendError};
+
+use strato_proto::Call;
 
 use strato::sync::mpsc::{channel_in, sync_channel_in, SendTimeoutError};
 use strato::sync::{pipe_in, Queue};
@@ -123,11 +125,28 @@ pub fn queue_task_done_and_join(connect: Connect) {
 }
 
 pub fn pipe(connect: Connect) {
-    let (left, right) = pipe_in::<String>(&connect()).unwrap();
-    left.send("ping".into());
-    assert_eq!(right.recv(), "ping");
-    assert_eq!(left.try_recv(), None);
-    assert_eq!(left.recv_timeout(SHORT), None);
-    right.send("pong".into());
-    assert_eq!(left.recv(), "pong");
+    let client = connect();
+    let (left, right) = pipe_in::<String>(&client).unwrap();
+    left.send("ping".into()).unwrap();
+    assert_eq!(right.recv(), Ok("ping".to_string()));
+    assert_eq!(left.try_recv(), Err(TryRecvError::Empty));
+    assert_eq!(left.recv_timeout(SHORT), Err(RecvTimeoutError::Timeout));
+    let big = "x".repeat(1 << 20);
+    let echo = {
+        let right = right;
+        background(move || {
+            let got: String = right.recv().unwrap();
+            right.send(got).unwrap();
+            right.send("last".into()).unwrap();
+        })
+    };
+    left.send(big.clone()).unwrap();
+    assert_eq!(left.recv().unwrap().len(), big.len());
+    finished(&echo, "the echoing end");
+    // The other end is gone: what it sent is still received, then the end of the pipe.
+    assert_eq!(left.recv(), Ok("last".to_string()));
+    assert_eq!(left.recv(), Err(RecvError));
+    assert_eq!(left.try_recv(), Err(TryRecvError::Disconnected));
+    client.call(Call::Ping).unwrap();
+    assert!(left.send("nobody".into()).is_err());
 }

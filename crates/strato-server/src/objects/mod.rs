@@ -8,6 +8,7 @@ mod channel;
 mod custom;
 mod data;
 mod locks;
+mod pipe;
 mod signals;
 mod tasks;
 
@@ -16,6 +17,7 @@ pub(crate) use channel::{Channel, Queue};
 pub use custom::{CustomFactory, CustomObject, Invoked};
 pub(crate) use data::{Array, List, Map, ValueCell};
 pub(crate) use locks::{wait_of, Mutex, ReentrantLock, RwLock, Semaphore};
+pub(crate) use pipe::{Pipe, PipeSockets};
 pub(crate) use signals::{Barrier, Condvar, Event, Future, Latch};
 pub(crate) use tasks::{Delivery, TaskBoard};
 
@@ -68,6 +70,7 @@ pub(crate) enum Object {
     Future(Future),
     Latch(Latch),
     Channel(Box<Channel>),
+    Pipe(Pipe),
     Queue(Box<Queue>),
     TaskBoard(Box<TaskBoard>),
     Custom(Box<dyn CustomObject>),
@@ -76,6 +79,15 @@ pub(crate) enum Object {
 impl Object {
     /// A new object built from `init`; user-defined types need a `factory`.
     pub fn create(init: Init, factory: Option<&dyn CustomFactory>) -> Result<Object, Answer> {
+        if let Init::Pipe = init {
+            return match Pipe::new(strato_proto::DEFAULT_MAX_FRAME) {
+                Ok(pipe) => Ok(Object::Pipe(pipe)),
+                Err(e) => Err(error(
+                    ErrorKind::Unsupported,
+                    format!("the server cannot make a pipe's socket: {e}"),
+                )),
+            };
+        }
         let Init::Custom {
             type_name,
             binary,
@@ -118,7 +130,7 @@ impl Object {
             Init::Channel { bound } => Object::Channel(Box::new(Channel::new(bound))),
             Init::Queue { bound } => Object::Queue(Box::new(Queue::new(bound))),
             Init::TaskBoard { binary } => Object::TaskBoard(Box::new(TaskBoard::new(binary))),
-            Init::Custom { .. } => unreachable!("custom objects are made by `create`"),
+            Init::Custom { .. } | Init::Pipe => unreachable!("made by `create`"),
         }
     }
 
@@ -139,7 +151,7 @@ impl Object {
             Object::Barrier(_) => Kind::Barrier,
             Object::Future(_) => Kind::Future,
             Object::Latch(_) => Kind::Latch,
-            Object::Channel(_) => Kind::Channel,
+            Object::Channel(_) | Object::Pipe(_) => Kind::Channel,
             Object::Queue(_) => Kind::Queue,
             Object::TaskBoard(_) => Kind::TaskBoard,
             Object::Custom(_) => Kind::Custom,
@@ -174,6 +186,11 @@ impl Object {
             Object::Queue(v) => v.apply(op),
             Object::TaskBoard(v) => v.apply(op, ctx),
             Object::Custom(v) => custom::apply(v.as_mut(), op),
+            // The table sends and receives on a pipe's sockets; nothing else applies.
+            Object::Pipe(_) => Step::Done(error(
+                ErrorKind::Unsupported,
+                format!("{} is not an operation of a pipe", op_name(op)),
+            )),
             Object::Condvar(_) | Object::Barrier(_) => wrong_op(self.kind(), op),
         }
     }

@@ -1,5 +1,5 @@
 //! `Queue<T>`: a multi-producer multi-consumer FIFO (Python's `multiprocessing.Queue` and
-//! `JoinableQueue`), and `pipe`: a duplex pair of ends.
+//! `JoinableQueue`).
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -179,76 +179,5 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// The object's name on the server.
     pub fn name(&self) -> &str {
         self.handle.name()
-    }
-}
-
-/// One end of a [`pipe`]: sends to the other end and receives from it.
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-pub struct PipeEnd<T> {
-    outgoing: Queue<T>,
-    incoming: Queue<T>,
-}
-
-impl<T> std::fmt::Debug for PipeEnd<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PipeEnd")
-            .field("outgoing", &self.outgoing)
-            .field("incoming", &self.incoming)
-            .finish()
-    }
-}
-
-/// A duplex pipe (Python's `multiprocessing.Pipe()`): what one end sends, the other
-/// receives, in order.
-///
-/// ```
-/// let (left, right) = strato::sync::pipe();
-/// left.send(1);
-/// right.send(2);
-/// assert_eq!(right.recv(), 1);
-/// assert_eq!(left.recv(), 2);
-/// ```
-pub fn pipe<T: Serialize + DeserializeOwned>() -> (PipeEnd<T>, PipeEnd<T>) {
-    let client = default_client("pipe");
-    expect(pipe_in(&client), "pipe")
-}
-
-/// A duplex pipe on `client`.
-pub fn pipe_in<T: Serialize + DeserializeOwned>(
-    client: &Client,
-) -> Result<(PipeEnd<T>, PipeEnd<T>), Error> {
-    let a = Queue::open(client, ObjectName::anonymous(), None)?;
-    let b = Queue::open(client, ObjectName::anonymous(), None)?;
-    let left = PipeEnd {
-        outgoing: a.clone(),
-        incoming: b.clone(),
-    };
-    let right = PipeEnd {
-        outgoing: b,
-        incoming: a,
-    };
-    Ok((left, right))
-}
-
-impl<T: Serialize + DeserializeOwned> PipeEnd<T> {
-    /// Sends to the other end.
-    pub fn send(&self, item: T) {
-        self.outgoing.put(item);
-    }
-
-    /// Receives from the other end, waiting.
-    pub fn recv(&self) -> T {
-        self.incoming.get()
-    }
-
-    /// Receives if something is waiting.
-    pub fn try_recv(&self) -> Option<T> {
-        self.incoming.try_get()
-    }
-
-    /// Receives, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<T> {
-        self.incoming.get_timeout(timeout)
     }
 }
