@@ -39,17 +39,22 @@ impl Channel {
         Channel(reference, OnceLock::new())
     }
 
-    /// A send or receive: on this process's own socket of the pipe if it has one, else
-    /// through the engine.
-    fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+    /// This process's own socket of the pipe, attached at first use where it can be.
+    fn local(&self, py: Python<'_>) -> Option<&LocalPipe> {
         let reference = &self.0;
         let local = self.1.get_or_init(|| {
             let client = reference.client();
             let attach = || client.attach(reference.name(), reference.role());
             py.detach(attach).ok().flatten()
         });
-        let Some(pipe) = local else {
-            return reference.op(py, op);
+        local.as_ref()
+    }
+
+    /// A send or receive: on this process's own socket of the pipe if it has one, else
+    /// through the engine.
+    fn op(&self, py: Python<'_>, op: Op) -> PyResult<Answer> {
+        let Some(pipe) = self.local(py) else {
+            return self.0.op(py, op);
         };
         py.detach(|| match &op {
             Op::Send(message, _) => pipe.send(message),
@@ -100,8 +105,14 @@ impl Channel {
 
     /// Sends `item`; false if no receiver is left.
     fn send(&self, py: Python<'_>, item: &[u8]) -> PyResult<bool> {
-        let item = Blob::from(item.to_vec());
-        match self.op(py, Op::Send(item, Wait::Forever))? {
+        let answer = match self.local(py) {
+            // Straight from the caller's bytes, without a copy first.
+            Some(pipe) => py.detach(|| pipe.send(item)).map_err(engine_error)?,
+            None => self
+                .0
+                .op(py, Op::Send(Blob::from(item.to_vec()), Wait::Forever))?,
+        };
+        match answer {
             Answer::Done => Ok(true),
             Answer::Disconnected => Ok(false),
             other => Err(unexpected(other)),

@@ -197,6 +197,7 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
             return Err(ServerError::Insecure(open.clone()));
         }
     }
+    raise_descriptor_limit();
     let mut listeners = Vec::new();
     for address in &config.listen {
         listeners.push(Listener::bind(address, config.tls.as_ref()).await?);
@@ -220,6 +221,19 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
     on_ready(bound);
     while accepts.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit: the server holds
+/// a socket per connection and two per pipe direction, for every process it serves.
+fn raise_descriptor_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!("cannot raise the limit on open descriptors: {e}");
+        }
+    }
 }
 
 /// The shared-memory arena, unless disabled (0 bytes) or the system refuses one; without

@@ -80,13 +80,17 @@ impl Object {
     /// A new object built from `init`; user-defined types need a `factory`.
     pub fn create(init: Init, factory: Option<&dyn CustomFactory>) -> Result<Object, Answer> {
         if let Init::Pipe = init {
-            return match Pipe::new(strato_proto::DEFAULT_MAX_FRAME) {
-                Ok(pipe) => Ok(Object::Pipe(pipe)),
-                Err(e) => Err(error(
-                    ErrorKind::Unsupported,
-                    format!("the server cannot make a pipe's socket: {e}"),
-                )),
-            };
+            return Ok(match Pipe::new(strato_proto::DEFAULT_MAX_FRAME) {
+                Ok(pipe) => Object::Pipe(pipe),
+                // Out of descriptors, say: the same pipe, kept by the server as a channel
+                // (no end attaches; every message goes through the server).
+                Err(e) => {
+                    tracing::warn!(
+                        "a pipe without its own socket ({e}): it goes through the server"
+                    );
+                    Object::Channel(Box::new(Channel::new(None)))
+                }
+            });
         }
         let Init::Custom {
             type_name,
