@@ -194,6 +194,11 @@ impl Core {
                 backlog.pop_front();
                 continue;
             };
+            // Give back the room of the chunks sent, as they go: a million-item map's
+            // backlog is not kept at its largest until the last chunk is sent.
+            if waiting.chunks.capacity() > 4 * waiting.chunks.len().max(1024) {
+                waiting.chunks.shrink_to(2 * waiting.chunks.len());
+            }
             let index = waiting.next_index;
             waiting.next_index += 1;
             room -= 1;
