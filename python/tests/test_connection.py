@@ -3,6 +3,7 @@ processes."""
 
 import array
 import os
+import threading
 import unittest
 
 import strato.multiprocessing as mp
@@ -127,6 +128,24 @@ class PipeTest(unittest.TestCase):
         c.send(1)
         self.assertEqual(wait([b, d], timeout=5), [d])
         self.assertEqual(wait([d]), [d])
+
+    def test_wait_on_pipes_whose_sockets_are_here_waits_on_the_sockets(self):
+        (a, b), (c, d) = mp.Pipe(), mp.Pipe()
+        # On the engine's machine each end has its pipe's socket: wait uses them.
+        self.assertIsInstance(b._wait_descriptor(), int)
+        self.assertIsInstance(d._wait_descriptor(), int)
+        sender = threading.Thread(target=lambda: (a.send("late"), c.close()))
+        sender.start()
+        got = []
+        for _ in range(1000):
+            got += [o for o in wait([b, d], timeout=10) if o not in got]
+            if len(got) == 2:
+                break
+        sender.join()
+        self.assertEqual(len(got), 2)
+        self.assertEqual(b.recv(), "late")
+        with self.assertRaises(EOFError):
+            d.recv()
 
 
 class ConditionTest(unittest.TestCase):

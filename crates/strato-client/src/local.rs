@@ -118,6 +118,14 @@ impl LocalPipe {
         }
     }
 
+    /// The socket's descriptor number, to wait for it to be readable (`poll`, `select`)
+    /// beside other descriptors. Reading or writing it directly would break the framing:
+    /// use [`LocalPipe::recv`] and [`LocalPipe::send`] for that.
+    pub fn raw_descriptor(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.socket().as_raw_fd()
+    }
+
     fn socket(&self) -> std::sync::MutexGuard<'_, std::os::fd::OwnedFd> {
         self.socket.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -119,6 +119,13 @@ impl Channel {
         }
     }
 
+    /// The descriptor to wait on (with `select`) until a message or the end of the pipe
+    /// can be read, when this process has the pipe's socket; None when its messages go
+    /// through the engine. Only for waiting: messages are read with `recv`.
+    fn wait_descriptor(&self, py: Python<'_>) -> Option<i32> {
+        self.local(py).map(LocalPipe::raw_descriptor)
+    }
+
     /// The oldest item, waiting (at most `timeout` seconds) if `block`; None if none came;
     /// `EOFError` if none is left and no sender is either.
     #[pyo3(signature = (block=true, timeout=None))]

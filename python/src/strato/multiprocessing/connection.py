@@ -139,6 +139,13 @@ class Connection:
             raise EOFError
         return item
 
+    def _wait_descriptor(self):
+        """The descriptor that becomes readable when a message (or EOF) can be read, if
+        this process has the pipe's socket; None if its messages go through the engine."""
+        if self._readable and self._rx is not None and not self._ready:
+            return self._rx.wait_descriptor()
+        return None
+
     def _receive(self, block, timeout):
         try:
             return self._rx.recv(block, timeout)
@@ -213,22 +220,43 @@ def wait(object_list, timeout=None):
     """The connections of ``object_list`` that have a message (or EOF) to read, waiting at
     most ``timeout`` seconds (forever if None) for one.
 
-    One connection waits on the engine. Several are polled in turn, each waiting on the
-    engine for a short slice, since the engine has no wait on several objects.
+    Connections whose pipes have their socket in this process (on the state server's
+    machine) are waited on together with ``select``. Otherwise one connection waits on the
+    engine, and several are polled in turn, each waiting on the engine for a short slice,
+    since the engine has no wait on several objects.
     """
     objects = list(object_list)
     ready = [o for o in objects if o.poll(0)]
     if ready or not objects or (timeout is not None and timeout <= 0):
         return ready
+    deadline = None if timeout is None else time.monotonic() + timeout
+    descriptors = [getattr(o, "_wait_descriptor", lambda: None)() for o in objects]
+    if len(objects) > 1 and all(d is not None for d in descriptors):
+        return _select(objects, descriptors, deadline)
     if len(objects) == 1:
         return objects if objects[0].poll(timeout) else []
-    deadline = None if timeout is None else time.monotonic() + timeout
     for o in itertools.cycle(objects):
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return []
         if o.poll(0.01 if left is None else min(0.01, left)):
             return [o] + [other for other in objects if other is not o and other.poll(0)]
+
+
+def _select(objects, descriptors, deadline):
+    """``wait`` on connections that each have their pipe's socket here."""
+    import select
+
+    poller = select.poll()
+    for d in set(descriptors):
+        poller.register(d, select.POLLIN)
+    while True:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        events = poller.poll(None if left is None else left * 1000)
+        readable = {d for d, _ in events}
+        ready = [o for o, d in zip(objects, descriptors) if d in readable and o.poll(0)]
+        if ready or (left is not None and left <= 0):
+            return ready
 
 
 _listener_ids = itertools.count(1)
