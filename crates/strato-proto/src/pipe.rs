@@ -164,7 +164,8 @@ fn recv_exact(socket: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result
     Ok(got)
 }
 
-fn cut_short() -> io::Error {
+/// The error of a stream that ended inside a message.
+pub fn cut_short() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "the pipe's stream ended inside a message",

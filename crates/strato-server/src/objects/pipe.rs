@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::net::{RecvFlags, SendFlags, Shutdown};
-use strato_proto::pipe::{header, message_len, unsent, HEADER_LEN};
+use strato_proto::pipe::{cut_short, header, message_len, unsent, HEADER_LEN};
 use strato_proto::{Answer, Blob, ErrorKind, Role, Wait};
 use tokio::io::unix::AsyncFd;
 
@@ -280,13 +280,6 @@ async fn within<T>(
         None => Some(future.await),
         Some(limit) => tokio::time::timeout(limit, future).await.ok(),
     }
-}
-
-fn cut_short() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "the pipe's stream ended inside a message",
-    )
 }
 
 fn failed(e: io::Error) -> Answer {
