@@ -26,6 +26,7 @@ mod worker;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    strato_proto::heap::keep_large_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

@@ -21,6 +21,7 @@ mod address;
 pub mod arena;
 mod atomic;
 mod frame;
+pub mod heap;
 mod liveness;
 mod message;
 pub mod pipe;

@@ -235,15 +235,26 @@ fn serve(on_connect: fn(Client)) -> Result<(), Exit> {
         name: format!("worker {worker}"),
         ..ConnectOptions::default()
     };
-    let client = Client::connect_with(&settings.state, options)
-        .map_err(|e| exit(2, format!("cannot reach the state server: {e}")))?;
+    let connect = |options: ConnectOptions| {
+        Client::connect_with(&settings.state, options)
+            .map_err(|e| exit(2, format!("cannot reach the state server: {e}")))
+    };
+    let client = connect(options.clone())?;
     on_connect(client.clone());
     let board = join_board(&client, &settings.board)?;
     let _ = CONTEXT.set(WorkerContext {
         board: settings.board.clone(),
     });
-    watch_for_shutdown(&client, &settings.board)?;
-    watch_session(&client, &settings.session);
+    // The watchers park their calls for the process's whole life on a connection of their
+    // own: on the tasks' connection the parked call's thread would read every reply (it
+    // leads, see strato-client's server backend), and each of the task's calls would pay
+    // a wake-up of that thread and a hand-over to its own.
+    let watcher = connect(ConnectOptions {
+        name: format!("{} (watching)", options.name),
+        ..options
+    })?;
+    watch_for_shutdown(&watcher, &settings.board)?;
+    watch_session(&watcher, &settings.session);
     watch_driver();
     // Held until the process ends: its loss tells a driver whose host died to replace it.
     let _watch = hold_watch(&client, &settings.board);

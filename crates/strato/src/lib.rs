@@ -104,12 +104,15 @@ pub mod __private {
 /// Turns this process into a worker if it was started as one (and then never returns).
 ///
 /// On Linux this happens before `main` on its own; elsewhere call it first thing in `main`.
-/// In any other process it does nothing.
+/// In any other process it does nothing else than what the hook also does first in every
+/// process: let `malloc` keep large freed buffers for reuse
+/// ([`strato_proto::heap::keep_large_buffers`]; `STRATO_MALLOC_TUNING=0` leaves it alone).
 ///
 /// ```
 /// strato::init();
 /// ```
 pub fn init() {
+    strato_proto::heap::keep_large_buffers();
     executor::enter_if_worker();
 }
 

@@ -14,6 +14,7 @@ static WORKER_HOOK: extern "C" fn() = worker_hook;
 
 #[cfg(all(target_os = "linux", feature = "worker-hook"))]
 extern "C" fn worker_hook() {
+    strato_proto::heap::keep_large_buffers();
     enter_if_worker();
 }
 
