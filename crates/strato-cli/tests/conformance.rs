@@ -23,6 +23,7 @@ macro_rules! test_suite {
             barrier_timeout_breaks_it, barrier_try_wait, promise, latch,
             channel_fifo_per_sender, channel_disconnects, sync_channel_bounds,
             rendezvous_channel, queue_fifo_and_bound, queue_task_done_and_join, pipe,
+            large_items_travel_every_way,
             reference_counting_collects, persistent_objects_survive, delete_wakes_waiters,
             wrong_kind_is_an_error, many_connections_one_counter, large_values,
             a_dead_worker_is_charged_only_for_the_task_it_was_running

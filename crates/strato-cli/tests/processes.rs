@@ -35,6 +35,7 @@ fn child() {
         ("mailbox", [name]) => roles::mailbox(name),
         ("hold", [name]) => roles::hold(name),
         ("get", [name]) => roles::get(name),
+        ("get_bytes", [name]) => roles::get_bytes(name),
         ("barrier", [name]) => roles::barrier(name),
         ("adopt", [handle, release]) => roles::adopt(handle, release),
         ("persist", [name]) => roles::persist(name),
@@ -95,6 +96,13 @@ mod roles {
 
     pub fn get(name: &str) {
         let q: Queue<u8> = Queue::open(&client(), name, None).unwrap();
+        common::say_ready();
+        q.get();
+        panic!("the get was meant to wait until the child is killed");
+    }
+
+    pub fn get_bytes(name: &str) {
+        let q: Queue<strato::Bytes> = Queue::open(&client(), name, None).unwrap();
         common::say_ready();
         q.get();
         panic!("the get was meant to wait until the child is killed");
@@ -305,6 +313,29 @@ fn redis_an_item_handed_to_a_getter_that_dies_is_given_back() {
     getter.kill();
     eventually("the dead getter's item comes back", || {
         q.try_get() == Some(7)
+    });
+}
+
+/// The same with an item large enough to live beside Redis's scripts (its reference is
+/// what is handed over and given back; the item stays until someone takes it).
+#[test]
+fn redis_a_large_item_handed_to_a_getter_that_dies_is_given_back() {
+    let server = Redis::start();
+    let q: Queue<strato::Bytes> = Queue::open(&server.client(), "handed-large", None).unwrap();
+    let mut getter = spawn(&server, "get_bytes", &["handed-large"]);
+    getter.wait_ready();
+    parked(&server, 1, "the child's get waits");
+    let pid = getter.child.id().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let large = strato::Bytes::from((0..1 << 20).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    q.put(large.clone());
+    getter.kill();
+    eventually("the dead getter's large item comes back whole", || {
+        q.try_get().as_ref() == Some(&large)
     });
 }
 

@@ -34,6 +34,7 @@
 //! ```
 
 mod conn;
+mod items;
 mod keys;
 pub mod local;
 mod ops;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strato_proto::{Answer, Call, ErrorKind, Role, ServerStats, Wait};
 
 use crate::conn::Pool;
+use crate::items;
 use crate::reply::Reply;
 use crate::Failure;
 
@@ -431,7 +432,9 @@ impl Shared {
         Reply::decode(&bytes).map_err(Failure::Protocol)
     }
 
-    /// Runs `op`, waiting per `wait` if it cannot proceed.
+    /// Runs `op`, waiting per `wait` if it cannot proceed. The items of a put or a send
+    /// (all of `args`) go to the scripts tagged, the large ones stored beside them first;
+    /// the items a get or a receive takes come back as they were put.
     pub(crate) fn run(
         &self,
         name: &str,
@@ -439,18 +442,139 @@ impl Shared {
         wait: Wait,
         args: Vec<Vec<u8>>,
     ) -> Result<Reply, Failure> {
-        let until = deadline(wait);
         let takes_items = matches!(op, "get" | "get_many" | "recv");
+        let gives_items = matches!(op, "put" | "send" | "put_many");
         let mut args = args;
+        let stored = match gives_items {
+            true => self.store_items(name, &mut args)?,
+            false => Vec::new(),
+        };
         if takes_items {
             args.extend(self.take_acks(name));
         }
+        let reply = self.run_script(name, op, wait, &args, takes_items)?;
+        if gives_items {
+            self.forget_unput(name, &reply, &stored);
+        }
+        match takes_items && matches!(reply.tag, b'B' | b'S') {
+            true => self.take_items(name, reply),
+            false => Ok(reply),
+        }
+    }
+
+    /// Tags each item for the scripts; a large one is stored in the object's item hash
+    /// first and replaced by its reference. Returns the stored ones' positions and fields.
+    fn store_items(
+        &self,
+        name: &str,
+        items: &mut [Vec<u8>],
+    ) -> Result<Vec<(usize, String)>, Failure> {
+        let mut stored = Vec::new();
+        for (at, item) in items.iter_mut().enumerate() {
+            match items::inline(std::mem::take(item)) {
+                Ok(tagged) => *item = tagged,
+                Err(large) => {
+                    let (hash, field) = (items::item_hash(name), self.ticket());
+                    let mut hset = redis::cmd("HSET");
+                    hset.arg(&hash).arg(&field).arg(large);
+                    self.pool
+                        .query_for_key::<()>(&hset, hash.as_bytes())
+                        .map_err(lost)?;
+                    *item = items::reference(&field);
+                    stored.push((at, field));
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Deletes the stored items a put or send did not leave with the object: all of them
+    /// unless it was done, those past the count a `put_many` put.
+    fn forget_unput(&self, name: &str, reply: &Reply, stored: &[(usize, String)]) {
+        let kept = match reply.tag {
+            b'D' => return,
+            b'C' => reply.number::<usize>(0).unwrap_or(0),
+            _ => 0,
+        };
+        let unput: Vec<&String> = stored
+            .iter()
+            .filter(|(at, _)| *at >= kept)
+            .map(|(_, field)| field)
+            .collect();
+        if unput.is_empty() {
+            return;
+        }
+        let hash = items::item_hash(name);
+        let mut hdel = redis::cmd("HDEL");
+        hdel.arg(&hash).arg(unput);
+        if let Err(e) = self.pool.query_for_key::<()>(&hdel, hash.as_bytes()) {
+            tracing::warn!(object = name, error = %e, "deleting refused large items failed");
+        }
+    }
+
+    /// The items of a get's reply as they were put: inline ones untagged, stored ones read
+    /// from the item hash (one `HMGET`) and their deletion queued with the acknowledgements.
+    fn take_items(&self, name: &str, mut reply: Reply) -> Result<Reply, Failure> {
+        let parsed = std::mem::take(&mut reply.fields)
+            .into_iter()
+            .map(items::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        let fields: Vec<&String> = parsed
+            .iter()
+            .filter_map(|item| match item {
+                items::Item::Stored(field) => Some(field),
+                items::Item::Inline(_) => None,
+            })
+            .collect();
+        let mut read = match fields.is_empty() {
+            true => Vec::new(),
+            false => {
+                let hash = items::item_hash(name);
+                let mut hmget = redis::cmd("HMGET");
+                hmget.arg(&hash).arg(&fields);
+                let values: Vec<Option<Vec<u8>>> = self
+                    .pool
+                    .query_for_key(&hmget, hash.as_bytes())
+                    .map_err(lost)?;
+                values
+            }
+        }
+        .into_iter();
+        for item in parsed {
+            let value = match item {
+                items::Item::Inline(value) => value,
+                items::Item::Stored(field) => {
+                    let value = read.next().flatten().ok_or_else(|| {
+                        Failure::Protocol(format!(
+                            "a large item of `{name}` is missing from Redis (field {field})"
+                        ))
+                    })?;
+                    self.acks()
+                        .push((name.to_string(), items::release_ack(&field)));
+                    value
+                }
+            };
+            reply.fields.push(value);
+        }
+        Ok(reply)
+    }
+
+    /// Calls the script until it answers, parking the caller while it must wait.
+    fn run_script(
+        &self,
+        name: &str,
+        op: &str,
+        wait: Wait,
+        args: &[Vec<u8>],
+        takes_items: bool,
+    ) -> Result<Reply, Failure> {
+        let until = deadline(wait);
         loop {
             let ticket = match wait {
                 Wait::Never => String::new(),
                 _ => self.ticket(),
             };
-            let reply = self.script(name, op, &ticket, &args)?;
+            let reply = self.script(name, op, &ticket, args)?;
             if reply.tag != b'Q' {
                 return Ok(reply);
             }

@@ -2,10 +2,11 @@
 
 use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError, TrySendError};
 
-use strato_proto::Call;
+use strato_proto::{Answer, Call, Op, Wait};
 
 use strato::sync::mpsc::{channel_in, sync_channel_in, SendTimeoutError};
 use strato::sync::{pipe_in, Queue};
+use strato::Bytes;
 
 use super::{assert_blocked, background, finished, name, Connect, SHORT};
 
@@ -149,4 +150,80 @@ pub fn pipe(connect: Connect) {
     assert_eq!(left.try_recv(), Err(TryRecvError::Disconnected));
     client.call(Call::Ping).unwrap();
     assert!(left.send("nobody".into()).is_err());
+}
+
+/// Items large enough that the Redis backend stores them beside its scripts (64 KiB and
+/// up), mixed with small ones, every way an item travels: taken at once, handed to a
+/// parked getter, several at once, refused by a full queue, through a rendezvous channel.
+pub fn large_items_travel_every_way(connect: Connect) {
+    let large = |seed: u8| {
+        Bytes::from(
+            (0..256 << 10)
+                .map(|i| (i as u8) ^ seed)
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let small = |seed: u8| Bytes::from(vec![seed; 10]);
+    let key = name("large-items");
+    let q: Queue<Bytes> = Queue::open(&connect(), key.as_str(), None).unwrap();
+    q.put(small(1));
+    q.put(large(2));
+    q.put(small(3));
+    assert_eq!(q.get(), small(1));
+    assert_eq!(q.get(), large(2), "taken at once");
+    assert_eq!(q.get(), small(3));
+
+    let getter = {
+        let q: Queue<Bytes> = Queue::open(&connect(), key.as_str(), None).unwrap();
+        background(move || (q.get(), q.get()))
+    };
+    let observer = connect();
+    super::super::common::eventually("the get parks", || {
+        super::super::common::parked_count(&observer) == 1
+    });
+    q.put(large(4));
+    q.put(large(5));
+    assert_eq!(
+        finished(&getter, "gets of large items"),
+        (large(4), large(5)),
+        "handed over"
+    );
+
+    let client = connect();
+    q.put(large(6));
+    q.put(small(7));
+    let many = client
+        .call(Call::Op {
+            name: key.clone(),
+            op: Op::GetMany {
+                max: 8,
+                wait: Wait::Never,
+            },
+        })
+        .unwrap();
+    let Answer::Blobs(items) = many else {
+        panic!("get_many answered {many:?}")
+    };
+    let items: Vec<Bytes> = items
+        .iter()
+        .map(|b| postcard::from_bytes(b).unwrap())
+        .collect();
+    assert_eq!(items, vec![large(6), small(7)], "several at once");
+
+    let full: Queue<Bytes> = Queue::open(&connect(), name("large-full").as_str(), Some(1)).unwrap();
+    full.put(small(8));
+    assert_eq!(
+        full.put_timeout(large(9), SHORT),
+        Err(large(9)),
+        "a full queue gives it back"
+    );
+    assert_eq!(full.try_put(large(9)), Err(large(9)));
+    assert_eq!(full.get(), small(8));
+    assert!(full.is_empty(), "nothing of the refused items stayed");
+
+    let (tx, rx) = sync_channel_in::<Bytes>(&connect(), 0).unwrap();
+    let sender = background(move || tx.send(large(10)));
+    assert_blocked(&sender, "rendezvous send of a large item");
+    assert_eq!(rx.recv(), Ok(large(10)));
+    finished(&sender, "send after the receiver came").unwrap();
 }

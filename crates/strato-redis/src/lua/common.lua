@@ -5,6 +5,9 @@
 --
 -- KEYS: 1 meta hash (kind, reference counts, scalar state), 2 list (items, elements),
 --       3 hash (map entries, leases), 4 waiters list ("ticket|kind|data" per parked call).
+--       Beside them, "<prefix>b" holds a queue's or channel's large items, which the client
+--       writes and reads with native commands: in the list, an item is "i" and its bytes,
+--       or "s" and the field of the item in "<prefix>b" (Lua would hash every byte of it).
 -- ARGV: 1 op, 2 key prefix ("strato:{name}:"), 3 ticket of the caller ("" = never wait),
 --       4 session of the caller, 5 how long a presence lasts (ms), 6.. the op's arguments.
 -- Liveness: a session that waits on an object, or holds one of its locks, keeps the key
@@ -157,7 +160,7 @@ end
 local function delete_object()
   local message = 'object `' .. name() .. '` was deleted while the call waited'
   for _, w in ipairs(waiters()) do wake(w.ticket, err('Deleted', message)) end
-  redis.call('DEL', M, L, H, W)
+  redis.call('DEL', M, L, H, W, PREFIX .. 'b')
 end
 
 local function collect()
@@ -165,7 +168,7 @@ local function collect()
 end
 
 local function expire(ttl)
-  for _, key in ipairs({ M, L, H, W }) do redis.call('PEXPIRE', key, ttl) end
+  for _, key in ipairs({ M, L, H, W, PREFIX .. 'b' }) do redis.call('PEXPIRE', key, ttl) end
 end
 
 -- Keys made after the object (its list on the first put, say) get the object's TTL, so a
@@ -173,7 +176,7 @@ end
 local function spread_ttl()
   local ttl = redis.call('PTTL', M)
   if ttl <= 0 then return end
-  for _, key in ipairs({ L, H, W }) do
+  for _, key in ipairs({ L, H, W, PREFIX .. 'b' }) do
     if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ttl) end
   end
 end
@@ -182,7 +185,7 @@ OPS.open = function()
   local kind, persistent, role, ttl = arg(1), arg(2), arg(3), tonumber(arg(4))
   local have = meta('kind')
   if not have then
-    redis.call('DEL', L, H, W)
+    redis.call('DEL', L, H, W, PREFIX .. 'b')
     local init = INIT[kind]
     if not init then return err('Unsupported', 'objects of kind ' .. kind .. ' cannot live in Redis') end
     local refusal = init()

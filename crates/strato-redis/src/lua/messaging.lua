@@ -52,9 +52,17 @@ local function recover()
 end
 
 -- A getter's call carries the tickets of the items it received since its last call: they
--- are acknowledged first, so few hand-offs stay unacknowledged for long.
+-- are acknowledged first, so few hand-offs stay unacknowledged for long. "b:<field>" is a
+-- large item it read: deleted from the item hash now.
 local function ack_from(first)
-  for i = first, nargs() do redis.call('HDEL', H, 'handed:' .. arg(i)) end
+  for i = first, nargs() do
+    local ack = arg(i)
+    if string.sub(ack, 1, 2) == 'b:' then
+      redis.call('HDEL', PREFIX .. 'b', string.sub(ack, 3))
+    else
+      redis.call('HDEL', H, 'handed:' .. ack)
+    end
+  end
 end
 
 REAP.Queue = recover
