@@ -15,7 +15,7 @@ use strato_proto::{
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::objects::{
-    error, AtomicCell, Ctx, CustomFactory, Delivery, Object, PipeSockets, RoleCounts, Step,
+    error, Applied, AtomicCell, Ctx, CustomFactory, Delivery, Object, PipeSockets, RoleCounts, Step,
 };
 use crate::refs::Refs;
 use crate::slots::Slots;
@@ -467,15 +467,15 @@ impl State {
             refs: role_counts(&entry.refs),
             parked: &entry.waiters,
         };
-        match entry.object.apply(&op, &ctx) {
-            Step::Done(answer) => {
+        match entry.object.apply_owned(op, &ctx) {
+            Applied::Done(answer) => {
                 if !entry.waiters.is_empty() {
                     self.wake(&name);
                 }
                 self.note_grant(caller.conn, &name, &answer);
                 Some(answer)
             }
-            Step::Blocked => match crate::objects::wait_of(&op).unwrap_or(Wait::Never) {
+            Applied::Blocked(op) => match crate::objects::wait_of(&op).unwrap_or(Wait::Never) {
                 Wait::Never => Some(Answer::WouldBlock),
                 wait => {
                     // A parked receiver is what lets a rendezvous sender proceed.

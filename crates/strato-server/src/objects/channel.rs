@@ -24,14 +24,10 @@ impl Channel {
 
     pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
         match op {
-            Op::Send(..) if ctx.refs.receivers == 0 => Step::Done(Answer::Disconnected),
-            Op::Send(value, _) => {
-                let room = self.has_room(ctx);
-                if room {
-                    self.items.push_back(value.clone());
-                }
-                done_if(room, || Answer::Done)
-            }
+            Op::Send(value, _) => match self.send(value.clone(), ctx) {
+                Ok(answer) => Step::Done(answer),
+                Err(_) => Step::Blocked,
+            },
             Op::Recv(_) => match self.items.pop_front() {
                 Some(value) => Step::Done(Answer::Blob(value)),
                 None if ctx.refs.senders == 0 => Step::Done(Answer::Disconnected),
@@ -40,6 +36,19 @@ impl Channel {
             Op::Len => Step::Done(Answer::Count(self.items.len() as u64)),
             other => wrong_op(Kind::Channel, other),
         }
+    }
+
+    /// Sends `item`: `Ok` with the answer (done, or disconnected when no receiver is
+    /// left), `Err` with the item when there is no room now.
+    pub fn send(&mut self, item: Blob, ctx: &Ctx<'_>) -> Result<Answer, Blob> {
+        if ctx.refs.receivers == 0 {
+            return Ok(Answer::Disconnected);
+        }
+        if !self.has_room(ctx) {
+            return Err(item);
+        }
+        self.items.push_back(item);
+        Ok(Answer::Done)
     }
 
     /// Bounded channels hold at most `bound` messages; a rendezvous channel (bound 0) takes a
@@ -76,14 +85,7 @@ impl Queue {
 
     pub fn apply(&mut self, op: &Op) -> Step {
         match op {
-            Op::Put(value, _) => {
-                let room = self.bound.is_none_or(|b| (self.items.len() as u64) < b);
-                if room {
-                    self.items.push_back(value.clone());
-                    self.unfinished += 1;
-                }
-                done_if(room, || Answer::Done)
-            }
+            Op::Put(value, _) => done_if(self.put(value.clone()).is_ok(), || Answer::Done),
             Op::Get(_) => match self.items.pop_front() {
                 Some(value) => Step::Done(Answer::Blob(value)),
                 None => Step::Blocked,
@@ -101,6 +103,16 @@ impl Queue {
             Op::Join(_) => done_if(self.unfinished == 0, || Answer::Done),
             other => wrong_op(Kind::Queue, other),
         }
+    }
+
+    /// Puts `item` if there is room; `Err` with it if the queue is full.
+    pub fn put(&mut self, item: Blob) -> Result<(), Blob> {
+        if self.bound.is_some_and(|b| (self.items.len() as u64) >= b) {
+            return Err(item);
+        }
+        self.items.push_back(item);
+        self.unfinished += 1;
+        Ok(())
     }
 
     fn get_many(&mut self, max: u32) -> Step {

@@ -171,6 +171,26 @@ impl Object {
         }
     }
 
+    /// Applies a retriable operation it owns: an item put or sent is moved into the
+    /// object, not copied (a 1 MiB item would be, once per hop); a blocked operation comes
+    /// back to be parked.
+    pub fn apply_owned(&mut self, op: Op, ctx: &Ctx<'_>) -> Applied {
+        match (self, op) {
+            (Object::Queue(queue), Op::Put(item, wait)) => match queue.put(item) {
+                Ok(()) => Applied::Done(Answer::Done),
+                Err(item) => Applied::Blocked(Op::Put(item, wait)),
+            },
+            (Object::Channel(channel), Op::Send(item, wait)) => match channel.send(item, ctx) {
+                Ok(answer) => Applied::Done(answer),
+                Err(item) => Applied::Blocked(Op::Send(item, wait)),
+            },
+            (object, op) => match object.apply(&op, ctx) {
+                Step::Done(answer) => Applied::Done(answer),
+                Step::Blocked => Applied::Blocked(op),
+            },
+        }
+    }
+
     /// Applies a retriable operation.
     pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
         match self {
@@ -221,6 +241,15 @@ pub(crate) fn op_name(op: &Op) -> String {
     let text = format!("{op:?}");
     let end = text.find(['(', ' ', '{']).unwrap_or(text.len());
     text[..end].to_string()
+}
+
+/// What became of an operation applied by value.
+#[derive(Debug)]
+pub(crate) enum Applied {
+    /// It is done: its answer.
+    Done(Answer),
+    /// It cannot proceed now: the operation, whole, to park.
+    Blocked(Op),
 }
 
 /// `Done(answer)` if `ready`, else `Blocked`.
