@@ -143,6 +143,7 @@ fn interruptible<T: Send + 'static>(
 /// The module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    strato_proto::heap::keep_large_buffers();
     m.add_class::<Object>()?;
     m.add_class::<Channel>()?;
     m.add_class::<Partition>()?;
