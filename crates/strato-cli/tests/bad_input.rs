@@ -299,6 +299,11 @@ mod frames {
             Err(Error::TooLarge { size, max }) => assert!(size > 1024 && max == 1024),
             other => panic!("a put over the limit: {other:?}"),
         }
+        // A large one goes out in pieces from where it lies: refused all the same.
+        match queue.put_with(vec![1; 100_000], Wait::Never) {
+            Err(Error::TooLarge { size, max }) => assert!(size > 100_000 && max == 1024),
+            other => panic!("a large put over the limit: {other:?}"),
+        }
         assert_eq!(queue.len(), 0, "nothing was sent");
         queue.put(vec![1; 100]);
         assert_eq!(queue.get(), vec![1; 100], "the connection still works");

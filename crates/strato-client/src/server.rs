@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use strato_proto::{
-    encode_frame, encode_frame_into, Address, Answer, Call, FrameDecoder, Hello, HelloReply,
-    Request, ServerMessage, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
+    encode_frame, encode_frame_into, encode_frame_split, Address, Answer, Call, FrameDecoder,
+    Hello, HelloReply, Op, Request, ServerMessage, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
 };
 
 use crate::stream::Stream;
@@ -218,7 +218,57 @@ impl ServerConnection {
 }
 
 fn send(inner: &ServerConnection, request: &Request) -> Result<(), Error> {
-    send_all(inner, std::slice::from_ref(request))
+    match large_blob(request) {
+        Some(large) => send_split(inner, request, large),
+        None => send_all(inner, std::slice::from_ref(request)),
+    }
+}
+
+/// The value a request carries when it is large enough to be written from where it lies
+/// rather than copied into the write buffer (a put of a 1 MiB item, say).
+fn large_blob(request: &Request) -> Option<&[u8]> {
+    let Call::Op { op, .. } = &request.call else {
+        return None;
+    };
+    match op {
+        Op::Put(blob, _) | Op::Send(blob, _) if blob.len() >= LARGE_WRITE => Some(blob),
+        _ => None,
+    }
+}
+
+/// Requests whose value has at least this many bytes are written by [`send_split`].
+const LARGE_WRITE: usize = 64 << 10;
+
+/// Writes `request` with its `large` value straight from the request: the frame's head,
+/// the value and the frame's tail in vectored writes.
+fn send_split(inner: &ServerConnection, request: &Request, large: &[u8]) -> Result<(), Error> {
+    let codec = |e: strato_proto::FrameError| Error::Codec(e.to_string());
+    let Some(split) = encode_frame_split(request, large).map_err(codec)? else {
+        return send_all(inner, std::slice::from_ref(request));
+    };
+    let size = split.head.len() - strato_proto::HEADER_LEN + large.len() + split.tail.len();
+    if size > inner.max_frame {
+        return Err(Error::TooLarge {
+            size,
+            max: inner.max_frame,
+        });
+    }
+    let mut pieces = [
+        std::io::IoSlice::new(&split.head),
+        std::io::IoSlice::new(split.large),
+        std::io::IoSlice::new(&split.tail),
+    ];
+    let mut left = &mut pieces[..];
+    let mut writer = lock(&inner.writer);
+    while !left.is_empty() {
+        match writer.stream.write_vectored(left) {
+            Ok(0) => return Err(Error::ConnectionLost("the socket took no bytes".into())),
+            Ok(written) => std::io::IoSlice::advance_slices(&mut left, written),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::ConnectionLost(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 /// Encodes the requests into the connection's write buffer (kept from call to call, so a

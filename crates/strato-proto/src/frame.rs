@@ -67,6 +67,101 @@ pub fn encode_frame_into<T: Serialize>(
     Ok(())
 }
 
+/// A frame in three pieces, so that a large byte string inside the message is written from
+/// where it lies rather than copied into the frame: `head` (the frame's header and the
+/// encoding before the string's bytes), `large` (the bytes), `tail` (the encoding after).
+/// Written one after the other they are exactly [`encode_frame`]'s bytes.
+#[derive(Debug)]
+pub struct SplitFrame<'a> {
+    /// The header and the encoding up to the large string's bytes.
+    pub head: Vec<u8>,
+    /// The large string's bytes.
+    pub large: &'a [u8],
+    /// The encoding after them.
+    pub tail: Vec<u8>,
+}
+
+/// Encodes `message`, which holds `large` (a byte string it serializes in one piece, such as
+/// a [`crate::Blob`]), as a [`SplitFrame`]; `None` if its encoding does not pass `large`
+/// through in one piece (then use [`encode_frame`]).
+///
+/// ```
+/// let blob = strato_proto::Blob::from(vec![7u8; 100]);
+/// let message = (1u8, &blob, 2u8);
+/// let split = strato_proto::encode_frame_split(&message, &blob).unwrap().unwrap();
+/// let joined = [&split.head[..], split.large, &split.tail[..]].concat();
+/// assert_eq!(joined, strato_proto::encode_frame(&message).unwrap());
+/// assert_eq!(split.head.len() + split.tail.len(), 4 + 3);
+/// ```
+pub fn encode_frame_split<'a, T: Serialize>(
+    message: &T,
+    large: &'a [u8],
+) -> Result<Option<SplitFrame<'a>>, FrameError> {
+    let flavor = SplitFlavor {
+        head: vec![0; HEADER_LEN],
+        tail: Vec::new(),
+        large: (large.as_ptr(), large.len()),
+        passed: false,
+    };
+    let done = postcard::serialize_with_flavor::<T, SplitFlavor, SplitFlavor>(message, flavor)
+        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if !done.passed {
+        return Ok(None);
+    }
+    let len = done.head.len() - HEADER_LEN + large.len() + done.tail.len();
+    let len32 = u32::try_from(len).map_err(|_| FrameError::TooLarge {
+        size: len,
+        max: u32::MAX as usize,
+    })?;
+    let mut head = done.head;
+    head[..HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
+    Ok(Some(SplitFrame {
+        head,
+        large,
+        tail: done.tail,
+    }))
+}
+
+/// The postcard output behind [`encode_frame_split`]: bytes go to `head` until the large
+/// string passes (recognised by its address and length, never read here), then to `tail`.
+struct SplitFlavor {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    large: (*const u8, usize),
+    passed: bool,
+}
+
+impl SplitFlavor {
+    fn current(&mut self) -> &mut Vec<u8> {
+        match self.passed {
+            false => &mut self.head,
+            true => &mut self.tail,
+        }
+    }
+}
+
+impl postcard::ser_flavors::Flavor for SplitFlavor {
+    type Output = SplitFlavor;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.current().push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if !self.passed && (data.as_ptr(), data.len()) == self.large {
+            self.passed = true;
+            return Ok(());
+        }
+        self.current().extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<SplitFlavor> {
+        Ok(self)
+    }
+}
+
 /// Lets postcard append to a borrowed buffer (it takes its output by value).
 struct Appender<'a>(&'a mut Vec<u8>);
 

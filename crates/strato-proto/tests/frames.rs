@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 use strato_proto::{
-    decode, encode_frame, Call, FrameDecoder, FrameError, Op, Request, Wait, HEADER_LEN,
+    decode, encode_frame, encode_frame_split, Answer, Blob, Call, FrameDecoder, FrameError, Op,
+    Reply, Request, ServerMessage, Wait, HEADER_LEN,
 };
 
 fn request(id: u64, payload: Vec<u8>) -> Request {
@@ -92,4 +93,42 @@ fn truncated_payload_is_not_a_frame() {
     let mut decoder = FrameDecoder::new(1024);
     decoder.extend(&frame[..frame.len() - 1]);
     assert_eq!(decoder.next_frame(), Ok(None));
+}
+
+proptest! {
+    /// A frame split around its large blob is the whole frame, byte for byte, whatever the
+    /// blob's size and the fields around it: a put sent by a client, a reply sent by the
+    /// server.
+    #[test]
+    fn a_split_frame_is_the_whole_frame(
+        len in 1usize..200_000,
+        id in any::<u64>(),
+        micros in any::<u64>(),
+        name in "[a-z]{0,40}",
+    ) {
+        let blob = Blob::from(vec![5u8; len]);
+        let request = Request {
+            id,
+            call: Call::Op { name, op: Op::Put(blob.clone(), Wait::Micros(micros)) },
+        };
+        let Call::Op { op: Op::Put(inside, _), .. } = &request.call else { unreachable!() };
+        let split = encode_frame_split(&request, inside).unwrap().unwrap();
+        let joined = [&split.head[..], split.large, &split.tail[..]].concat();
+        prop_assert_eq!(joined, encode_frame(&request).unwrap());
+
+        let reply = ServerMessage::Reply(Reply { id, answer: Answer::Blob(blob) });
+        let ServerMessage::Reply(Reply { answer: Answer::Blob(inside), .. }) = &reply else {
+            unreachable!()
+        };
+        let split = encode_frame_split(&reply, inside).unwrap().unwrap();
+        let joined = [&split.head[..], split.large, &split.tail[..]].concat();
+        prop_assert_eq!(joined, encode_frame(&reply).unwrap());
+    }
+}
+
+#[test]
+fn a_blob_the_message_does_not_hold_is_not_split_out() {
+    let held = Blob::from(vec![1u8; 100]);
+    let other = Blob::from(vec![1u8; 100]);
+    assert!(encode_frame_split(&(&held, 1u8), &other).unwrap().is_none());
 }

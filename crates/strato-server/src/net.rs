@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use strato_proto::arena::Arena;
 use strato_proto::{
-    decode, encode_frame, encode_frame_into, Address, FrameDecoder, Hello, HelloReply, Refusal,
-    Request, ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION,
+    decode, encode_frame, encode_frame_into, encode_frame_split, Address, FrameDecoder, Hello,
+    HelloReply, Refusal, Request, ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC,
+    PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -647,10 +648,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             continue;
         }
+        if let Some(large) = large_blob(&next.message) {
+            if write_split(&mut writer, &next.message, large)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
         append(&next.message, &mut batch);
         while batch.len() < BATCH {
             match outgoing.try_recv() {
-                Ok(next) if next.descriptor.is_some() => {
+                Ok(next) if next.descriptor.is_some() || large_blob(&next.message).is_some() => {
                     pending = Some(next);
                     break;
                 }
@@ -718,6 +728,47 @@ async fn send_attached<W: AsyncWrite + Unpin>(
     writer.write_all(&frame[sent..]).await?;
     writer.flush().await
 }
+
+/// The value a reply carries when it is large enough to be written from where it lies
+/// rather than copied into the batch (a 1 MiB item would be, once per hop).
+fn large_blob(message: &ServerMessage) -> Option<&[u8]> {
+    match message {
+        ServerMessage::Reply(strato_proto::Reply {
+            answer: strato_proto::Answer::Blob(blob),
+            ..
+        }) if blob.len() >= LARGE_WRITE => Some(blob),
+        _ => None,
+    }
+}
+
+/// Writes `message` with its `large` value straight from the message: the frame's head,
+/// the value and the frame's tail in vectored writes.
+async fn write_split<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    message: &ServerMessage,
+    large: &[u8],
+) -> std::io::Result<()> {
+    let Some(split) = encode_frame_split(message, large).map_err(std::io::Error::other)? else {
+        return write_message(writer, message).await;
+    };
+    let mut pieces = [
+        std::io::IoSlice::new(&split.head),
+        std::io::IoSlice::new(split.large),
+        std::io::IoSlice::new(&split.tail),
+    ];
+    let mut left = &mut pieces[..];
+    while !left.is_empty() {
+        let written = writer.write_vectored(left).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        std::io::IoSlice::advance_slices(&mut left, written);
+    }
+    writer.flush().await
+}
+
+/// Replies whose value has at least this many bytes are written by [`write_split`].
+const LARGE_WRITE: usize = 64 << 10;
 
 /// How many bytes of frames a connection's writer gathers before it writes.
 const BATCH: usize = 256 << 10;

@@ -466,6 +466,24 @@ fn tls_carries_jobs_and_large_values_and_refuses_a_client_without_the_ca() {
     let answer = client.call(get).unwrap();
     assert!(matches!(answer, Answer::Versioned { value, .. } if *value == big));
 
+    // A large queue item, written from where it lies by the client and by the server.
+    let open = Call::Open {
+        name: "big queue".into(),
+        init: Init::Queue { bound: None },
+        persistent: false,
+        role: Role::Handle,
+    };
+    client.call(open).unwrap();
+    let item = Blob::from(big[..1 << 20].to_vec());
+    let op = |op| Call::Op {
+        name: "big queue".into(),
+        op,
+    };
+    let put = op(Op::Put(item.clone(), strato_proto::Wait::Never));
+    assert_eq!(client.call(put).unwrap(), Answer::Done);
+    let get = op(Op::Get(strato_proto::Wait::Never));
+    assert_eq!(client.call(get).unwrap(), Answer::Blob(item));
+
     // A client that does not trust the certificate is told so.
     options.ca = None;
     let error = strato::Client::connect_with(&serve.address, options)
