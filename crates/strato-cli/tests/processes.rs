@@ -300,15 +300,7 @@ on_all!(
 fn redis_an_item_handed_to_a_getter_that_dies_is_given_back() {
     let server = Redis::start();
     let q: Queue<u8> = Queue::open(&server.client(), "handed", None).unwrap();
-    let mut getter = spawn(&server, "get", &["handed"]);
-    getter.wait_ready();
-    parked(&server, 1, "the child's get waits");
-    let pid = getter.child.id().to_string();
-    let stopped = std::process::Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
+    let mut getter = frozen_getter(&server, "get", "handed");
     q.put(7);
     getter.kill();
     eventually("the dead getter's item comes back", || {
@@ -322,21 +314,28 @@ fn redis_an_item_handed_to_a_getter_that_dies_is_given_back() {
 fn redis_a_large_item_handed_to_a_getter_that_dies_is_given_back() {
     let server = Redis::start();
     let q: Queue<strato::Bytes> = Queue::open(&server.client(), "handed-large", None).unwrap();
-    let mut getter = spawn(&server, "get_bytes", &["handed-large"]);
-    getter.wait_ready();
-    parked(&server, 1, "the child's get waits");
-    let pid = getter.child.id().to_string();
-    let stopped = std::process::Command::new("kill")
-        .args(["-STOP", &pid])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
+    let mut getter = frozen_getter(&server, "get_bytes", "handed-large");
     let large = strato::Bytes::from((0..1 << 20).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
     q.put(large.clone());
     getter.kill();
     eventually("the dead getter's large item comes back whole", || {
         q.try_get().as_ref() == Some(&large)
     });
+}
+
+/// A child in `role` (a getter) on queue `name`, parked in its get, then frozen (SIGSTOP):
+/// whatever is handed to it now it can never acknowledge.
+fn frozen_getter(server: &Redis, role: &str, name: &str) -> ChildProcess {
+    let mut getter = spawn(server, role, &[name]);
+    getter.wait_ready();
+    parked(server, 1, "the child's get waits");
+    let pid = getter.child.id().to_string();
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    getter
 }
 
 fn killed_getter(server: &dyn Backend) {
