@@ -78,8 +78,6 @@ pub(crate) struct Core {
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
     /// Chunks not yet on the board, by job in submission order.
     backlog: Mutex<VecDeque<Waiting>>,
-    /// The names of the workers that reported, each stored once.
-    worker_names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// The compute backend to tell of new work (one whose workers end when idle).
     pub waker: std::sync::OnceLock<std::sync::Weak<dyn strato_worker::Compute>>,
 }
@@ -122,7 +120,6 @@ impl Core {
             jobs,
             in_flight: Mutex::new(BTreeMap::new()),
             backlog: Mutex::new(VecDeque::new()),
-            worker_names: Mutex::default(),
             waker: std::sync::OnceLock::new(),
         }
     }
@@ -293,18 +290,6 @@ impl Core {
     }
 
     /// The one shared copy of a worker's name.
-    fn worker_name(&self, name: &str) -> Arc<str> {
-        let mut names = lock(&self.worker_names);
-        match names.get(name) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Arc<str> = Arc::from(name);
-                names.insert(shared.clone());
-                shared
-            }
-        }
-    }
-
     /// Fails a task's futures with `error` and counts it for its job.
     fn fail_flight(&self, flight: &InFlight, id: u64, error: &TaskError) {
         flight
@@ -435,12 +420,10 @@ impl Core {
                 return self.note(flight, id, attempt, None, Some(&error), None);
             }
         };
-        let worker = self.worker_name(&result.stats.worker);
         let stats = Arc::new(StatsRecord::new(
             flight.submitted_us,
             &result.stats,
             attempt,
-            worker,
         ));
         // Most tasks print nothing: their futures make empty logs when asked.
         let printed = !result.stdout.is_empty() || !result.stderr.is_empty();
