@@ -231,13 +231,10 @@ fn large_blob(request: &Request) -> Option<&[u8]> {
         return None;
     };
     match op {
-        Op::Put(blob, _) | Op::Send(blob, _) if blob.len() >= LARGE_WRITE => Some(blob),
+        Op::Put(blob, _) | Op::Send(blob, _) if blob.len() >= strato_proto::SPLIT_AT => Some(blob),
         _ => None,
     }
 }
-
-/// Requests whose value has at least this many bytes are written by [`send_split`].
-const LARGE_WRITE: usize = 64 << 10;
 
 /// Writes `request` with its `large` value straight from the request: the frame's head,
 /// the value and the frame's tail in vectored writes.
@@ -246,18 +243,14 @@ fn send_split(inner: &ServerConnection, request: &Request, large: &[u8]) -> Resu
     let Some(split) = encode_frame_split(request, large).map_err(codec)? else {
         return send_all(inner, std::slice::from_ref(request));
     };
-    let size = split.head.len() - strato_proto::HEADER_LEN + large.len() + split.tail.len();
+    let size = split.payload_len();
     if size > inner.max_frame {
         return Err(Error::TooLarge {
             size,
             max: inner.max_frame,
         });
     }
-    let mut pieces = [
-        std::io::IoSlice::new(&split.head),
-        std::io::IoSlice::new(split.large),
-        std::io::IoSlice::new(&split.tail),
-    ];
+    let mut pieces = split.pieces();
     let mut left = &mut pieces[..];
     let mut writer = lock(&inner.writer);
     while !left.is_empty() {

@@ -81,6 +81,26 @@ pub struct SplitFrame<'a> {
     pub tail: Vec<u8>,
 }
 
+impl SplitFrame<'_> {
+    /// The three pieces, in order, for a vectored write.
+    pub fn pieces(&self) -> [std::io::IoSlice<'_>; 3] {
+        [
+            std::io::IoSlice::new(&self.head),
+            std::io::IoSlice::new(self.large),
+            std::io::IoSlice::new(&self.tail),
+        ]
+    }
+
+    /// The payload's length (what the frame's header announces).
+    pub fn payload_len(&self) -> usize {
+        self.head.len() - HEADER_LEN + self.large.len() + self.tail.len()
+    }
+}
+
+/// Values of at least this many bytes are worth a [`SplitFrame`]: below it, copying them
+/// into a batch costs less than the extra pieces of a write.
+pub const SPLIT_AT: usize = 64 << 10;
+
 /// Encodes `message`, which holds `large` (a byte string it serializes in one piece, such as
 /// a [`crate::Blob`]), as a [`SplitFrame`]; `None` if its encoding does not pass `large`
 /// through in one piece (then use [`encode_frame`]).
@@ -108,18 +128,18 @@ pub fn encode_frame_split<'a, T: Serialize>(
     if !done.passed {
         return Ok(None);
     }
-    let len = done.head.len() - HEADER_LEN + large.len() + done.tail.len();
+    let mut split = SplitFrame {
+        head: done.head,
+        large,
+        tail: done.tail,
+    };
+    let len = split.payload_len();
     let len32 = u32::try_from(len).map_err(|_| FrameError::TooLarge {
         size: len,
         max: u32::MAX as usize,
     })?;
-    let mut head = done.head;
-    head[..HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
-    Ok(Some(SplitFrame {
-        head,
-        large,
-        tail: done.tail,
-    }))
+    split.head[..HEADER_LEN].copy_from_slice(&len32.to_be_bytes());
+    Ok(Some(split))
 }
 
 /// The postcard output behind [`encode_frame_split`]: bytes go to `head` until the large

@@ -31,7 +31,7 @@ pub use address::{Address, AddressError};
 pub use atomic::apply_atomic;
 pub use frame::{
     decode, encode_frame, encode_frame_into, encode_frame_split, FrameDecoder, FrameError,
-    SplitFrame, DEFAULT_MAX_FRAME, HEADER_LEN,
+    SplitFrame, DEFAULT_MAX_FRAME, HEADER_LEN, SPLIT_AT,
 };
 pub use liveness::{
     end_when_unheard, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_RETRIES, UNACKED_LIMIT,

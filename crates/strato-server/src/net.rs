@@ -736,7 +736,7 @@ fn large_blob(message: &ServerMessage) -> Option<&[u8]> {
         ServerMessage::Reply(strato_proto::Reply {
             answer: strato_proto::Answer::Blob(blob),
             ..
-        }) if blob.len() >= LARGE_WRITE => Some(blob),
+        }) if blob.len() >= strato_proto::SPLIT_AT => Some(blob),
         _ => None,
     }
 }
@@ -751,11 +751,7 @@ async fn write_split<W: AsyncWrite + Unpin>(
     let Some(split) = encode_frame_split(message, large).map_err(std::io::Error::other)? else {
         return write_message(writer, message).await;
     };
-    let mut pieces = [
-        std::io::IoSlice::new(&split.head),
-        std::io::IoSlice::new(split.large),
-        std::io::IoSlice::new(&split.tail),
-    ];
+    let mut pieces = split.pieces();
     let mut left = &mut pieces[..];
     while !left.is_empty() {
         let written = writer.write_vectored(left).await?;
@@ -766,9 +762,6 @@ async fn write_split<W: AsyncWrite + Unpin>(
     }
     writer.flush().await
 }
-
-/// Replies whose value has at least this many bytes are written by [`write_split`].
-const LARGE_WRITE: usize = 64 << 10;
 
 /// How many bytes of frames a connection's writer gathers before it writes.
 const BATCH: usize = 256 << 10;

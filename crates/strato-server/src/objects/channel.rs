@@ -24,9 +24,13 @@ impl Channel {
 
     pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
         match op {
-            Op::Send(value, _) => match self.send(value.clone(), ctx) {
-                Ok(answer) => Step::Done(answer),
-                Err(_) => Step::Blocked,
+            // The item is copied only once the send can proceed (a parked one is retried).
+            Op::Send(value, _) => match self.may_send(ctx) {
+                Err(answer) => Step::Done(answer),
+                Ok(room) => done_if(room, || {
+                    self.items.push_back(value.clone());
+                    Answer::Done
+                }),
             },
             Op::Recv(_) => match self.items.pop_front() {
                 Some(value) => Step::Done(Answer::Blob(value)),
@@ -41,14 +45,22 @@ impl Channel {
     /// Sends `item`: `Ok` with the answer (done, or disconnected when no receiver is
     /// left), `Err` with the item when there is no room now.
     pub fn send(&mut self, item: Blob, ctx: &Ctx<'_>) -> Result<Answer, Blob> {
-        if ctx.refs.receivers == 0 {
-            return Ok(Answer::Disconnected);
+        match self.may_send(ctx) {
+            Err(answer) => Ok(answer),
+            Ok(false) => Err(item),
+            Ok(true) => {
+                self.items.push_back(item);
+                Ok(Answer::Done)
+            }
         }
-        if !self.has_room(ctx) {
-            return Err(item);
+    }
+
+    /// Whether a send can take its item now; `Err` with its answer when no receiver is left.
+    fn may_send(&self, ctx: &Ctx<'_>) -> Result<bool, Answer> {
+        match ctx.refs.receivers {
+            0 => Err(Answer::Disconnected),
+            _ => Ok(self.has_room(ctx)),
         }
-        self.items.push_back(item);
-        Ok(Answer::Done)
     }
 
     /// Bounded channels hold at most `bound` messages; a rendezvous channel (bound 0) takes a
@@ -85,7 +97,11 @@ impl Queue {
 
     pub fn apply(&mut self, op: &Op) -> Step {
         match op {
-            Op::Put(value, _) => done_if(self.put(value.clone()).is_ok(), || Answer::Done),
+            // The item is copied only once the put can proceed (a parked one is retried).
+            Op::Put(value, _) => done_if(!self.is_full(), || {
+                self.push(value.clone());
+                Answer::Done
+            }),
             Op::Get(_) => match self.items.pop_front() {
                 Some(value) => Step::Done(Answer::Blob(value)),
                 None => Step::Blocked,
@@ -107,12 +123,15 @@ impl Queue {
 
     /// Puts `item` if there is room; `Err` with it if the queue is full.
     pub fn put(&mut self, item: Blob) -> Result<(), Blob> {
-        if self.bound.is_some_and(|b| (self.items.len() as u64) >= b) {
+        if self.is_full() {
             return Err(item);
         }
-        self.items.push_back(item);
-        self.unfinished += 1;
+        self.push(item);
         Ok(())
+    }
+
+    fn is_full(&self) -> bool {
+        self.bound.is_some_and(|b| (self.items.len() as u64) >= b)
     }
 
     fn get_many(&mut self, max: u32) -> Step {
