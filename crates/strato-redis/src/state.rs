@@ -93,6 +93,9 @@ pub(crate) struct Shared {
     pub(crate) reaped: Mutex<HashMap<String, Instant>>,
     /// Items handed to this process's parked gets, not yet acknowledged: (object, ticket).
     acks: Mutex<Vec<(String, String)>>,
+    /// Objects on which this process's last call that could wait did wait: its next such
+    /// call sends its `BLPOP` with it (see [`Shared::call_and_wait`]).
+    parks_on: Mutex<HashSet<String>>,
     ttl: Duration,
     /// How long this process counts as alive to an object it waits on or holds without
     /// renewing its presence there.
@@ -129,6 +132,7 @@ impl RedisState {
             boards: Mutex::default(),
             involved: Mutex::default(),
             acks: Mutex::default(),
+            parks_on: Mutex::default(),
             reaped: Mutex::default(),
             ttl: duration_from_env("STRATO_REDIS_TTL_SECS", 1000, DEFAULT_TTL),
             presence: duration_from_env("STRATO_REDIS_PRESENCE_MS", 1, DEFAULT_PRESENCE),
@@ -402,25 +406,10 @@ impl Shared {
         ticket: &str,
         args: &[Vec<u8>],
     ) -> Result<Reply, Failure> {
-        let prefix = crate::keys::prefix(name);
-        let mut fcall = redis::cmd("FCALL");
-        fcall.arg(&library().name).arg(4);
-        for suffix in ["m", "l", "h", "w"] {
-            fcall.arg(format!("{prefix}{suffix}"));
-        }
-        fcall
-            .arg(op)
-            .arg(&prefix)
-            .arg(ticket)
-            .arg(self.session)
-            .arg(self.presence.as_millis() as u64);
-        for a in args {
-            fcall.arg(a.as_slice());
-        }
-        let key = format!("{prefix}m");
+        let (fcall, key) = self.fcall(name, op, ticket, args, false);
         let called = self.pool.query_for_key::<Vec<u8>>(&fcall, key.as_bytes());
         let bytes = match called {
-            Err(e) if e.to_string().contains("Function not found") => {
+            Err(e) if missing_library(&e) => {
                 // The server restarted or failed over: load the library again.
                 load_library(&self.pool).map_err(lost)?;
                 self.pool
@@ -430,6 +419,78 @@ impl Shared {
             other => other.map_err(lost)?,
         };
         Reply::decode(&bytes).map_err(Failure::Protocol)
+    }
+
+    /// The `FCALL` of `op` on object `name`, and the key that routes it. With `via_wake`
+    /// the script puts any answer but "parked" on the ticket's wake list (replying `P`),
+    /// for a `BLPOP` sent right behind it.
+    fn fcall(
+        &self,
+        name: &str,
+        op: &str,
+        ticket: &str,
+        args: &[Vec<u8>],
+        via_wake: bool,
+    ) -> (redis::Cmd, String) {
+        let meta = format!("{}m", crate::keys::prefix(name));
+        let mut fcall = redis::cmd("FCALL");
+        fcall
+            .arg(&library().name)
+            .arg(1)
+            .arg(&meta)
+            .arg(op)
+            .arg(ticket)
+            .arg(self.session)
+            .arg(self.presence.as_millis() as u64)
+            .arg(if via_wake { "w" } else { "" });
+        for a in args {
+            fcall.arg(a.as_slice());
+        }
+        (fcall, meta)
+    }
+
+    /// Runs the script's `op` with `ticket` and, in the same write, waits in `BLPOP` on the
+    /// ticket's wake list until `until` or at most [`RECHECK`]: one round trip whether the
+    /// call is answered at once or parked and woken soon. Returns whether the call parked
+    /// (its items, if any, were handed over and must be acknowledged) and what the wait
+    /// took, if anything. A standalone Redis only (the cluster client sends one command at
+    /// a time).
+    fn script_and_wait(
+        &self,
+        name: &str,
+        op: &str,
+        ticket: &str,
+        args: &[Vec<u8>],
+        until: Option<Instant>,
+    ) -> Result<(bool, Option<Vec<u8>>), Failure> {
+        let (fcall, _) = self.fcall(name, op, ticket, args, true);
+        let wake = format!("{}k:{ticket}", crate::keys::prefix(name));
+        let mut pipe = redis::pipe();
+        pipe.add_command(fcall)
+            .cmd("BLPOP")
+            .arg(&wake)
+            .arg(blpop_seconds(until));
+        type Both = (Vec<u8>, Option<(Vec<u8>, Vec<u8>)>);
+        let called = self.pool.with(|c| pipe.query::<Both>(c));
+        let (reply, woken) = match called {
+            Err(e) if missing_library(&e) => {
+                load_library(&self.pool).map_err(lost)?;
+                self.pool.with(|c| pipe.query::<Both>(c)).map_err(lost)?
+            }
+            other => other.map_err(lost)?,
+        };
+        let woken = woken.map(|(_, payload)| payload);
+        match reply.as_slice() {
+            b"P" if woken.is_some() => Ok((false, woken)),
+            b"P" => Err(Failure::Protocol(format!(
+                "the answer to `{op}` on `{name}` was not on its wake list"
+            ))),
+            b"Q" => Ok((true, woken)),
+            other => Err(Failure::Protocol(format!(
+                "`{op}` on `{name}` answered {:?} instead of P or Q",
+                String::from_utf8_lossy(other)
+            ))),
+        }
     }
 
     /// Runs `op`, waiting per `wait` if it cannot proceed. The items of a put or a send
@@ -570,21 +631,85 @@ impl Shared {
     ) -> Result<Reply, Failure> {
         let until = deadline(wait);
         loop {
-            let ticket = match wait {
-                Wait::Never => String::new(),
-                _ => self.ticket(),
+            let answered = match wait {
+                Wait::Never => Some(self.script(name, op, "", args)?),
+                _ => self.call_and_park(name, op, args, until, takes_items)?,
             };
-            let reply = self.script(name, op, &ticket, args)?;
-            if reply.tag != b'Q' {
-                return Ok(reply);
-            }
-            if let Some(reply) = self.park(name, &ticket, until)? {
-                if takes_items && matches!(reply.tag, b'B' | b'S') {
-                    self.acks().push((name.to_string(), ticket));
-                }
+            if let Some(reply) = answered {
                 return Ok(reply);
             }
         }
+    }
+
+    /// Runs a call that may wait, with a new ticket: its answer, or `None` if it was dropped
+    /// from the queue while parked and must be made again. Items handed to it while it was
+    /// parked are queued for acknowledgement.
+    fn call_and_park(
+        &self,
+        name: &str,
+        op: &str,
+        args: &[Vec<u8>],
+        until: Option<Instant>,
+        takes_items: bool,
+    ) -> Result<Option<Reply>, Failure> {
+        let ticket = self.ticket();
+        self.involve(name, true);
+        let answered = self.call_and_wait(name, op, &ticket, args, until);
+        self.involve(name, false);
+        let (parked, reply) = answered?;
+        let handed = reply.as_ref().is_some_and(|r| matches!(r.tag, b'B' | b'S'));
+        if parked && takes_items && handed {
+            self.acks().push((name.to_string(), ticket));
+        }
+        Ok(reply)
+    }
+
+    /// [`Self::call_and_park`]'s call and wait: whether it parked, and its answer (`None`:
+    /// dropped from the queue).
+    ///
+    /// A parked call waits in `BLPOP` after the script's answer. Where the last such call on
+    /// the object parked (a consumer that keeps finding its queue empty, a contended lock),
+    /// the `BLPOP` goes in the same write as the call, saving a round trip, and an answer
+    /// given at once comes through the wake list too. Elsewhere (an uncontended lock) that
+    /// would cost Redis more than the round trip it saves, so the call goes alone.
+    fn call_and_wait(
+        &self,
+        name: &str,
+        op: &str,
+        ticket: &str,
+        args: &[Vec<u8>],
+        until: Option<Instant>,
+    ) -> Result<(bool, Option<Reply>), Failure> {
+        let together = !self.pool.is_cluster() && self.parks_on().contains(name);
+        // What the first `BLPOP` took, if one went with the call.
+        let (parked, first_wait) = match together {
+            true => {
+                let (parked, woken) = self.script_and_wait(name, op, ticket, args, until)?;
+                (parked, Some(woken))
+            }
+            false => {
+                let reply = self.script(name, op, ticket, args)?;
+                if reply.tag != b'Q' {
+                    self.parks_on().remove(name);
+                    return Ok((false, Some(reply)));
+                }
+                (true, None)
+            }
+        };
+        match parked {
+            true => self.parks_on().insert(name.to_string()),
+            false => self.parks_on().remove(name),
+        };
+        match (parked, first_wait) {
+            (false, woken) => Reply::decode(&woken.flatten().unwrap_or_default())
+                .map(|reply| (false, Some(reply)))
+                .map_err(Failure::Protocol),
+            (true, woken) => Ok((true, self.wait_for_answer(name, ticket, until, woken)?)),
+        }
+    }
+
+    fn parks_on(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.parks_on.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits in `BLPOP` on the ticket's wake list until `until` (`None`: no limit), checking
@@ -598,26 +723,36 @@ impl Shared {
         until: Option<Instant>,
     ) -> Result<Option<Reply>, Failure> {
         self.involve(name, true);
-        let parked = self.wait_for_answer(name, ticket, until);
+        let parked = self.wait_for_answer(name, ticket, until, None);
         self.involve(name, false);
         parked
     }
 
+    /// [`Self::park`]'s wait; `woken` is what a first `BLPOP` already took (sent with the
+    /// call), if one was made.
     fn wait_for_answer(
         &self,
         name: &str,
         ticket: &str,
         until: Option<Instant>,
+        mut woken: Option<Option<Vec<u8>>>,
     ) -> Result<Option<Reply>, Failure> {
         let key = format!("{}k:{ticket}", crate::keys::prefix(name));
         loop {
-            let left = until.map_or(RECHECK, |u| u.saturating_duration_since(Instant::now()));
-            let seconds = left.min(RECHECK).as_secs_f64().max(0.001);
-            let woken: Option<(Vec<u8>, Vec<u8>)> = self
-                .pool
-                .with(|c| redis::cmd("BLPOP").arg(&key).arg(seconds).query(c))
-                .map_err(lost)?;
-            if let Some((_, payload)) = woken {
+            let payload = match woken.take() {
+                Some(payload) => payload,
+                None => self
+                    .pool
+                    .with(|c| {
+                        redis::cmd("BLPOP")
+                            .arg(&key)
+                            .arg(blpop_seconds(until))
+                            .query::<Option<(Vec<u8>, Vec<u8>)>>(c)
+                    })
+                    .map_err(lost)?
+                    .map(|(_, payload)| payload),
+            };
+            if let Some(payload) = payload {
                 return Reply::decode(&payload).map(Some).map_err(Failure::Protocol);
             }
             if until.is_some_and(|u| Instant::now() >= u) {
@@ -746,6 +881,17 @@ impl Shared {
             message: message.into(),
         }
     }
+}
+
+/// How long one `BLPOP` of a parked call waits: until `until`, at most [`RECHECK`].
+fn blpop_seconds(until: Option<Instant>) -> f64 {
+    let left = until.map_or(RECHECK, |u| u.saturating_duration_since(Instant::now()));
+    left.min(RECHECK).as_secs_f64().max(0.001)
+}
+
+/// Whether Redis lost the library (it restarted, or a replica took over).
+fn missing_library(e: &redis::RedisError) -> bool {
+    e.to_string().contains("Function not found")
 }
 
 /// A Redis error on an established connection.

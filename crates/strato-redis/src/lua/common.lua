@@ -3,13 +3,18 @@
 -- runs unchanged on Redis Cluster. Loading it defines every op once; a call only binds its
 -- keys and arguments and runs one op.
 --
--- KEYS: 1 meta hash (kind, reference counts, scalar state), 2 list (items, elements),
---       3 hash (map entries, leases), 4 waiters list ("ticket|kind|data" per parked call).
---       Beside them, "<prefix>b" holds a queue's or channel's large items, which the client
---       writes and reads with native commands: in the list, an item is "i" and its bytes,
---       or "s" and the field of the item in "<prefix>b" (Lua would hash every byte of it).
--- ARGV: 1 op, 2 key prefix ("strato:{name}:"), 3 ticket of the caller ("" = never wait),
---       4 session of the caller, 5 how long a presence lasts (ms), 6.. the op's arguments.
+-- KEYS: 1 the meta hash "<prefix>m" (kind, reference counts, scalar state), where the
+--       prefix is "strato:{name}:". The object's other keys are named from it (one key to
+--       pass, not four: every argument costs Redis time): "<prefix>l" list (items,
+--       elements), "<prefix>h" hash (map entries, leases), "<prefix>w" waiters list
+--       ("ticket|kind|data" per parked call), and "<prefix>b", a queue's or channel's large
+--       items, which the client writes and reads with native commands: in the list, an item
+--       is "i" and its bytes, or "s" and the field of the item in "<prefix>b" (Lua would
+--       hash every byte of it). All share the name's hash tag, so one cluster node has them.
+-- ARGV: 1 op, 2 ticket of the caller ("" = never wait), 3 session of the caller, 4 how long
+--       a presence lasts (ms), 5 "w" if the caller waits in BLPOP on its wake list right
+--       after this call (sent in the same write), so even an answer given at once goes
+--       there (the reply is then "P"), 6.. the op's arguments.
 -- Liveness: a session that waits on an object, or holds one of its locks, keeps the key
 -- "<prefix>p:<session>" alive (its heartbeat renews it). Once it lapses, the session is dead
 -- to this object: its queued calls are dropped and its locks released (poisoned).
@@ -17,15 +22,24 @@
 -- that must wait is queued in the waiters list and answered "Q"; whatever lets it proceed
 -- pushes its answer to the caller's wake list "<prefix>k:<ticket>", where it waits in BLPOP.
 
--- The call being run (Redis runs one at a time): bound by `bind` at its start.
-local M, L, H, W, OP, PREFIX, TICKET, SESSION, PRESENCE_MS, ARGV
+-- The call being run (Redis runs one at a time): bound by `bind` at its start. WROTE holds
+-- the object's keys other than M that the call wrote (so may have made): they get M's TTL
+-- when it ends.
+local M, L, H, W, OP, PREFIX, TICKET, SESSION, PRESENCE_MS, VIA_WAKE, ARGV, WROTE
 
 local function bind(keys, args)
-  M, L, H, W = keys[1], keys[2], keys[3], keys[4]
-  OP, PREFIX, TICKET, SESSION = args[1], args[2], args[3], args[4]
-  PRESENCE_MS = tonumber(args[5])
+  M = keys[1]
+  PREFIX = string.sub(M, 1, -2)
+  L, H, W = PREFIX .. 'l', PREFIX .. 'h', PREFIX .. 'w'
+  OP, TICKET, SESSION = args[1], args[2], args[3]
+  PRESENCE_MS = tonumber(args[4])
+  VIA_WAKE = args[5] == 'w'
   ARGV = args
+  WROTE = {}
 end
+
+-- Records that the call wrote `key` (L, H, W or the item hash), which may have made it.
+local function wrote(key) WROTE[key] = true end
 
 -- The object's name, for messages.
 local function name() return string.sub(PREFIX, 9, -3) end
@@ -35,7 +49,6 @@ local function nargs() return #ARGV - 5 end
 
 local OPS = {}    -- op name -> function returning the reply
 local KINDS = {}  -- op name -> ",Kind,Kind," the op applies to (checked before it runs)
-local PURE = {}   -- ops that never make a key: no TTL to spread after them
 local SERVE = {}  -- waiter kind -> function(waiter, ctx) returning its answer, or nil
 local CANCEL = {} -- waiter kind -> function(waiter) run when a waiter times out
 local INIT = {}   -- object kind -> function() setting up a new object, or returning an error
@@ -43,12 +56,16 @@ local REAP = {}   -- object kind -> function() releasing what dead sessions hold
 
 local function ns(s) s = tostring(s) return #s .. ':' .. s end
 
--- A reply of up to three fields (plain concatenation: the hot path of every call).
+-- A reply of up to three fields: one concatenation, so a field (a queue's item, say) is
+-- copied into one new string, not one per step (Lua hashes every new string whole).
 local function enc(tag, a, b, c)
   if a == nil then return tag end
-  if b == nil then return tag .. ns(a) end
-  if c == nil then return tag .. ns(a) .. ns(b) end
-  return tag .. ns(a) .. ns(b) .. ns(c)
+  a = tostring(a)
+  if b == nil then return tag .. #a .. ':' .. a end
+  b = tostring(b)
+  if c == nil then return tag .. #a .. ':' .. a .. #b .. ':' .. b end
+  c = tostring(c)
+  return tag .. #a .. ':' .. a .. #b .. ':' .. b .. #c .. ':' .. c
 end
 
 local function fields(s)
@@ -119,6 +136,7 @@ local function block(kind, data)
   if TICKET == '' then return enc('K') end
   mark_present(SESSION)
   redis.call('RPUSH', W, TICKET .. '|' .. kind .. '|' .. (data or ''))
+  wrote(W)
   return enc('Q')
 end
 
@@ -127,22 +145,24 @@ local function serve()
   local progress = true
   while progress do
     progress = false
-    local ctx = {}
-    for _, w in ipairs(waiters()) do
+    local ctx, queued = {}, waiters()
+    local left = #queued
+    for _, w in ipairs(queued) do
       if not alive(w) then
         redis.call('LREM', W, 1, w.raw)
         local hook = CANCEL[w.kind]
         if hook then hook(w) end
-        progress = true
+        progress, left = true, left - 1
       else
         local try = SERVE[w.kind]
         local payload = try and try(w, ctx)
         if payload then
           complete(w, payload)
-          progress = true
+          progress, left = true, left - 1
         end
       end
     end
+    if left == 0 then return end -- no one left to serve (none is queued while serving)
   end
 end
 
@@ -172,13 +192,13 @@ local function expire(ttl)
 end
 
 -- Keys made after the object (its list on the first put, say) get the object's TTL, so a
--- crashed program leaves nothing behind for longer than the TTL.
+-- crashed program leaves nothing behind for longer than the TTL. Only the keys this call
+-- wrote can be new, and only one without a TTL takes M's (PEXPIRE NX, Redis 7).
 local function spread_ttl()
+  if next(WROTE) == nil then return end
   local ttl = redis.call('PTTL', M)
   if ttl <= 0 then return end
-  for _, key in ipairs({ L, H, W, PREFIX .. 'b' }) do
-    if redis.call('PTTL', key) == -1 then redis.call('PEXPIRE', key, ttl) end
-  end
+  for key in pairs(WROTE) do redis.call('PEXPIRE', key, ttl, 'NX') end
 end
 
 OPS.open = function()

@@ -13,6 +13,7 @@ INIT.Atomic = function() set('f', arg(5), 'v', arg(6)) end
 INIT.Value = function() set('x', arg(5), 'ver', 0) end
 INIT.Array = function()
   for i = 5, nargs() do redis.call('RPUSH', L, arg(i)) end
+  wrote(L)
 end
 INIT.Map = function() set('ver', 0) end
 INIT.List = function() end
@@ -53,12 +54,13 @@ end
 -- ARGV: delta, the argument's flavour (an atomic of another flavour is refused untouched).
 KINDS.add = ',Atomic,'
 OPS.add = function()
-  if meta('f') ~= arg(2) then
+  local f = meta('f')
+  if f ~= arg(2) then
     return err('WrongType', 'atomic holds another type than the ' .. arg(2) .. ' argument')
   end
   local new = redis.pcall('HINCRBY', M, 'v', arg(1))
   if type(new) == 'table' then return enc('K') end
-  return enc('A', meta('f'), meta('v')) -- the string: a Lua number would lose digits
+  return enc('A', f, meta('v')) -- the string: a Lua number would lose digits
 end
 
 KINDS.vget = ',Value,'
@@ -124,6 +126,7 @@ end
 KINDS.lpush = ',List,'
 OPS.lpush = function()
   for i = 1, nargs() do redis.call('RPUSH', L, arg(i)) end
+  wrote(L)
   return enc('D')
 end
 
@@ -157,6 +160,7 @@ KINDS.minsert = ',Map,'
 OPS.minsert = function()
   local old = redis.call('HGET', H, arg(1))
   redis.call('HSET', H, arg(1), arg(2))
+  wrote(H)
   bump()
   return maybe(old)
 end
@@ -214,6 +218,7 @@ KINDS.mwrite = ',Map,'
 OPS.mwrite = function()
   if meta('ver') ~= arg(1) then return enc('K') end
   for i = 3, nargs(), 2 do redis.call('HSET', H, arg(i), arg(i + 1)) end
+  wrote(H)
   bump()
   local once = arg(2)
   if once ~= '' then

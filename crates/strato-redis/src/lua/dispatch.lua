@@ -2,13 +2,6 @@
 -- not use the standard library).
 local prepared = false
 local function prepare()
-  -- Ops that only read, or write fields of the meta hash that exists already.
-  for _, op in ipairs({ 'load', 'store', 'cas', 'add', 'vget', 'vset', 'vcas', 'alen', 'aget',
-      'aset', 'arange', 'asetrange', 'lrange', 'lpop', 'mget', 'mcontains', 'mlen', 'mkeys',
-      'mentries', 'mread', 'available', 'ev_is_set', 'ev_clear', 'fut_is_set', 'latch_count',
-      'exists', 'touch', 'present', 'task_counts', 'task_beat', 'task_held', 'task_start' }) do
-    PURE[op] = true
-  end
   for op, kinds in pairs(KINDS) do
     local set = {}
     for kind in string.gmatch(kinds, '[^,]+') do set[kind] = true end
@@ -31,12 +24,22 @@ local function dispatch()
     end
   end
   local reply = run()
-  if not PURE[OP] then spread_ttl() end
+  spread_ttl()
+  return reply
+end
+
+-- Any answer but "Q" (parked) goes to the wake list if the caller waits there already.
+local function answer()
+  local reply = dispatch()
+  if VIA_WAKE and TICKET ~= '' and reply ~= 'Q' then
+    wake(TICKET, reply)
+    return 'P'
+  end
   return reply
 end
 
 redis.register_function('FUNCTION_NAME', function(keys, args)
   if not prepared then prepare() end
   bind(keys, args)
-  return dispatch()
+  return answer()
 end)

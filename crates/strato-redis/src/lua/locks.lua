@@ -5,7 +5,10 @@ local function not_holder(what)
   return err('Invalid', what .. ': the caller does not hold this lock (lease unknown)')
 end
 
-local function locked(lease) return enc('L', lease, meta('poison'), meta('x')) end
+local function locked(lease)
+  local held = redis.call('HMGET', M, 'poison', 'x')
+  return enc('L', lease, held[1], held[2])
+end
 
 local function new_lease() return redis.call('HINCRBY', M, 'next', 1) end
 
@@ -29,14 +32,19 @@ local function try_lock(session)
   return locked(lease)
 end
 
--- Releases (poisoned) whatever sessions that are no longer present hold.
-local function reap_locks()
-  local changed = false
+-- Releases (poisoned) the writer's hold if its session is no longer present; whether it did.
+local function reap_writer()
   local hs = meta('hs')
   if hs and hs ~= '' and not present(hs) then
     set('holder', 0, 'hs', '', 'poison', '1')
-    changed = true
+    return true
   end
+  return false
+end
+
+-- Releases (poisoned) whatever sessions that are no longer present hold.
+local function reap_locks()
+  local changed = reap_writer()
   local readers = redis.call('HGETALL', H)
   for i = 1, #readers, 2 do
     if not present(readers[i + 1]) then
@@ -47,7 +55,12 @@ local function reap_locks()
   end
   if changed then serve() end
 end
-REAP.Mutex = reap_locks
+
+-- A mutex has no readers: only its holder can be dead.
+local function reap_mutex()
+  if reap_writer() then serve() end
+end
+REAP.Mutex = reap_mutex
 REAP.RwLock = reap_locks
 
 -- The poison flag as it was (after releasing dead holders), cleared if asked.
@@ -63,7 +76,7 @@ SERVE.lock = function(w) return try_lock(session_of(w.ticket)) end
 
 KINDS.lock = ',Mutex,'
 OPS.lock = function()
-  reap_locks()
+  reap_mutex()
   return try_lock(SESSION) or block('lock')
 end
 
@@ -81,6 +94,7 @@ local function try_read(ctx, session)
   if meta('holder') ~= '0' or ctx.writer_waiting then return nil end
   local lease = new_lease()
   redis.call('HSET', H, lease, session)
+  wrote(H)
   mark_present(session)
   redis.call('HINCRBY', M, 'readers', 1)
   return locked(lease)
@@ -123,6 +137,7 @@ OPS.downgrade = function()
   if meta('holder') ~= arg(1) then return not_holder('downgrade') end
   put_back(arg(2), arg(3), '0')
   redis.call('HSET', H, arg(1), meta('hs'))
+  wrote(H)
   redis.call('HINCRBY', M, 'readers', 1)
   set('holder', 0, 'hs', '')
   serve()

@@ -10,9 +10,23 @@ local function room()
   return bound == '' or redis.call('LLEN', L) < tonumber(bound)
 end
 
+-- Appends an item to the list.
+local function push_item(item)
+  redis.call('RPUSH', L, item)
+  wrote(L)
+end
+
+-- The put's or send's items: a large one ("s" and its field) was just written to the item
+-- hash by the caller, which may have made the hash.
+local function carried()
+  for i = 1, nargs() do
+    if string.sub(arg(i), 1, 1) == 's' then wrote(PREFIX .. 'b') return end
+  end
+end
+
 local function try_put(item)
   if not room() then return nil end
-  redis.call('RPUSH', L, item)
+  push_item(item)
   redis.call('HINCRBY', M, 'unfinished', 1)
   return enc('D')
 end
@@ -32,7 +46,10 @@ end
 -- back to the front of the list once its presence lapses. So a getter killed at the wrong
 -- moment delays an item; it does not lose it.
 local function handed(w, payload)
-  if payload then redis.call('HSET', H, 'handed:' .. w.ticket, payload) end
+  if payload then
+    redis.call('HSET', H, 'handed:' .. w.ticket, payload)
+    wrote(H)
+  end
   return payload
 end
 
@@ -47,6 +64,7 @@ local function recover()
       redis.call('HDEL', H, entries[i])
       local items = fields(string.sub(entries[i + 1], 2))
       for j = #items, 1, -1 do redis.call('LPUSH', L, items[j]) end
+      wrote(L)
     end
   end
 end
@@ -81,6 +99,7 @@ SERVE.join = function() if num('unfinished') == 0 then return enc('D') end end
 
 KINDS.put = ',Queue,'
 OPS.put = function()
+  carried()
   local done = try_put(arg(1))
   if not done then return block('put', arg(1)) end
   serve()
@@ -90,6 +109,7 @@ end
 -- Puts every item while there is room; answers how many it put.
 KINDS.put_many = ',Queue,'
 OPS.put_many = function()
+  carried()
   local put = 0
   for i = 1, nargs() do
     if not try_put(arg(i)) then break end
@@ -152,7 +172,7 @@ local function try_send(item)
     end
   end
   if meta('bound') == '0' or not room() then return nil end
-  redis.call('RPUSH', L, item)
+  push_item(item)
   return enc('D')
 end
 
@@ -171,7 +191,7 @@ end
 SERVE.send = function(w)
   if receivers() == 0 then return enc('Z') end
   if meta('bound') ~= '0' and room() then
-    redis.call('RPUSH', L, w.data)
+    push_item(w.data)
     return enc('D')
   end
 end
@@ -184,6 +204,7 @@ end
 
 KINDS.send = ',Channel,'
 OPS.send = function()
+  carried()
   local done = try_send(arg(1))
   if done then return done end
   return block('send', arg(1))

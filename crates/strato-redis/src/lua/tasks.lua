@@ -45,6 +45,7 @@ local function give_back(session, lost)
     if not was_running or charged < tonumber(f[3]) then
       if was_running then charged = charged + 1 end
       redis.call('LPUSH', L, record(f, tonumber(f[2]) + 1, charged))
+      wrote(L)
     else
       lost[#lost + 1] = ns(ns(f[1]) .. ns(charged) .. ns(f[4]))
     end
@@ -60,6 +61,7 @@ local function grant(session, max)
   for _, item in ipairs(items) do
     local f = fields(item)
     redis.call('HSET', H, 't:' .. f[1], session .. '|' .. item)
+    wrote(H)
   end
   return 'S' .. all(items)
 end
@@ -77,6 +79,7 @@ OPS.task_join = function()
       meta('bin') .. ': workers must run the identical executable as their driver (rebuilt or another program?)')
   end
   redis.call('HSET', H, 'w:' .. SESSION, arg(2))
+  wrote(H)
   return enc('D')
 end
 
@@ -91,6 +94,7 @@ end
 KINDS.task_submit = ',TaskBoard,'
 OPS.task_submit = function()
   for i = 1, nargs() do redis.call('RPUSH', L, arg(i)) end
+  wrote(L)
   serve()
   return enc('D')
 end
@@ -170,6 +174,7 @@ OPS.task_start = function()
   local lease = redis.call('HGET', H, 't:' .. arg(1))
   if lease and string.sub(lease, 1, string.find(lease, '|', 1, true) - 1) == SESSION then
     redis.call('HSET', H, 'r:' .. SESSION, arg(1))
+    wrote(H)
   end
   return enc('D')
 end

@@ -1,0 +1,119 @@
+//! Calls that may wait on the Redis backend. Once a call on an object has parked, the next
+//! one on it sends its `BLPOP` in the same write as the script call: whatever the script
+//! answers (an item at once, a time-out later, an error) must come back through the wake
+//! list, exactly as it would without that.
+
+use std::time::{Duration, Instant};
+
+use strato_proto::{Answer, Blob, Call, ErrorKind, Init, Op, Role, Wait};
+use strato_redis::local::LocalRedis;
+use strato_redis::RedisState;
+
+fn open(state: &RedisState, name: &str) {
+    let open = Call::Open {
+        name: name.into(),
+        init: Init::Queue { bound: None },
+        persistent: false,
+        role: Role::Handle,
+    };
+    assert_eq!(state.call(open).unwrap(), Answer::Done);
+}
+
+fn op(state: &RedisState, name: &str, op: Op) -> Answer {
+    let call = Call::Op {
+        name: name.into(),
+        op,
+    };
+    state.call(call).unwrap()
+}
+
+fn item(n: u8) -> Blob {
+    Blob::from(vec![n; 32])
+}
+
+/// How many `BLPOP`s Redis has run.
+fn blpops(redis: &LocalRedis) -> u64 {
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut raw)
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_blpop:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Parks a get of `getter` on `name` until `putter` puts `n`.
+fn parked_get(getter: &RedisState, putter: &RedisState, name: &str, n: u8) {
+    std::thread::scope(|s| {
+        let get = s.spawn(|| op(getter, name, Op::Get(Wait::Forever)));
+        while !parked(putter, name) {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            op(putter, name, Op::Put(item(n), Wait::Never)),
+            Answer::Done
+        );
+        assert_eq!(get.join().unwrap(), Answer::Blob(item(n)));
+    });
+}
+
+/// Whether some call is parked on `name`.
+fn parked(state: &RedisState, name: &str) -> bool {
+    match state.call(Call::Stats).unwrap() {
+        Answer::Stats(stats) => stats.parked > 0 && op(state, name, Op::Len) == Answer::Count(0),
+        other => panic!("stats answered {other:?}"),
+    }
+}
+
+#[test]
+fn redis_a_call_sent_with_its_wait_is_answered_as_one_sent_alone() {
+    let redis = LocalRedis::start().unwrap();
+    let getter = RedisState::connect(&redis.url()).unwrap();
+    let putter = RedisState::connect(&redis.url()).unwrap();
+    open(&getter, "q");
+    parked_get(&getter, &putter, "q", 1);
+
+    // Parked last time: this get goes with its BLPOP, and an item there already comes
+    // back at once through the wake list.
+    assert_eq!(
+        op(&putter, "q", Op::Put(item(2), Wait::Never)),
+        Answer::Done
+    );
+    let before = blpops(&redis);
+    assert_eq!(
+        op(&getter, "q", Op::Get(Wait::Forever)),
+        Answer::Blob(item(2))
+    );
+    assert_eq!(blpops(&redis), before + 1, "the get waited with its call");
+
+    // Answered at once: the next get goes alone again, and parks, and is woken.
+    parked_get(&getter, &putter, "q", 3);
+
+    // A wait that runs out while sent with the call.
+    let answer = op(&getter, "q", Op::Get(Wait::Micros(100_000)));
+    assert_eq!(answer, Answer::TimedOut);
+    parked_get(&getter, &putter, "q", 4);
+
+    // An error answered through the wake list comes at once, not after a wait.
+    let delete = Call::Delete { name: "q".into() };
+    assert_eq!(putter.call(delete).unwrap(), Answer::Done);
+    let start = Instant::now();
+    let answer = op(&getter, "q", Op::Get(Wait::Forever));
+    assert!(
+        matches!(
+            answer,
+            Answer::Error {
+                kind: ErrorKind::NotFound,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    // A BLPOP left waiting for an answer that never comes would take its whole 2 s.
+    assert!(start.elapsed() < Duration::from_millis(1900));
+}

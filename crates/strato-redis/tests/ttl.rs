@@ -1,0 +1,135 @@
+//! A program that crashes leaves nothing in Redis for longer than its objects' TTL: every key
+//! an operation makes for a non-persistent object (its list, hash, waiters, large items)
+//! takes the object's TTL, whichever operation made it.
+
+use std::time::Duration;
+
+use strato_proto::{Answer, Blob, Call, Init, Op, Role, Wait};
+use strato_redis::local::LocalRedis;
+use strato_redis::RedisState;
+
+fn open(state: &RedisState, name: &str, init: Init) {
+    let open = Call::Open {
+        name: name.into(),
+        init,
+        persistent: false,
+        role: Role::Handle,
+    };
+    assert_eq!(state.call(open).unwrap(), Answer::Done);
+}
+
+fn op(state: &RedisState, name: &str, op: Op) -> Answer {
+    let call = Call::Op {
+        name: name.into(),
+        op,
+    };
+    state.call(call).unwrap()
+}
+
+/// Every key of object `name` with the milliseconds it has left (-1: no TTL).
+fn ttls(redis: &LocalRedis, name: &str) -> Vec<(String, i64)> {
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let pattern = format!("{}*", strato_redis::key_prefix(name));
+    let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut raw).unwrap();
+    keys.into_iter()
+        .map(|key| {
+            let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut raw).unwrap();
+            (key, ttl)
+        })
+        .collect()
+}
+
+/// Asserts that object `name` has every key in `suffixes` and that each key it has expires.
+fn all_expire(redis: &LocalRedis, name: &str, suffixes: &[&str]) {
+    let keys = ttls(redis, name);
+    let prefix = strato_redis::key_prefix(name);
+    for suffix in suffixes {
+        let key = format!("{prefix}{suffix}");
+        assert!(
+            keys.iter().any(|(k, _)| *k == key),
+            "{key} should exist: {keys:?}"
+        );
+    }
+    for (key, ttl) in &keys {
+        // -2: the key went between KEYS and PTTL (a handed item acknowledged, say).
+        assert!(*ttl > 0 || *ttl == -2, "{key} has no TTL ({ttl}): {keys:?}");
+    }
+}
+
+#[test]
+fn redis_every_key_a_queue_makes_expires() {
+    let redis = LocalRedis::start().unwrap();
+    let state = RedisState::connect(&redis.url()).unwrap();
+    open(&state, "q", Init::Queue { bound: None });
+    let small = Blob::from(vec![1; 16]);
+    let large = Blob::from(vec![2; 1 << 20]);
+    assert_eq!(op(&state, "q", Op::Put(small, Wait::Never)), Answer::Done);
+    assert_eq!(op(&state, "q", Op::Put(large, Wait::Never)), Answer::Done);
+    all_expire(&redis, "q", &["m", "l", "b"]);
+
+    open(&state, "parked", Init::Queue { bound: None });
+    std::thread::scope(|s| {
+        let getter = s.spawn(|| {
+            let state = RedisState::connect(&redis.url()).unwrap();
+            op(&state, "parked", Op::Get(Wait::Micros(300_000)))
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        all_expire(&redis, "parked", &["m", "w"]);
+        assert_eq!(getter.join().unwrap(), Answer::TimedOut);
+    });
+    std::thread::scope(|s| {
+        let getter = s.spawn(|| {
+            let state = RedisState::connect(&redis.url()).unwrap();
+            op(&state, "parked", Op::Get(Wait::Forever))
+        });
+        while !waiting(&redis, "parked") {
+            std::thread::yield_now();
+        }
+        let item = Blob::from(vec![3; 16]);
+        assert_eq!(
+            op(&state, "parked", Op::Put(item, Wait::Never)),
+            Answer::Done
+        );
+        // The item was handed to the parked getter, and kept in the hash until it is
+        // acknowledged (unless that happened already): whatever is there expires.
+        all_expire(&redis, "parked", &["m"]);
+        assert_eq!(
+            getter.join().unwrap(),
+            Answer::Blob(Blob::from(vec![3; 16]))
+        );
+    });
+}
+
+/// Whether some call is parked on object `name`.
+fn waiting(redis: &LocalRedis, name: &str) -> bool {
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let key = format!("{}w", strato_redis::key_prefix(name));
+    let n: u64 = redis::cmd("LLEN").arg(&key).query(&mut raw).unwrap();
+    n > 0
+}
+
+#[test]
+fn redis_every_key_a_map_or_a_lock_makes_expires() {
+    let redis = LocalRedis::start().unwrap();
+    let state = RedisState::connect(&redis.url()).unwrap();
+    open(&state, "map", Init::Map);
+    let (k, v) = (Blob::from(vec![1]), Blob::from(vec![2]));
+    assert!(matches!(
+        op(&state, "map", Op::MapInsert(k, v)),
+        Answer::MaybeBlob(None)
+    ));
+    all_expire(&redis, "map", &["m", "h"]);
+
+    open(&state, "rw", Init::RwLock(Blob::from(vec![0])));
+    assert!(matches!(
+        op(&state, "rw", Op::ReadLock(Wait::Forever)),
+        Answer::Locked { .. }
+    ));
+    all_expire(&redis, "rw", &["m", "h"]);
+}
