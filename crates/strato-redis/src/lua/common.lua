@@ -25,7 +25,8 @@
 -- The call being run (Redis runs one at a time): bound by `bind` at its start. WROTE holds
 -- the object's keys other than M that the call wrote (so may have made): they get M's TTL
 -- when it ends.
-local M, L, H, W, OP, PREFIX, TICKET, SESSION, PRESENCE_MS, VIA_WAKE, ARGV, WROTE
+-- FETCHED holds fields of M read before the op ran (see FETCH).
+local M, L, H, W, OP, PREFIX, TICKET, SESSION, PRESENCE_MS, VIA_WAKE, ARGV, WROTE, FETCHED
 
 local function bind(keys, args)
   M = keys[1]
@@ -35,7 +36,7 @@ local function bind(keys, args)
   PRESENCE_MS = tonumber(args[4])
   VIA_WAKE = args[5] == 'w'
   ARGV = args
-  WROTE = {}
+  WROTE, FETCHED = {}, {}
 end
 
 -- Records that the call wrote `key` (L, H, W or the item hash), which may have made it.
@@ -48,6 +49,10 @@ local function arg(i) return ARGV[5 + i] end
 local function nargs() return #ARGV - 5 end
 
 local OPS = {}    -- op name -> function returning the reply
+-- op name -> fields of M that dispatch reads with the kind, in one HMGET, for `meta` to
+-- answer from. Only fields written with `set` (which keeps them current), never with
+-- HINCRBY: holder, hs, bound, f, poison, x.
+local FETCH = {}
 local KINDS = {}  -- op name -> ",Kind,Kind," the op applies to (checked before it runs)
 local SERVE = {}  -- waiter kind -> function(waiter, ctx) returning its answer, or nil
 local CANCEL = {} -- waiter kind -> function(waiter) run when a waiter times out
@@ -88,9 +93,19 @@ end
 
 local function err(kind, message) return enc('E', kind, message) end
 local function flag(b) if b then return '1' end return '0' end
-local function meta(f) return redis.call('HGET', M, f) end
-local function num(f) return tonumber(redis.call('HGET', M, f) or '0') end
-local function set(...) redis.call('HSET', M, ...) end
+local function meta(f)
+  local known = FETCHED[f]
+  if known ~= nil then return known end
+  return redis.call('HGET', M, f)
+end
+local function num(f) return tonumber(meta(f) or '0') end
+local function set(...)
+  local fv = { ... }
+  for i = 1, #fv, 2 do
+    if FETCHED[fv[i]] ~= nil then FETCHED[fv[i]] = tostring(fv[i + 1]) end
+  end
+  redis.call('HSET', M, ...)
+end
 
 local function parse_waiter(raw)
   local a = string.find(raw, '|', 1, true)
@@ -178,6 +193,7 @@ local function referenced()
 end
 
 local function delete_object()
+  FETCHED = {}
   local message = 'object `' .. name() .. '` was deleted while the call waited'
   for _, w in ipairs(waiters()) do wake(w.ticket, err('Deleted', message)) end
   redis.call('DEL', M, L, H, W, PREFIX .. 'b')

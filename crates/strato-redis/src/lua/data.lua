@@ -53,6 +53,7 @@ end
 -- (the client then falls back to compare-exchange, which wraps).
 -- ARGV: delta, the argument's flavour (an atomic of another flavour is refused untouched).
 KINDS.add = ',Atomic,'
+FETCH.add = { 'f' }
 OPS.add = function()
   local f = meta('f')
   if f ~= arg(2) then
@@ -60,7 +61,11 @@ OPS.add = function()
   end
   local new = redis.pcall('HINCRBY', M, 'v', arg(1))
   if type(new) == 'table' then return enc('K') end
-  return enc('A', f, meta('v')) -- the string: a Lua number would lose digits
+  -- A Lua number holds integers exactly up to 2^53; past that, the stored string.
+  if new > -9007199254740992 and new < 9007199254740992 then
+    return enc('A', f, string.format('%d', new))
+  end
+  return enc('A', f, redis.call('HGET', M, 'v'))
 end
 
 KINDS.vget = ',Value,'

@@ -17,7 +17,15 @@ local function dispatch()
   if not run then return err('Invalid', 'unknown operation `' .. OP .. '`') end
   local wanted = KINDS[OP]
   if wanted then
-    local kind = meta('kind')
+    local kind
+    local fields = FETCH[OP]
+    if fields then
+      local got = redis.call('HMGET', M, 'kind', unpack(fields))
+      kind = got[1]
+      for i, field in ipairs(fields) do FETCHED[field] = got[i + 1] end
+    else
+      kind = meta('kind')
+    end
     if not kind then return err('NotFound', 'no object named `' .. name() .. '`') end
     if not wanted[kind] then
       return err('WrongType', OP .. ' is not an operation of a ' .. kind)

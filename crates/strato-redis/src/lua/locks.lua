@@ -75,6 +75,7 @@ end
 SERVE.lock = function(w) return try_lock(session_of(w.ticket)) end
 
 KINDS.lock = ',Mutex,'
+FETCH.lock = { 'holder', 'hs' }
 OPS.lock = function()
   reap_mutex()
   return try_lock(SESSION) or block('lock')
@@ -82,6 +83,7 @@ end
 
 -- ARGV: lease, value given (1/0), value, poison (1/0).
 KINDS.unlock = ',Mutex,'
+FETCH.unlock = { 'holder' }
 OPS.unlock = function()
   if meta('holder') ~= arg(1) then return not_holder('unlock') end
   put_back(arg(2), arg(3), arg(4))

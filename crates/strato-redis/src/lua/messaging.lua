@@ -98,6 +98,7 @@ SERVE.get_many = function(w) return handed(w, try_get_many(tonumber(w.data))) en
 SERVE.join = function() if num('unfinished') == 0 then return enc('D') end end
 
 KINDS.put = ',Queue,'
+FETCH.put = { 'bound' }
 OPS.put = function()
   carried()
   local done = try_put(arg(1))
@@ -203,6 +204,7 @@ SERVE.recv = function(w)
 end
 
 KINDS.send = ',Channel,'
+FETCH.send = { 'bound' }
 OPS.send = function()
   carried()
   local done = try_send(arg(1))
