@@ -13,9 +13,9 @@ use crate::table::ConnId;
 #[derive(Debug, Default)]
 pub(crate) struct Refs {
     /// (connection, role, count), one entry per connection and role with a count above 0.
-    held: SmallVec<[(ConnId, Role, u64); 1]>,
+    held: SmallVec<[(ConnId, Role, u32); 1]>,
     /// References in flight, per role.
-    lent: [u64; 3],
+    lent: [u32; 3],
 }
 
 fn index(role: Role) -> usize {
@@ -34,7 +34,7 @@ impl Refs {
             .iter_mut()
             .find(|(c, r, _)| *c == conn && *r == role)
         {
-            Some((_, _, count)) => *count += 1,
+            Some((_, _, count)) => *count = count.saturating_add(1),
             None => self.held.push((conn, role, 1)),
         }
     }
@@ -61,7 +61,8 @@ impl Refs {
 
     /// A reference is in flight.
     pub fn lend(&mut self, role: Role) {
-        self.lent[index(role)] += 1;
+        let lent = &mut self.lent[index(role)];
+        *lent = lent.saturating_add(1);
     }
 
     /// `conn` receives a reference in flight.
@@ -77,9 +78,9 @@ impl Refs {
             .held
             .iter()
             .filter(|(_, r, _)| *r == role)
-            .map(|(_, _, n)| n)
+            .map(|(_, _, n)| u64::from(*n))
             .sum();
-        held + self.lent[index(role)]
+        held + u64::from(self.lent[index(role)])
     }
 
     /// Whether no reference of any kind is left.
