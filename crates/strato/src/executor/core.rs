@@ -55,7 +55,24 @@ struct Waiting {
     job: Arc<str>,
     /// The position in the job of the first waiting chunk.
     next_index: u64,
-    chunks: VecDeque<(Chunk, ChunkSlots)>,
+    /// The chunks, in the buffer the caller made them in (not copied into a second one).
+    chunks: VecDeque<Chunk>,
+    /// Their items' slots, one entry per chunk.
+    slots: VecDeque<ChunkSlots>,
+}
+
+impl Waiting {
+    /// The next chunk to send, with its slots. The room of the chunks sent is given back as
+    /// they go: a million-item map's backlog is not kept at its largest until the last one.
+    fn pop(&mut self) -> Option<(Chunk, ChunkSlots)> {
+        let next = self.chunks.pop_front().zip(self.slots.pop_front());
+        let len = self.chunks.len();
+        if self.chunks.capacity() > 4 * len.max(1024) {
+            self.chunks.shrink_to(2 * len);
+            self.slots.shrink_to(2 * len);
+        }
+        next
+    }
 }
 
 /// How many tasks of one executor are on its board (submitted, not yet reported) at most.
@@ -83,9 +100,22 @@ pub(crate) struct Core {
 }
 
 /// A chunk of items ready to submit: the encoded `Vec<A>` and how many items it holds.
+/// Up to 16 bytes (a chunk of a few numbers) stay inline: a million-item map waits without a
+/// million small allocations.
 pub(crate) struct Chunk {
-    pub bytes: Vec<u8>,
+    bytes: SmallVec<[u8; 16]>,
     pub items: usize,
+}
+
+impl Chunk {
+    /// The chunk of `items` items encoded as `bytes`.
+    pub fn new(bytes: Vec<u8>, items: usize) -> Chunk {
+        let bytes = match bytes.len() <= 16 {
+            true => SmallVec::from_slice(&bytes),
+            false => SmallVec::from_vec(bytes),
+        };
+        Chunk { bytes, items }
+    }
 }
 
 /// Per-submission settings.
@@ -138,21 +168,22 @@ impl Core {
         if let Some(workers) = self.waker.get().and_then(std::sync::Weak::upgrade) {
             workers.on_submit();
         }
-        let mut waiting = Waiting {
+        let mut all_slots = Vec::with_capacity(chunks.len());
+        let mut slots = VecDeque::with_capacity(chunks.len());
+        for chunk in &chunks {
+            let chunk_slots: ChunkSlots =
+                (0..chunk.items).map(|_| Arc::new(Slot::new(0))).collect();
+            all_slots.extend(chunk_slots.iter().cloned());
+            slots.push_back(chunk_slots);
+        }
+        let waiting = Waiting {
             entry,
             how,
             job: place.job.clone(),
             next_index: place.first,
-            chunks: VecDeque::with_capacity(chunks.len()),
+            chunks: VecDeque::from(chunks),
+            slots,
         };
-        let mut all_slots = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
-            let slots: ChunkSlots = (0..chunk.items)
-                .map(|_| Arc::new(Slot::new(place.job.clone(), 0)))
-                .collect();
-            all_slots.extend(slots.iter().cloned());
-            waiting.chunks.push_back((chunk, slots));
-        }
         let mut backlog = lock(&self.backlog);
         backlog.push_back(waiting);
         if let Err(e) = self.send_from(&mut backlog, Some(&place.job)) {
@@ -187,15 +218,10 @@ impl Core {
             let Some(waiting) = backlog.front_mut() else {
                 break;
             };
-            let Some((chunk, slots)) = waiting.chunks.pop_front() else {
+            let Some((chunk, slots)) = waiting.pop() else {
                 backlog.pop_front();
                 continue;
             };
-            // Give back the room of the chunks sent, as they go: a million-item map's
-            // backlog is not kept at its largest until the last chunk is sent.
-            if waiting.chunks.capacity() > 4 * waiting.chunks.len().max(1024) {
-                waiting.chunks.shrink_to(2 * waiting.chunks.len());
-            }
             let index = waiting.next_index;
             waiting.next_index += 1;
             room -= 1;
@@ -240,8 +266,13 @@ impl Core {
         slots.iter().for_each(|slot| slot.set_task(id));
         let mut flight = InFlight::new(slots, job, index);
         let name = format!("strato.blob.{id}.a");
-        let stored = Payload::store(&self.client, chunk.bytes, self.limits.inline_limit, &name)
-            .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")));
+        let stored = Payload::store(
+            &self.client,
+            chunk.bytes.into_vec(),
+            self.limits.inline_limit,
+            &name,
+        )
+        .map_err(|e| TaskError::Data(format!("cannot store a task's argument: {e}")));
         let body = stored.and_then(|(input, input_blob)| {
             flight._input_blob = input_blob.map(Box::new);
             let body = TaskBody {
@@ -330,7 +361,7 @@ impl Core {
             self.fail_flight(&flight, id, &error);
         }
         for mut job in waiting {
-            for (_, slots) in job.chunks.drain(..) {
+            for slots in job.slots.drain(..) {
                 let flight = InFlight::new(slots, &job.job, job.next_index);
                 job.next_index += 1;
                 self.fail_flight(&flight, 0, &error);

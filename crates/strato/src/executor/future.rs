@@ -1,6 +1,5 @@
 //! Futures of tasks: where a result lands, how to wait for it, and why a task failed.
 
-use smallvec::SmallVec;
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -233,33 +232,64 @@ pub struct TaskLogs {
 /// The outcome of one item: its encoded result or the error.
 pub(crate) type ItemOutcome = Result<Vec<u8>, TaskError>;
 
-/// An outcome as a slot keeps it: a small encoded result inline (most results of a large
-/// `map` are a few bytes: no allocation each), an error boxed.
-type KeptOutcome = Result<SmallVec<[u8; 16]>, Box<TaskError>>;
+/// An outcome as a slot keeps it, in 24 bytes: a small encoded result inline (most results
+/// of a large `map` are a few bytes: no allocation each), a larger one or an error boxed.
+#[derive(Debug)]
+enum Kept {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Boxed(Box<[u8]>),
+    Failed(Box<TaskError>),
+}
 
-/// The bytes inline when they fit, whatever room their `Vec` had.
-fn keep_bytes(bytes: Vec<u8>) -> SmallVec<[u8; 16]> {
-    if bytes.len() <= 16 {
-        SmallVec::from_slice(&bytes)
-    } else {
-        SmallVec::from_vec(bytes)
+/// The most bytes of a result a slot keeps inline.
+const INLINE: usize = 22;
+
+impl Kept {
+    fn of(outcome: ItemOutcome) -> Kept {
+        match outcome {
+            Ok(bytes) if bytes.len() <= INLINE => {
+                let mut inline = [0; INLINE];
+                inline[..bytes.len()].copy_from_slice(&bytes);
+                Kept::Inline {
+                    len: bytes.len() as u8,
+                    bytes: inline,
+                }
+            }
+            Ok(bytes) => Kept::Boxed(bytes.into_boxed_slice()),
+            Err(error) => Kept::Failed(Box::new(error)),
+        }
+    }
+
+    fn outcome(&self) -> ItemOutcome {
+        match self {
+            Kept::Inline { len, bytes } => Ok(bytes[..usize::from(*len)].to_vec()),
+            Kept::Boxed(bytes) => Ok(bytes.to_vec()),
+            Kept::Failed(error) => Err(TaskError::clone(error)),
+        }
     }
 }
 
 #[derive(Debug, Default)]
 struct SlotState {
-    outcome: Option<KeptOutcome>,
+    outcome: Option<Kept>,
     /// Shared by the items of one chunk (one task, one set of stats).
     stats: Option<Arc<StatsRecord>>,
     logs: Option<Arc<TaskLogs>>,
     task: u64,
 }
 
-/// Where one item's outcome lands.
+/// Where one item's outcome lands. A million-item `map` has a million of these: the job's
+/// name is kept once, in the futures' [`JobOf`], not in each slot.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
-    job: Arc<str>,
     state: Mutex<SlotState>,
+}
+
+/// What a job's futures share: its id and the executor's progress signal.
+#[derive(Debug)]
+pub(crate) struct JobOf {
+    pub id: Arc<str>,
+    pub progress: Arc<Progress>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -267,10 +297,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Slot {
-    /// A slot for an item of task `task` of job `job`.
-    pub fn new(job: Arc<str>, task: u64) -> Slot {
+    /// A slot for an item of task `task`.
+    pub fn new(task: u64) -> Slot {
         Slot {
-            job,
             state: Mutex::new(SlotState {
                 task,
                 ..SlotState::default()
@@ -292,7 +321,7 @@ impl Slot {
     ) {
         let mut state = lock(&self.state);
         if state.outcome.is_none() {
-            state.outcome = Some(outcome.map(keep_bytes).map_err(Box::new));
+            state.outcome = Some(Kept::of(outcome));
             state.stats = stats;
             if let Some(logs) = &logs {
                 state.task = logs.task;
@@ -311,10 +340,6 @@ impl Slot {
         self.fill_with_logs(outcome, stats, logs);
     }
 
-    pub fn job(&self) -> &str {
-        &self.job
-    }
-
     pub fn task(&self) -> u64 {
         lock(&self.state).task
     }
@@ -324,13 +349,14 @@ impl Slot {
         lock(&self.state).task = task;
     }
 
-    /// The task's logs once it finished on a worker (empty ones if it printed nothing).
-    pub fn logs(&self) -> Option<Arc<TaskLogs>> {
+    /// The task's logs once it finished on a worker (empty ones, of job `job`, if it printed
+    /// nothing).
+    pub fn logs(&self, job: &str) -> Option<Arc<TaskLogs>> {
         let state = lock(&self.state);
         match (&state.logs, &state.stats) {
             (Some(logs), _) => Some(logs.clone()),
             (None, Some(_)) => Some(Arc::new(TaskLogs {
-                job: self.job.to_string(),
+                job: job.to_string(),
                 task: state.task,
                 ..TaskLogs::default()
             })),
@@ -341,18 +367,13 @@ impl Slot {
     pub fn status(&self) -> TaskStatus {
         match &lock(&self.state).outcome {
             None => TaskStatus::Pending,
-            Some(Ok(_)) => TaskStatus::Success,
-            Some(Err(_)) => TaskStatus::Failed,
+            Some(Kept::Inline { .. } | Kept::Boxed(_)) => TaskStatus::Success,
+            Some(Kept::Failed(_)) => TaskStatus::Failed,
         }
     }
 
     pub fn outcome(&self) -> Option<ItemOutcome> {
-        let state = lock(&self.state);
-        let kept = state.outcome.as_ref()?;
-        Some(match kept {
-            Ok(bytes) => Ok(bytes.to_vec()),
-            Err(error) => Err(TaskError::clone(error)),
-        })
+        lock(&self.state).outcome.as_ref().map(Kept::outcome)
     }
 
     pub fn stats(&self) -> Option<TaskStats> {
@@ -411,7 +432,7 @@ impl Progress {
 #[must_use = "a future does nothing unless its result is read or waited for"]
 pub struct ResponseFuture<R> {
     pub(crate) slot: Arc<Slot>,
-    pub(crate) progress: Arc<Progress>,
+    pub(crate) job: Arc<JobOf>,
     pub(crate) _result: PhantomData<fn() -> R>,
 }
 
@@ -419,9 +440,16 @@ impl<R> Clone for ResponseFuture<R> {
     fn clone(&self) -> Self {
         ResponseFuture {
             slot: self.slot.clone(),
-            progress: self.progress.clone(),
+            job: self.job.clone(),
             _result: PhantomData,
         }
+    }
+}
+
+impl<R> ResponseFuture<R> {
+    /// The signal that tells the future's waiters that some task finished.
+    pub(crate) fn progress(&self) -> &Arc<Progress> {
+        &self.job.progress
     }
 }
 
@@ -446,14 +474,14 @@ impl<R: DeserializeOwned> ResponseFuture<R> {
 
     /// Waits for the task and returns its result or why it has none.
     pub fn result(&self) -> Result<R, TaskError> {
-        self.progress.wait_until(None, || self.done());
+        self.progress().wait_until(None, || self.done());
         self.take()
     }
 
     /// Waits at most `timeout`; `None` if the task is still running then.
     pub fn result_timeout(&self, timeout: Duration) -> Option<Result<R, TaskError>> {
         let deadline = Instant::now() + timeout;
-        let done = self.progress.wait_until(Some(deadline), || self.done());
+        let done = self.progress().wait_until(Some(deadline), || self.done());
         done.then(|| self.take())
     }
 
@@ -465,7 +493,7 @@ impl<R: DeserializeOwned> ResponseFuture<R> {
     /// What the task wrote to standard output and standard error, once it finished on a
     /// worker (items of one chunk share their task's logs).
     pub fn logs(&self) -> Option<TaskLogs> {
-        self.slot.logs().map(|logs| (*logs).clone())
+        self.slot.logs(&self.job.id).map(|logs| (*logs).clone())
     }
 
     /// The id of the job (the `map`, `call_async` or `map_reduce` call) it belongs to, as
@@ -479,7 +507,7 @@ impl<R: DeserializeOwned> ResponseFuture<R> {
     /// assert!(futures[0].job_id().ends_with("-M000"));
     /// ```
     pub fn job_id(&self) -> &str {
-        self.slot.job()
+        &self.job.id
     }
 
     /// The id of the task that runs it (items of one chunk share a task; a `map_reduce`
@@ -516,5 +544,33 @@ mod stats_tests {
         assert_eq!(WorkerNames::number("stats-test-a"), a);
         assert_eq!(WorkerNames::name(a), "stats-test-a");
         assert_eq!(WorkerNames::name(u32::MAX), "?");
+    }
+}
+
+#[cfg(test)]
+mod slot_size {
+    use super::*;
+
+    /// A million-item `map` keeps a million slots: one with its `Arc` counts must fit
+    /// `malloc`'s 80-byte class (72 bytes and the chunk's header).
+    #[test]
+    fn a_slot_fits_malloc_s_80_byte_class() {
+        assert!(
+            std::mem::size_of::<Slot>() <= 56,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+    }
+
+    #[test]
+    fn outcomes_come_back_as_they_were_kept() {
+        for outcome in [
+            Ok(vec![]),
+            Ok(vec![7; INLINE]),
+            Ok(vec![8; INLINE + 1]),
+            Err(TaskError::Data("no".into())),
+        ] {
+            assert_eq!(Kept::of(outcome.clone()).outcome(), outcome);
+        }
     }
 }

@@ -57,7 +57,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 pub use builder::{ExecutorBuilder, ExecutorError};
 pub use func::binary_id;
-pub(crate) use future::{Progress, Slot};
+pub(crate) use future::{JobOf, Progress, Slot};
 pub use future::{ResponseFuture, TaskError, TaskLogs, TaskStats, TaskStatus};
 pub use strato_config::ComputeKind;
 pub use strato_plot::PlotError;
@@ -330,17 +330,21 @@ impl Executor {
     {
         hook::keep_hook();
         let items: Vec<A> = items.into_iter().collect();
-        let chunks = items
-            .chunks(options.chunksize.max(1))
-            .map(|chunk| encode_chunk(chunk))
-            .collect::<Result<Vec<_>, _>>()?;
+        let chunksize = options.chunksize.max(1);
+        // Sized once (collecting `Result`s would grow it by doubling, up to twice the room).
+        let mut chunks = Vec::with_capacity(items.len().div_ceil(chunksize));
+        for chunk in items.chunks(chunksize) {
+            chunks.push(encode_chunk(chunk)?);
+        }
+        drop(items);
         let submit = self.submit_settings(&options);
         let core = &self.inner.core;
         let tasks = chunks.len() as u64 + later;
         let job = core.jobs.begin(kind, std::any::type_name::<F>(), tasks);
         let place = Place { job, first: 0 };
         let slots = core.submit(func::entry_of(f), chunks, submit, &place)?;
-        let futures = slots.into_iter().map(|s| self.future(s));
+        let job = self.job_of(&place.job);
+        let futures = slots.into_iter().map(|s| self.future(s, &job));
         Ok((place.job, futures.collect()))
     }
 
@@ -362,7 +366,8 @@ impl Executor {
     {
         let options = TaskOptions::default();
         let (job, maps) = self.submit_job(JobKind::MapReduce, map_fn, items, options, 1)?;
-        let reduced = Arc::new(Slot::new(job.clone(), 0));
+        let reduced = Arc::new(Slot::new(0));
+        let reduced_job = self.job_of(&job);
         let reducer = Reducer {
             core: self.inner.core.clone(),
             submit: self.submit_settings(&TaskOptions::default()),
@@ -378,7 +383,7 @@ impl Executor {
             .name("strato-reduce".into())
             .spawn(move || reducer.run())
             .map_err(|e| TaskError::Executor(format!("cannot start the reducer: {e}")))?;
-        Ok(self.future(reduced))
+        Ok(self.future(reduced, &reduced_job))
     }
 
     /// Waits until `when` holds for `futures` or `timeout` passes; returns them split into
@@ -489,10 +494,18 @@ impl Executor {
         }
     }
 
-    fn future<R>(&self, slot: Arc<Slot>) -> ResponseFuture<R> {
+    /// What the futures of job `id` share.
+    fn job_of(&self, id: &Arc<str>) -> Arc<JobOf> {
+        Arc::new(JobOf {
+            id: id.clone(),
+            progress: self.inner.core.progress.clone(),
+        })
+    }
+
+    fn future<R>(&self, slot: Arc<Slot>, job: &Arc<JobOf>) -> ResponseFuture<R> {
         ResponseFuture {
             slot,
-            progress: self.inner.core.progress.clone(),
+            job: job.clone(),
             _result: PhantomData,
         }
     }
@@ -501,10 +514,7 @@ impl Executor {
 fn encode_chunk<A: Serialize>(items: &[A]) -> Result<Chunk, TaskError> {
     let bytes = postcard::to_stdvec(items)
         .map_err(|e| TaskError::Data(format!("cannot encode a task's argument: {e}")))?;
-    Ok(Chunk {
-        bytes,
-        items: items.len(),
-    })
+    Ok(Chunk::new(bytes, items.len()))
 }
 
 /// Waits for the map tasks of a `map_reduce`, then runs the reduction as a task.
@@ -550,10 +560,7 @@ impl Reducer {
         for slot in &self.maps {
             input.extend(slot.outcome().unwrap_or_else(|| Err(unfinished()))?);
         }
-        let chunk = Chunk {
-            bytes: input,
-            items: 1,
-        };
+        let chunk = Chunk::new(input, 1);
         let mut slots = self
             .core
             .submit(self.entry, vec![chunk], self.submit, &self.place)?;

@@ -18,7 +18,7 @@ pub(crate) fn spans<R>(futures: &[ResponseFuture<R>]) -> Vec<Span> {
     let mut seen = HashSet::new();
     futures
         .iter()
-        .filter(|f| seen.insert((f.slot.job().to_string(), f.slot.task())))
+        .filter(|f| seen.insert((f.job.id.to_string(), f.slot.task())))
         .filter_map(|f| {
             let stats = f.slot.stats()?;
             Some(Span {
@@ -39,7 +39,7 @@ pub(crate) fn logs<R>(futures: &[ResponseFuture<R>]) -> Vec<TaskLogs> {
     let mut seen = HashSet::new();
     futures
         .iter()
-        .filter_map(|f| f.slot.logs())
+        .filter_map(|f| f.slot.logs(&f.job.id))
         .filter(|logs| seen.insert((logs.job.clone(), logs.task)))
         .map(|logs| (*logs).clone())
         .collect()
@@ -47,9 +47,9 @@ pub(crate) fn logs<R>(futures: &[ResponseFuture<R>]) -> Vec<TaskLogs> {
 
 /// "job ID", or how many jobs the futures span.
 pub(crate) fn title<R>(futures: &[ResponseFuture<R>]) -> String {
-    let jobs: HashSet<&str> = futures.iter().map(|f| f.slot.job()).collect();
+    let jobs: HashSet<&str> = futures.iter().map(|f| &*f.job.id).collect();
     match jobs.len() {
-        1 => format!("job {}", futures[0].slot.job()),
+        1 => format!("job {}", futures[0].job.id),
         n => format!("{n} jobs"),
     }
 }

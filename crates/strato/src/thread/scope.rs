@@ -100,7 +100,7 @@ impl<'scope> Scope<'scope, '_> {
         let joined = Arc::new(AtomicBool::new(false));
         let tracked = Tracked {
             slot: handle.future().slot.clone(),
-            progress: handle.future().progress.clone(),
+            progress: handle.future().progress().clone(),
             joined: joined.clone(),
         };
         self.threads
