@@ -6,25 +6,10 @@ use strato_proto::{Answer, Blob, Call, Init, Op, Role, Wait};
 use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
+mod common;
+use common::{op, open};
+
 const LARGE: usize = 1 << 20;
-
-fn open(state: &RedisState, name: &str, bound: Option<u64>) {
-    let open = Call::Open {
-        name: name.into(),
-        init: Init::Queue { bound },
-        persistent: false,
-        role: Role::Handle,
-    };
-    assert_eq!(state.call(open).unwrap(), Answer::Done);
-}
-
-fn op(state: &RedisState, name: &str, op: Op) -> Answer {
-    let call = Call::Op {
-        name: name.into(),
-        op,
-    };
-    state.call(call).unwrap()
-}
 
 fn item(seed: u8) -> Blob {
     Blob::from((0..LARGE).map(|i| (i as u8) ^ seed).collect::<Vec<u8>>())
@@ -47,10 +32,10 @@ fn stored(redis: &LocalRedis, name: &str) -> (u64, bool) {
 fn redis_large_items_are_stored_beside_the_scripts_and_deleted_once_taken() {
     let redis = LocalRedis::start().unwrap();
     let keeper = RedisState::connect(&redis.url()).unwrap();
-    open(&keeper, "q", None);
+    open(&keeper, "q", Init::Queue { bound: None });
     {
         let worker = RedisState::connect(&redis.url()).unwrap();
-        open(&worker, "q", None);
+        open(&worker, "q", Init::Queue { bound: None });
         for seed in [1, 2] {
             assert_eq!(
                 op(&worker, "q", Op::Put(item(seed), Wait::Never)),
@@ -95,7 +80,7 @@ fn redis_large_items_are_stored_beside_the_scripts_and_deleted_once_taken() {
 fn redis_a_refused_large_item_is_not_kept() {
     let redis = LocalRedis::start().unwrap();
     let state = RedisState::connect(&redis.url()).unwrap();
-    open(&state, "full", Some(1));
+    open(&state, "full", Init::Queue { bound: Some(1) });
     assert_eq!(
         op(&state, "full", Op::Put(Blob::from(vec![0]), Wait::Never)),
         Answer::Done
@@ -116,7 +101,7 @@ fn redis_a_refused_large_item_is_not_kept() {
 fn redis_a_deleted_queue_takes_its_large_items_with_it() {
     let redis = LocalRedis::start().unwrap();
     let state = RedisState::connect(&redis.url()).unwrap();
-    open(&state, "gone", None);
+    open(&state, "gone", Init::Queue { bound: None });
     assert_eq!(
         op(&state, "gone", Op::Put(item(1), Wait::Never)),
         Answer::Done

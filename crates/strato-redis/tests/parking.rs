@@ -5,27 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use strato_proto::{Answer, Blob, Call, ErrorKind, Init, Op, Role, Wait};
+use strato_proto::{Answer, Blob, Call, ErrorKind, Init, Op, Wait};
 use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
-fn open(state: &RedisState, name: &str) {
-    let open = Call::Open {
-        name: name.into(),
-        init: Init::Queue { bound: None },
-        persistent: false,
-        role: Role::Handle,
-    };
-    assert_eq!(state.call(open).unwrap(), Answer::Done);
-}
-
-fn op(state: &RedisState, name: &str, op: Op) -> Answer {
-    let call = Call::Op {
-        name: name.into(),
-        op,
-    };
-    state.call(call).unwrap()
-}
+mod common;
+use common::{op, open};
 
 fn item(n: u8) -> Blob {
     Blob::from(vec![n; 32])
@@ -75,7 +60,7 @@ fn redis_a_call_sent_with_its_wait_is_answered_as_one_sent_alone() {
     let redis = LocalRedis::start().unwrap();
     let getter = RedisState::connect(&redis.url()).unwrap();
     let putter = RedisState::connect(&redis.url()).unwrap();
-    open(&getter, "q");
+    open(&getter, "q", Init::Queue { bound: None });
     parked_get(&getter, &putter, "q", 1);
 
     // Parked last time: this get goes with its BLPOP, and an item there already comes

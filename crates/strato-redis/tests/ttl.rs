@@ -4,27 +4,12 @@
 
 use std::time::Duration;
 
-use strato_proto::{Answer, Blob, Call, Init, Op, Role, Wait};
+use strato_proto::{Answer, Blob, Init, Op, Wait};
 use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
-fn open(state: &RedisState, name: &str, init: Init) {
-    let open = Call::Open {
-        name: name.into(),
-        init,
-        persistent: false,
-        role: Role::Handle,
-    };
-    assert_eq!(state.call(open).unwrap(), Answer::Done);
-}
-
-fn op(state: &RedisState, name: &str, op: Op) -> Answer {
-    let call = Call::Op {
-        name: name.into(),
-        op,
-    };
-    state.call(call).unwrap()
-}
+mod common;
+use common::{op, open};
 
 /// Every key of object `name` with the milliseconds it has left (-1: no TTL).
 fn ttls(redis: &LocalRedis, name: &str) -> Vec<(String, i64)> {
