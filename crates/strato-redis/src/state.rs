@@ -22,6 +22,14 @@ pub(crate) const LEASE: Duration = Duration::from_secs(3);
 /// lapsed on a loaded machine) and that the holders it waits for are alive.
 const RECHECK: Duration = Duration::from_secs(2);
 
+/// The longest a `BLPOP` sent with its call waits before the caller looks again (with a
+/// plain `BLPOP`): if the call failed (a lost library, a script error), nothing comes to
+/// the wake list, and the caller learns of the failure only when that wait ends.
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+
+/// At most this many objects are remembered as ones this process's calls park on.
+const PARKS_ON_MAX: usize = 1024;
+
 /// How long a process that waits on, or holds a lock of, an object stays present there
 /// without renewing (`STRATO_REDIS_PRESENCE_MS`): after that it counts as dead to it.
 const DEFAULT_PRESENCE: Duration = Duration::from_secs(10);
@@ -450,7 +458,7 @@ impl Shared {
     }
 
     /// Runs the script's `op` with `ticket` and, in the same write, waits in `BLPOP` on the
-    /// ticket's wake list until `until` or at most [`RECHECK`]: one round trip whether the
+    /// ticket's wake list until `until` or at most [`FIRST_WAIT`]: one round trip whether the
     /// call is answered at once or parked and woken soon. Returns whether the call parked
     /// (its items, if any, were handed over and must be acknowledged) and what the wait
     /// took, if anything. A standalone Redis only (the cluster client sends one command at
@@ -469,15 +477,29 @@ impl Shared {
         pipe.add_command(fcall)
             .cmd("BLPOP")
             .arg(&wake)
-            .arg(blpop_seconds(until));
+            .arg(blpop_seconds(until).min(FIRST_WAIT.as_secs_f64()));
         type Both = (Vec<u8>, Option<(Vec<u8>, Vec<u8>)>);
         let called = self.pool.with(|c| pipe.query::<Both>(c));
         let (reply, woken) = match called {
-            Err(e) if missing_library(&e) => {
+            Ok(both) => both,
+            Err(e) => {
+                self.parks_on().remove(name);
+                if !missing_library(&e) {
+                    return Err(lost(e));
+                }
+                // The server restarted or failed over: the call never ran. It is made
+                // again alone, once the library is back.
                 load_library(&self.pool).map_err(lost)?;
-                self.pool.with(|c| pipe.query::<Both>(c)).map_err(lost)?
+                let (fcall, key) = self.fcall(name, op, ticket, args, false);
+                let reply: Vec<u8> = self
+                    .pool
+                    .query_for_key(&fcall, key.as_bytes())
+                    .map_err(lost)?;
+                return Ok(match reply.as_slice() {
+                    b"Q" => (true, None),
+                    _ => (false, Some(reply)),
+                });
             }
-            other => other.map_err(lost)?,
         };
         let woken = woken.map(|(_, payload)| payload);
         match reply.as_slice() {
@@ -696,10 +718,16 @@ impl Shared {
                 (true, None)
             }
         };
+        let mut parks_on = self.parks_on();
         match parked {
-            true => self.parks_on().insert(name.to_string()),
-            false => self.parks_on().remove(name),
+            true if parks_on.len() >= PARKS_ON_MAX && !parks_on.contains(name) => {
+                parks_on.clear(); // a process that waits once on each of many objects
+                parks_on.insert(name.to_string())
+            }
+            true => parks_on.insert(name.to_string()),
+            false => parks_on.remove(name),
         };
+        drop(parks_on);
         match (parked, first_wait) {
             (false, woken) => Reply::decode(&woken.flatten().unwrap_or_default())
                 .map(|reply| (false, Some(reply)))
@@ -729,7 +757,7 @@ impl Shared {
     }
 
     /// [`Self::park`]'s wait; `woken` is what a first `BLPOP` already took (sent with the
-    /// call), if one was made.
+    /// call, waiting at most [`FIRST_WAIT`]), if one was made.
     fn wait_for_answer(
         &self,
         name: &str,
@@ -738,6 +766,7 @@ impl Shared {
         mut woken: Option<Option<Vec<u8>>>,
     ) -> Result<Option<Reply>, Failure> {
         let key = format!("{}k:{ticket}", crate::keys::prefix(name));
+        let mut first_was_short = woken.is_some();
         loop {
             let payload = match woken.take() {
                 Some(payload) => payload,
@@ -757,6 +786,9 @@ impl Shared {
             }
             if until.is_some_and(|u| Instant::now() >= u) {
                 return self.script(name, "cancel", ticket, &[]).map(Some);
+            }
+            if std::mem::take(&mut first_was_short) {
+                continue; // checks on itself after a whole RECHECK, as any parked call
             }
             let check = self.script(name, "recheck", ticket, &[])?;
             match check.tag {

@@ -63,7 +63,7 @@ OPS.add = function()
   if type(new) == 'table' then return enc('K') end
   -- A Lua number holds integers exactly up to 2^53; past that, the stored string.
   if new > -9007199254740992 and new < 9007199254740992 then
-    return enc('A', f, string.format('%d', new))
+    return enc('A', f, string.format('%.0f', new))
   end
   return enc('A', f, redis.call('HGET', M, 'v'))
 end
