@@ -110,7 +110,10 @@ fn redis_a_call_sent_with_its_wait_survives_a_flushed_library_at_once() {
     let putter = RedisState::connect(&redis.url()).unwrap();
     open(&getter, "q", Init::Queue { bound: None });
     parked_get(&getter, &putter, "q", 1);
-    assert_eq!(op(&putter, "q", Op::Put(item(2), Wait::Never)), Answer::Done);
+    assert_eq!(
+        op(&putter, "q", Op::Put(item(2), Wait::Never)),
+        Answer::Done
+    );
 
     // The next get goes with its BLPOP; its FCALL fails, so nothing comes to the wake list.
     let mut raw = redis::Client::open(redis.url())
@@ -119,7 +122,10 @@ fn redis_a_call_sent_with_its_wait_survives_a_flushed_library_at_once() {
         .unwrap();
     redis::cmd("FUNCTION").arg("FLUSH").exec(&mut raw).unwrap();
     let start = Instant::now();
-    assert_eq!(op(&getter, "q", Op::Get(Wait::Forever)), Answer::Blob(item(2)));
+    assert_eq!(
+        op(&getter, "q", Op::Get(Wait::Forever)),
+        Answer::Blob(item(2))
+    );
     // The library is loaded again and the call made again after the short first wait,
     // not after a parked call's whole 2 s.
     assert!(start.elapsed() < Duration::from_millis(1900));
