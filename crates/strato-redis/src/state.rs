@@ -461,8 +461,9 @@ impl Shared {
     /// ticket's wake list until `until` or at most [`FIRST_WAIT`]: one round trip whether the
     /// call is answered at once or parked and woken soon. Returns whether the call parked
     /// (its items, if any, were handed over and must be acknowledged) and what the wait
-    /// took, if anything. A standalone Redis only (the cluster client sends one command at
-    /// a time).
+    /// took, if anything; `None` if Redis had lost the library (the call never ran: it is to
+    /// be made alone, which loads the library again). A standalone Redis only (the cluster
+    /// client sends one command at a time).
     fn script_and_wait(
         &self,
         name: &str,
@@ -470,7 +471,7 @@ impl Shared {
         ticket: &str,
         args: &[Vec<u8>],
         until: Option<Instant>,
-    ) -> Result<(bool, Option<Vec<u8>>), Failure> {
+    ) -> Result<Option<SentTogether>, Failure> {
         let (fcall, _) = self.fcall(name, op, ticket, args, true);
         let wake = format!("{}k:{ticket}", crate::keys::prefix(name));
         let mut pipe = redis::pipe();
@@ -484,30 +485,19 @@ impl Shared {
             Ok(both) => both,
             Err(e) => {
                 self.parks_on().remove(name);
-                if !missing_library(&e) {
-                    return Err(lost(e));
-                }
-                // The server restarted or failed over: the call never ran. It is made
-                // again alone, once the library is back.
-                load_library(&self.pool).map_err(lost)?;
-                let (fcall, key) = self.fcall(name, op, ticket, args, false);
-                let reply: Vec<u8> = self
-                    .pool
-                    .query_for_key(&fcall, key.as_bytes())
-                    .map_err(lost)?;
-                return Ok(match reply.as_slice() {
-                    b"Q" => (true, None),
-                    _ => (false, Some(reply)),
-                });
+                return match missing_library(&e) {
+                    true => Ok(None),
+                    false => Err(lost(e)),
+                };
             }
         };
         let woken = woken.map(|(_, payload)| payload);
         match reply.as_slice() {
-            b"P" if woken.is_some() => Ok((false, woken)),
+            b"P" if woken.is_some() => Ok(Some((false, woken))),
             b"P" => Err(Failure::Protocol(format!(
                 "the answer to `{op}` on `{name}` was not on its wake list"
             ))),
-            b"Q" => Ok((true, woken)),
+            b"Q" => Ok(Some((true, woken))),
             other => Err(Failure::Protocol(format!(
                 "`{op}` on `{name}` answered {:?} instead of P or Q",
                 String::from_utf8_lossy(other)
@@ -703,13 +693,14 @@ impl Shared {
         until: Option<Instant>,
     ) -> Result<(bool, Option<Reply>), Failure> {
         let together = !self.pool.is_cluster() && self.parks_on().contains(name);
+        let sent_together = match together {
+            true => self.script_and_wait(name, op, ticket, args, until)?,
+            false => None,
+        };
         // What the first `BLPOP` took, if one went with the call.
-        let (parked, first_wait) = match together {
-            true => {
-                let (parked, woken) = self.script_and_wait(name, op, ticket, args, until)?;
-                (parked, Some(woken))
-            }
-            false => {
+        let (parked, first_wait) = match sent_together {
+            Some((parked, woken)) => (parked, Some(woken)),
+            None => {
                 let reply = self.script(name, op, ticket, args)?;
                 if reply.tag != b'Q' {
                     self.parks_on().remove(name);
@@ -914,6 +905,10 @@ impl Shared {
         }
     }
 }
+
+/// What a call sent with its `BLPOP` came to: whether it parked, and what that `BLPOP`
+/// took (the answer, if the call did not park).
+type SentTogether = (bool, Option<Vec<u8>>);
 
 /// How long one `BLPOP` of a parked call waits: until `until`, at most [`RECHECK`].
 fn blpop_seconds(until: Option<Instant>) -> f64 {

@@ -16,15 +16,19 @@ fn item(n: u8) -> Blob {
     Blob::from(vec![n; 32])
 }
 
-/// How many `BLPOP`s Redis has run.
-fn blpops(redis: &LocalRedis) -> u64 {
-    let mut raw = redis::Client::open(redis.url())
+/// A plain connection to `redis`, beside the backend's.
+fn raw(redis: &LocalRedis) -> redis::Connection {
+    redis::Client::open(redis.url())
         .unwrap()
         .get_connection()
-        .unwrap();
+        .unwrap()
+}
+
+/// How many `BLPOP`s Redis has run.
+fn blpops(redis: &LocalRedis) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
-        .query(&mut raw)
+        .query(&mut raw(redis))
         .unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix("cmdstat_blpop:calls="))
@@ -47,6 +51,16 @@ fn parked_get(getter: &RedisState, putter: &RedisState, name: &str, n: u8) {
     });
 }
 
+/// A getter and a putter of queue "q", the getter's one get on it parked then woken (so
+/// its next waiting call on "q" goes with its `BLPOP`).
+fn parked_once(redis: &LocalRedis) -> (RedisState, RedisState) {
+    let getter = RedisState::connect(&redis.url()).unwrap();
+    let putter = RedisState::connect(&redis.url()).unwrap();
+    open(&getter, "q", Init::Queue { bound: None });
+    parked_get(&getter, &putter, "q", 1);
+    (getter, putter)
+}
+
 /// Whether some call is parked on `name`.
 fn parked(state: &RedisState, name: &str) -> bool {
     match state.call(Call::Stats).unwrap() {
@@ -58,10 +72,7 @@ fn parked(state: &RedisState, name: &str) -> bool {
 #[test]
 fn redis_a_call_sent_with_its_wait_is_answered_as_one_sent_alone() {
     let redis = LocalRedis::start().unwrap();
-    let getter = RedisState::connect(&redis.url()).unwrap();
-    let putter = RedisState::connect(&redis.url()).unwrap();
-    open(&getter, "q", Init::Queue { bound: None });
-    parked_get(&getter, &putter, "q", 1);
+    let (getter, putter) = parked_once(&redis);
 
     // Parked last time: this get goes with its BLPOP, and an item there already comes
     // back at once through the wake list.
@@ -106,21 +117,17 @@ fn redis_a_call_sent_with_its_wait_is_answered_as_one_sent_alone() {
 #[test]
 fn redis_a_call_sent_with_its_wait_survives_a_flushed_library_at_once() {
     let redis = LocalRedis::start().unwrap();
-    let getter = RedisState::connect(&redis.url()).unwrap();
-    let putter = RedisState::connect(&redis.url()).unwrap();
-    open(&getter, "q", Init::Queue { bound: None });
-    parked_get(&getter, &putter, "q", 1);
+    let (getter, putter) = parked_once(&redis);
     assert_eq!(
         op(&putter, "q", Op::Put(item(2), Wait::Never)),
         Answer::Done
     );
 
     // The next get goes with its BLPOP; its FCALL fails, so nothing comes to the wake list.
-    let mut raw = redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
+    redis::cmd("FUNCTION")
+        .arg("FLUSH")
+        .exec(&mut raw(&redis))
         .unwrap();
-    redis::cmd("FUNCTION").arg("FLUSH").exec(&mut raw).unwrap();
     let start = Instant::now();
     assert_eq!(
         op(&getter, "q", Op::Get(Wait::Forever)),
