@@ -15,6 +15,7 @@
 //! server.shutdown();
 //! ```
 
+mod catalog;
 mod net;
 mod objects;
 mod refs;

@@ -405,7 +405,7 @@ where
     let arena = shared.arena.as_ref().filter(|_| hello.arena);
     let welcome = Welcome {
         version: PROTOCOL_VERSION,
-        connection: conn,
+        connection: u64::from(conn),
         max_frame: shared.config.max_frame as u64,
         arena: arena.filter(|_| local.is_some()).map(|a| a.len() as u64),
     };

@@ -58,10 +58,12 @@ impl Slots {
             tag: value.tag(),
         };
         self.arena.init(slot, value);
-        Some(SharedAtomic {
-            arena: self.arena.clone(),
-            slot,
-        })
+        Some(SharedAtomic { slot })
+    }
+
+    /// The arena, where shared atomics' operations run.
+    pub fn arena(&self) -> &Arena {
+        &self.arena
     }
 
     /// The object of `slot` is gone: local clients are told by its header, and the slot is
@@ -103,10 +105,10 @@ impl Slots {
     }
 }
 
-/// An atomic whose value is a word of the arena.
+/// An atomic whose value is a word of the arena (which the table holds once, in
+/// [`Slots`], rather than each atomic a pointer to it).
 #[derive(Debug)]
 pub(crate) struct SharedAtomic {
-    arena: Arc<Arena>,
     slot: Slot,
 }
 
@@ -118,8 +120,8 @@ impl SharedAtomic {
 
     /// Runs an atomic's operation on the word (the same instruction a local client runs);
     /// `None` if `op` is not an atomic's.
-    pub fn apply(&self, op: &strato_proto::Op) -> Option<strato_proto::Answer> {
-        self.arena.apply(self.slot, op)
+    pub fn apply(&self, arena: &Arena, op: &strato_proto::Op) -> Option<strato_proto::Answer> {
+        arena.apply(self.slot, op)
     }
 }
 

@@ -4,10 +4,11 @@
 //! object linearizable. Calls that cannot proceed are parked as [`Waiter`]s on their object
 //! and answered by whichever later call lets them proceed (never by polling).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use strato_proto::arena::Arena;
 use strato_proto::{
     Answer, Blob, Call, ErrorKind, Init, Op, Reply, Request, Role, ServerMessage, ServerStats,
     TaskOutcome, TaskReport, Wait,
@@ -15,6 +16,7 @@ use strato_proto::{
 use thin_vec::ThinVec;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::catalog::{Catalog, Id};
 use crate::objects::{
     error, Applied, AtomicCell, Ctx, CustomFactory, Delivery, Object, PipeSockets, RoleCounts, Step,
 };
@@ -22,7 +24,7 @@ use crate::refs::Refs;
 use crate::slots::Slots;
 
 /// A connection's id.
-pub(crate) type ConnId = u64;
+pub(crate) type ConnId = u32;
 
 /// A call: the connection and the request id (unique per connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,7 +91,7 @@ pub(crate) struct Relay {
     pub op: Op,
 }
 
-/// One object with its bookkeeping: 96 bytes, as a server may hold millions (the
+/// One object with its bookkeeping: 48 bytes, as a server may hold millions (the
 /// `server_bytes_per_object` benchmark).
 #[derive(Debug)]
 struct Entry {
@@ -126,14 +128,46 @@ struct Conn {
     /// What goes to it; encoded by its writer, outside this table's lock.
     out: UnboundedSender<Outgoing>,
     /// Objects it referenced, held or parked on: what to clean up when it dies.
-    touched: HashSet<Arc<str>>,
+    touched: Touched,
+}
+
+/// The slots of the objects a connection touched, in 4 bytes each. Ids are added without
+/// a lookup and de-duplicated now and then; an id whose object was removed stays until
+/// then, and may meanwhile name another object, which the connection's cleanup then visits
+/// for nothing: it holds no reference, hold or lease there.
+#[derive(Debug, Default)]
+struct Touched {
+    ids: Vec<Id>,
+    /// The length after the last de-duplication.
+    distinct: usize,
+}
+
+impl Touched {
+    fn add(&mut self, id: Id) {
+        if self.ids.last() == Some(&id) {
+            return;
+        }
+        self.ids.push(id);
+        if self.ids.len() > 64.max(2 * self.distinct) {
+            self.ids.sort_unstable();
+            self.ids.dedup();
+            self.distinct = self.ids.len();
+        }
+    }
+
+    /// Every id once.
+    fn into_distinct(mut self) -> Vec<Id> {
+        self.ids.sort_unstable();
+        self.ids.dedup();
+        self.ids
+    }
 }
 
 /// The whole state of a server.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// By name; a name is stored once, shared with the connections that touched it.
-    objects: HashMap<Arc<str>, Entry>,
+    /// By name.
+    objects: Catalog<Entry>,
     conns: HashMap<ConnId, Conn>,
     parked: HashMap<WaiterId, String>,
     timers: Vec<(WaiterId, Duration)>,
@@ -178,10 +212,17 @@ impl State {
 
     /// Registers a connection whose replies go to `out`.
     pub fn connect(&mut self, out: UnboundedSender<Outgoing>) -> ConnId {
-        self.next_conn += 1;
+        // Ids count from 1 (0 stands for references in flight) and wrap after 2³² − 1
+        // connections, skipping any still open.
+        loop {
+            self.next_conn = self.next_conn.wrapping_add(1);
+            if self.next_conn != 0 && !self.conns.contains_key(&self.next_conn) {
+                break;
+            }
+        }
         let conn = Conn {
             out,
-            touched: HashSet::new(),
+            touched: Touched::default(),
         };
         self.conns.insert(self.next_conn, conn);
         self.next_conn
@@ -204,7 +245,7 @@ impl State {
         let answer = match request.call {
             Call::Ping => Some(Answer::Pong),
             Call::Stats => Some(Answer::Stats(self.stats())),
-            Call::Exists { name } => Some(Answer::Bool(self.objects.contains_key(name.as_str()))),
+            Call::Exists { name } => Some(Answer::Bool(self.objects.contains(&name))),
             Call::Open {
                 name,
                 init,
@@ -316,14 +357,9 @@ impl State {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.touched.contains(name) {
-            return;
+        if let Some(id) = self.objects.find(name) {
+            c.touched.add(id);
         }
-        let shared = match self.objects.get_key_value(name) {
-            Some((key, _)) => key.clone(),
-            None => Arc::from(name),
-        };
-        c.touched.insert(shared);
     }
 
     fn open(
@@ -334,7 +370,7 @@ impl State {
         persistent: bool,
         role: Role,
     ) -> Answer {
-        if !self.objects.contains_key(name.as_str()) {
+        if !self.objects.contains(&name) {
             let object = match Object::create(init.clone(), self.factory.0.as_deref()) {
                 Ok(object) => self.place_in_arena(object),
                 Err(refusal) => return refusal,
@@ -346,9 +382,9 @@ impl State {
                 refs: Refs::default(),
                 waiters: ThinVec::new(),
             };
-            self.objects.insert(Arc::from(name.as_str()), entry);
+            self.objects.insert(&name, entry);
         }
-        let Some(entry) = self.objects.get_mut(name.as_str()) else {
+        let Some(entry) = self.objects.get_mut(&name) else {
             return not_found(&name);
         };
         if !entry.object.matches(&init) {
@@ -417,7 +453,7 @@ impl State {
     }
 
     fn adopt(&mut self, conn: ConnId, name: String, role: Role) -> Answer {
-        let Some(entry) = self.objects.get_mut(name.as_str()) else {
+        let Some(entry) = self.objects.get_mut(&name) else {
             return not_found(&name);
         };
         entry.refs.adopt(conn, role);
@@ -457,7 +493,7 @@ impl State {
     }
 
     fn op(&mut self, caller: WaiterId, name: String, op: Op) -> Option<Answer> {
-        let Some(entry) = self.objects.get_mut(name.as_str()) else {
+        let Some(entry) = self.objects.get_mut(&name) else {
             return Some(not_found(&name));
         };
         entry.last_used = Stamp::now();
@@ -483,11 +519,13 @@ impl State {
 
     /// Runs a retriable operation: answers it, or parks it according to its wait mode.
     fn apply(&mut self, caller: WaiterId, name: String, op: Op) -> Option<Answer> {
-        let entry = self.objects.get_mut(name.as_str())?;
+        let arena = self.slots.as_ref().map(Slots::arena);
+        let entry = self.objects.get_mut(&name)?;
         let ctx = Ctx {
             caller,
             refs: role_counts(&entry.refs),
             parked: &entry.waiters,
+            arena,
         };
         match entry.object.apply_owned(op, &ctx) {
             Applied::Done(answer) => {
@@ -544,7 +582,8 @@ impl State {
             let Some(entry) = self.objects.get_mut(name) else {
                 return;
             };
-            let Some((index, answer)) = first_ready(entry) else {
+            let arena = self.slots.as_ref().map(Slots::arena);
+            let Some((index, answer)) = first_ready(entry, arena) else {
                 return;
             };
             let waiter = entry.waiters.remove(index);
@@ -646,7 +685,7 @@ impl State {
     /// Parks a notified (or timed-out) condvar waiter on its mutex to re-acquire it.
     fn move_to_mutex(&mut self, id: WaiterId, mutex: &str, timed_out: bool) {
         self.parked.remove(&id);
-        if self.objects.contains_key(mutex) {
+        if self.objects.contains(mutex) {
             self.park(id, mutex, Pending::Reacquire { timed_out }, Wait::Forever);
         } else {
             let message = format!("mutex `{mutex}` was deleted while a condvar waited");
@@ -655,7 +694,7 @@ impl State {
     }
 
     fn barrier_wait(&mut self, caller: WaiterId, name: String, wait: Wait) -> Option<Answer> {
-        let entry = self.objects.get_mut(name.as_str())?;
+        let entry = self.objects.get_mut(&name)?;
         let Object::Barrier(barrier) = &mut entry.object else {
             return Some(error(
                 ErrorKind::WrongType,
@@ -698,7 +737,7 @@ impl State {
     /// Removes a parked call from wherever it waits.
     fn unpark(&mut self, id: WaiterId) -> Option<(String, Waiter)> {
         let name = self.parked.remove(&id)?;
-        let entry = self.objects.get_mut(name.as_str())?;
+        let entry = self.objects.get_mut(&name)?;
         let index = entry.waiters.iter().position(|w| w.id == id)?;
         Some((name, entry.waiters.remove(index)))
     }
@@ -706,7 +745,7 @@ impl State {
     /// A parked call's timeout ran out.
     pub fn expire(&mut self, id: WaiterId) {
         let still_reacquiring = self.parked.get(&id).is_some_and(|name| {
-            self.objects.get(name.as_str()).is_some_and(|e| {
+            self.objects.get(name).is_some_and(|e| {
                 e.waiters
                     .iter()
                     .any(|w| w.id == id && matches!(w.pending, Pending::Reacquire { .. }))
@@ -751,8 +790,10 @@ impl State {
                 }
             }
         }
-        for name in record.touched {
-            self.forget_conn(conn, &name);
+        for id in record.touched.into_distinct() {
+            if let Some(name) = self.objects.name_of(id).map(str::to_owned) {
+                self.forget_conn(conn, &name);
+            }
         }
         if let Some(slots) = self.slots.as_mut() {
             slots.forget(conn);
@@ -815,7 +856,7 @@ impl State {
             let Ok(bytes) = postcard::to_stdvec(&report) else {
                 continue;
             };
-            match self.objects.get_mut(queue.as_str()).map(|e| &mut e.object) {
+            match self.objects.get_mut(&queue).map(|e| &mut e.object) {
                 Some(Object::Queue(q)) => q.push(bytes.into()),
                 _ => {
                     tracing::debug!(task = report.id, %queue, "dropped a report: no reply queue");
@@ -829,11 +870,11 @@ impl State {
     /// Deletes objects unused for `ttl` that no live connection references.
     pub fn sweep(&mut self, ttl: Duration) {
         let now = Stamp::now();
-        let stale: Vec<Arc<str>> = self
+        let stale: Vec<String> = self
             .objects
             .iter()
             .filter(|(_, e)| !e.persistent && !e.refs.held() && e.last_used.age(now) >= ttl)
-            .map(|(name, _)| name.clone())
+            .map(|(name, _)| name.to_owned())
             .collect();
         for name in stale {
             tracing::debug!(object = %name, "collected by TTL");
@@ -864,7 +905,7 @@ fn role_counts(refs: &Refs) -> RoleCounts {
 }
 
 /// The first parked call of `entry` that can proceed now, with its answer.
-fn first_ready(entry: &mut Entry) -> Option<(usize, Answer)> {
+fn first_ready(entry: &mut Entry, arena: Option<&Arena>) -> Option<(usize, Answer)> {
     let refs = role_counts(&entry.refs);
     for (index, waiter) in entry.waiters.iter().enumerate() {
         let answer = match &waiter.pending {
@@ -873,6 +914,7 @@ fn first_ready(entry: &mut Entry) -> Option<(usize, Answer)> {
                     caller: waiter.id,
                     refs,
                     parked: &entry.waiters,
+                    arena,
                 };
                 match entry.object.apply(op, &ctx) {
                     Step::Done(answer) => Some(answer),
@@ -906,12 +948,16 @@ fn reacquire(object: &mut Object, id: WaiterId, timed_out: bool) -> Option<Answe
 mod entry_size {
     /// A server holds one entry per object: keep it small (see [`super::Entry`]).
     #[test]
-    fn an_entry_fits_in_96_bytes() {
+    fn an_entry_fits_in_48_bytes() {
         let (entry, object, refs) = (
             std::mem::size_of::<super::Entry>(),
             std::mem::size_of::<crate::objects::Object>(),
             std::mem::size_of::<crate::refs::Refs>(),
         );
-        assert!(entry <= 96, "entry {entry} (object {object}, refs {refs})");
+        assert!(entry <= 48, "entry {entry} (object {object}, refs {refs})");
+        assert_eq!(
+            object, 16,
+            "an atomic's value, or a pointer, and the tag in its niche"
+        );
     }
 }

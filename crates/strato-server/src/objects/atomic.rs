@@ -2,6 +2,7 @@
 //! [`strato_proto::apply_atomic`]). An atomic's value is a word of the shared-memory arena
 //! when there is room (local clients then operate on it directly), else in the heap.
 
+use strato_proto::arena::Arena;
 use strato_proto::{Op, Scalar};
 
 use super::Step;
@@ -25,10 +26,15 @@ impl AtomicCell {
         }
     }
 
-    pub fn apply(&mut self, op: &Op) -> Step {
-        let answer = match self {
-            AtomicCell::Heap(value) => strato_proto::apply_atomic(value, op),
-            AtomicCell::Shared(shared) => shared.apply(op),
+    /// Runs `op`; a shared atomic's runs on `arena`, the one its slot is in.
+    pub fn apply(&mut self, op: &Op, arena: Option<&Arena>) -> Step {
+        let answer = match (self, arena) {
+            (AtomicCell::Heap(value), _) => strato_proto::apply_atomic(value, op),
+            (AtomicCell::Shared(shared), Some(arena)) => shared.apply(arena, op),
+            (AtomicCell::Shared(_), None) => {
+                let why = "an atomic in the arena, on a server without one";
+                return Step::Done(super::error(strato_proto::ErrorKind::Unsupported, why));
+            }
         };
         match answer {
             Some(answer) => Step::Done(answer),

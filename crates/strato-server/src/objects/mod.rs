@@ -42,6 +42,8 @@ pub(crate) struct Ctx<'a> {
     pub refs: RoleCounts,
     /// The calls parked on this object, oldest first.
     pub parked: &'a [crate::table::Waiter],
+    /// The server's shared-memory arena, if it has one.
+    pub arena: Option<&'a strato_proto::arena::Arena>,
 }
 
 /// References alive in each role.
@@ -51,29 +53,31 @@ pub(crate) struct RoleCounts {
     pub receivers: u64,
 }
 
-/// One object's state. Variants of more than 32 bytes are boxed, so that a small object (an
-/// atomic, a semaphore, an event) does not take the room of the largest in the table.
+/// One object's state, in 16 bytes: an atomic's value inline (the tag sits in its niche),
+/// every other kind in at most 8 bytes, boxed if larger, so that the million atomics a
+/// server may hold do not each take the room of the largest kind.
 #[derive(Debug)]
 pub(crate) enum Object {
     Atomic(AtomicCell),
-    Value(ValueCell),
-    Array(Array),
+    Value(Box<ValueCell>),
+    Array(Box<Array>),
     Map(Box<Map>),
-    List(List),
+    List(Box<List>),
     Mutex(Box<Mutex>),
     RwLock(Box<RwLock>),
     ReentrantLock(Box<ReentrantLock>),
-    Semaphore(Semaphore),
-    Condvar(Condvar),
+    Semaphore(Box<Semaphore>),
+    Condvar(Box<Condvar>),
     Event(Event),
-    Barrier(Barrier),
-    Future(Future),
+    Barrier(Box<Barrier>),
+    Future(Box<Future>),
     Latch(Latch),
     Channel(Box<Channel>),
-    Pipe(Pipe),
+    Pipe(Box<Pipe>),
     Queue(Box<Queue>),
     TaskBoard(Box<TaskBoard>),
-    Custom(Box<dyn CustomObject>),
+    /// Boxed twice: a `Box<dyn …>` is two words, which would make every object 24 bytes.
+    Custom(Box<Box<dyn CustomObject>>),
 }
 
 impl Object {
@@ -81,7 +85,7 @@ impl Object {
     pub fn create(init: Init, factory: Option<&dyn CustomFactory>) -> Result<Object, Answer> {
         if let Init::Pipe = init {
             return Ok(match Pipe::new(strato_proto::DEFAULT_MAX_FRAME) {
-                Ok(pipe) => Object::Pipe(pipe),
+                Ok(pipe) => Object::Pipe(Box::new(pipe)),
                 // Out of descriptors, say: the same pipe, kept by the server as a channel
                 // (no end attaches; every message goes through the server).
                 Err(e) => {
@@ -110,7 +114,7 @@ impl Object {
             return Err(error(ErrorKind::Unsupported, message));
         };
         match factory.create(&type_name, &binary, constructor, &state) {
-            Ok(object) => Ok(Object::Custom(object)),
+            Ok(object) => Ok(Object::Custom(Box::new(object))),
             Err(message) => Err(error(ErrorKind::Unsupported, message)),
         }
     }
@@ -118,18 +122,20 @@ impl Object {
     fn new(init: Init) -> Object {
         match init {
             Init::Atomic(v) => Object::Atomic(AtomicCell::Heap(v)),
-            Init::Value(v) => Object::Value(ValueCell::new(v)),
-            Init::Array(items) => Object::Array(Array::new(items)),
+            Init::Value(v) => Object::Value(Box::new(ValueCell::new(v))),
+            Init::Array(items) => Object::Array(Box::new(Array::new(items))),
             Init::Map => Object::Map(Box::default()),
-            Init::List => Object::List(List::default()),
+            Init::List => Object::List(Box::default()),
             Init::Mutex(v) => Object::Mutex(Box::new(Mutex::new(v))),
             Init::RwLock(v) => Object::RwLock(Box::new(RwLock::new(v))),
             Init::ReentrantLock(v) => Object::ReentrantLock(Box::new(ReentrantLock::new(v))),
-            Init::Semaphore { permits, bound } => Object::Semaphore(Semaphore::new(permits, bound)),
-            Init::Condvar => Object::Condvar(Condvar::default()),
+            Init::Semaphore { permits, bound } => {
+                Object::Semaphore(Box::new(Semaphore::new(permits, bound)))
+            }
+            Init::Condvar => Object::Condvar(Box::default()),
             Init::Event => Object::Event(Event::default()),
-            Init::Barrier(parties) => Object::Barrier(Barrier::new(parties)),
-            Init::Future => Object::Future(Future::default()),
+            Init::Barrier(parties) => Object::Barrier(Box::new(Barrier::new(parties))),
+            Init::Future => Object::Future(Box::default()),
             Init::Latch(count) => Object::Latch(Latch::new(count)),
             Init::Channel { bound } => Object::Channel(Box::new(Channel::new(bound))),
             Init::Queue { bound } => Object::Queue(Box::new(Queue::new(bound))),
@@ -194,7 +200,7 @@ impl Object {
     /// Applies a retriable operation.
     pub fn apply(&mut self, op: &Op, ctx: &Ctx<'_>) -> Step {
         match self {
-            Object::Atomic(v) => v.apply(op),
+            Object::Atomic(v) => v.apply(op, ctx.arena),
             Object::Value(v) => v.apply(op),
             Object::Array(v) => v.apply(op),
             Object::Map(v) => v.apply(op),
@@ -209,7 +215,7 @@ impl Object {
             Object::Channel(v) => v.apply(op, ctx),
             Object::Queue(v) => v.apply(op),
             Object::TaskBoard(v) => v.apply(op, ctx),
-            Object::Custom(v) => custom::apply(v.as_mut(), op),
+            Object::Custom(v) => custom::apply(v.as_mut().as_mut(), op),
             // The table sends and receives on a pipe's sockets; nothing else applies.
             Object::Pipe(_) => Step::Done(error(
                 ErrorKind::Unsupported,
