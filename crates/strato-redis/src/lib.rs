@@ -38,6 +38,7 @@ mod items;
 mod keys;
 pub mod local;
 mod ops;
+mod queue;
 mod reply;
 mod state;
 mod tasks;

@@ -104,10 +104,14 @@ pub(crate) struct Shared {
     /// Objects on which this process's last call that could wait did wait: its next such
     /// call sends its `BLPOP` with it (see [`Shared::call_and_wait`]).
     parks_on: Mutex<HashSet<String>>,
-    ttl: Duration,
+    /// What this process learned of the queues it used (see `queue.rs`).
+    pub(crate) modes: Mutex<HashMap<String, crate::queue::Mode>>,
+    /// The lanes of its native gets.
+    pub(crate) lanes: Mutex<crate::queue::Lanes>,
+    pub(crate) ttl: Duration,
     /// How long this process counts as alive to an object it waits on or holds without
     /// renewing its presence there.
-    presence: Duration,
+    pub(crate) presence: Duration,
     stop: Mutex<bool>,
     stopped: Condvar,
 }
@@ -141,6 +145,8 @@ impl RedisState {
             involved: Mutex::default(),
             acks: Mutex::default(),
             parks_on: Mutex::default(),
+            modes: Mutex::default(),
+            lanes: Mutex::default(),
             reaped: Mutex::default(),
             ttl: duration_from_env("STRATO_REDIS_TTL_SECS", 1000, DEFAULT_TTL),
             presence: duration_from_env("STRATO_REDIS_PRESENCE_MS", 1, DEFAULT_PRESENCE),
@@ -228,7 +234,10 @@ impl RedisState {
                 }
                 Ok(answer)
             }
-            Call::Delete { name } => s.answer(&name, "delete", Wait::Never, vec![]),
+            Call::Delete { name } => {
+                s.forget_mode(&name);
+                s.answer(&name, "delete", Wait::Never, vec![])
+            }
             Call::Exists { name } => s.answer(&name, "exists", Wait::Never, vec![]),
             Call::Stats => s.stats(),
             Call::Op { name, op } => s.op(name, op),
@@ -351,12 +360,12 @@ impl Shared {
         self.boards.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn acks(&self) -> MutexGuard<'_, Vec<(String, String)>> {
+    pub(crate) fn acks(&self) -> MutexGuard<'_, Vec<(String, String)>> {
         self.acks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The pending acknowledgements for `name`, to travel with the next get on it.
-    fn take_acks(&self, name: &str) -> Vec<Vec<u8>> {
+    pub(crate) fn take_acks(&self, name: &str) -> Vec<Vec<u8>> {
         let mut acks = self.acks();
         let mut mine = Vec::new();
         acks.retain(|(object, ticket)| {
@@ -432,7 +441,7 @@ impl Shared {
     /// The `FCALL` of `op` on object `name`, and the key that routes it. With `via_wake`
     /// the script puts any answer but "parked" on the ticket's wake list (replying `P`),
     /// for a `BLPOP` sent right behind it.
-    fn fcall(
+    pub(crate) fn fcall(
         &self,
         name: &str,
         op: &str,
@@ -537,7 +546,7 @@ impl Shared {
 
     /// Tags each item for the scripts; a large one is stored in the object's item hash
     /// first and replaced by its reference. Returns the stored ones' positions and fields.
-    fn store_items(
+    pub(crate) fn store_items(
         &self,
         name: &str,
         items: &mut [Vec<u8>],
@@ -563,7 +572,7 @@ impl Shared {
 
     /// Deletes the stored items a put or send did not leave with the object: all of them
     /// unless it was done, those past the count a `put_many` put.
-    fn forget_unput(&self, name: &str, reply: &Reply, stored: &[(usize, String)]) {
+    pub(crate) fn forget_unput(&self, name: &str, reply: &Reply, stored: &[(usize, String)]) {
         let kept = match reply.tag {
             b'D' => return,
             b'C' => reply.number::<usize>(0).unwrap_or(0),
@@ -587,7 +596,7 @@ impl Shared {
 
     /// The items of a get's reply as they were put: inline ones untagged, stored ones read
     /// from the item hash (one `HMGET`) and their deletion queued with the acknowledgements.
-    fn take_items(&self, name: &str, mut reply: Reply) -> Result<Reply, Failure> {
+    pub(crate) fn take_items(&self, name: &str, mut reply: Reply) -> Result<Reply, Failure> {
         let parsed = std::mem::take(&mut reply.fields)
             .into_iter()
             .map(items::parse)
@@ -633,7 +642,7 @@ impl Shared {
     }
 
     /// Calls the script until it answers, parking the caller while it must wait.
-    fn run_script(
+    pub(crate) fn run_script(
         &self,
         name: &str,
         op: &str,
@@ -911,7 +920,7 @@ impl Shared {
 type SentTogether = (bool, Option<Vec<u8>>);
 
 /// How long one `BLPOP` of a parked call waits: until `until`, at most [`RECHECK`].
-fn blpop_seconds(until: Option<Instant>) -> f64 {
+pub(crate) fn blpop_seconds(until: Option<Instant>) -> f64 {
     let left = until.map_or(RECHECK, |u| u.saturating_duration_since(Instant::now()));
     left.min(RECHECK).as_secs_f64().max(0.001)
 }

@@ -52,11 +52,12 @@ fn parked_get(getter: &RedisState, putter: &RedisState, name: &str, n: u8) {
 }
 
 /// A getter and a putter of queue "q", the getter's one get on it parked then woken (so
-/// its next waiting call on "q" goes with its `BLPOP`).
+/// its next waiting call on "q" goes with its `BLPOP`). The queue is bounded: an unbounded
+/// queue's gets wait in Redis itself, with no script (`native_queue.rs`).
 fn parked_once(redis: &LocalRedis) -> (RedisState, RedisState) {
     let getter = RedisState::connect(&redis.url()).unwrap();
     let putter = RedisState::connect(&redis.url()).unwrap();
-    open(&getter, "q", Init::Queue { bound: None });
+    open(&getter, "q", Init::Queue { bound: Some(64) });
     parked_get(&getter, &putter, "q", 1);
     (getter, putter)
 }

@@ -2,7 +2,6 @@
 //! an operation makes for a non-persistent object (its list, hash, waiters, large items)
 //! takes the object's TTL, whichever operation made it.
 
-use std::time::Duration;
 
 use strato_proto::{Answer, Blob, Init, Op, Wait};
 use strato_redis::local::LocalRedis;
@@ -55,48 +54,52 @@ fn redis_every_key_a_queue_makes_expires() {
     assert_eq!(op(&state, "q", Op::Put(large, Wait::Never)), Answer::Done);
     all_expire(&redis, "q", &["m", "l", "b"]);
 
-    open(&state, "parked", Init::Queue { bound: None });
-    std::thread::scope(|s| {
-        let getter = s.spawn(|| {
-            let state = RedisState::connect(&redis.url()).unwrap();
-            op(&state, "parked", Op::Get(Wait::Micros(300_000)))
+    // A getter waiting: on an unbounded queue in Redis itself (its lane registered in
+    // "G"), on a bounded one in the waiters list "w".
+    for (name, bound, made) in [("parked", None, "G"), ("bounded", Some(8), "w")] {
+        open(&state, name, Init::Queue { bound });
+        std::thread::scope(|s| {
+            let getter = s.spawn(|| {
+                let state = RedisState::connect(&redis.url()).unwrap();
+                op(&state, name, Op::Get(Wait::Micros(300_000)))
+            });
+            while !waiting(&redis) {
+                std::thread::yield_now();
+            }
+            all_expire(&redis, name, &["m", made]);
+            assert_eq!(getter.join().unwrap(), Answer::TimedOut);
         });
-        std::thread::sleep(Duration::from_millis(100));
-        all_expire(&redis, "parked", &["m", "w"]);
-        assert_eq!(getter.join().unwrap(), Answer::TimedOut);
-    });
-    std::thread::scope(|s| {
-        let getter = s.spawn(|| {
-            let state = RedisState::connect(&redis.url()).unwrap();
-            op(&state, "parked", Op::Get(Wait::Forever))
+        std::thread::scope(|s| {
+            let getter = s.spawn(|| {
+                let state = RedisState::connect(&redis.url()).unwrap();
+                op(&state, name, Op::Get(Wait::Forever))
+            });
+            while !waiting(&redis) {
+                std::thread::yield_now();
+            }
+            let item = Blob::from(vec![3; 16]);
+            assert_eq!(op(&state, name, Op::Put(item, Wait::Never)), Answer::Done);
+            // The item was handed to the waiting getter, and kept until it is acknowledged
+            // (unless that happened already): whatever is there expires.
+            all_expire(&redis, name, &["m"]);
+            assert_eq!(
+                getter.join().unwrap(),
+                Answer::Blob(Blob::from(vec![3; 16]))
+            );
         });
-        while !waiting(&redis, "parked") {
-            std::thread::yield_now();
-        }
-        let item = Blob::from(vec![3; 16]);
-        assert_eq!(
-            op(&state, "parked", Op::Put(item, Wait::Never)),
-            Answer::Done
-        );
-        // The item was handed to the parked getter, and kept in the hash until it is
-        // acknowledged (unless that happened already): whatever is there expires.
-        all_expire(&redis, "parked", &["m"]);
-        assert_eq!(
-            getter.join().unwrap(),
-            Answer::Blob(Blob::from(vec![3; 16]))
-        );
-    });
+    }
 }
 
-/// Whether some call is parked on object `name`.
-fn waiting(redis: &LocalRedis, name: &str) -> bool {
+/// Whether some client of `redis` waits in a blocking command.
+fn waiting(redis: &LocalRedis) -> bool {
     let mut raw = redis::Client::open(redis.url())
         .unwrap()
         .get_connection()
         .unwrap();
-    let key = format!("{}w", strato_redis::key_prefix(name));
-    let n: u64 = redis::cmd("LLEN").arg(&key).query(&mut raw).unwrap();
-    n > 0
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut raw).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .is_some_and(|n| n.trim() != "0")
 }
 
 #[test]

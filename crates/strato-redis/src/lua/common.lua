@@ -15,6 +15,12 @@
 --       a presence lasts (ms), 5 "w" if the caller waits in BLPOP on its wake list right
 --       after this call (sent in the same write), so even an answer given at once goes
 --       there (the reply is then "P"), 6.. the op's arguments.
+-- Native getters: on a standalone Redis an unbounded queue's puts and gets are native
+-- commands (no FCALL: see queue.rs). A getter moves an item with BLMOVE from "<prefix>l"
+-- into a list of its own, "<prefix>g:<lane>" (a lane is "<session>.<n>", one per get in
+-- flight in a process), registered in the hash "<prefix>G", with its presence in
+-- "<prefix>p:<lane>"; it pops the item from there to acknowledge it. A lane whose
+-- presence lapsed goes back to the front of the queue (`recover_lanes`).
 -- Liveness: a session that waits on an object, or holds one of its locks, keeps the key
 -- "<prefix>p:<session>" alive (its heartbeat renews it). Once it lapses, the session is dead
 -- to this object: its queued calls are dropped and its locks released (poisoned).
@@ -192,11 +198,20 @@ local function referenced()
   return false
 end
 
+-- The native getters' lanes ("<prefix>G" and each lane's list), as keys.
+local function lane_keys()
+  local keys = { PREFIX .. 'G' }
+  for _, lane in ipairs(redis.call('HKEYS', PREFIX .. 'G')) do
+    keys[#keys + 1] = PREFIX .. 'g:' .. lane
+  end
+  return keys
+end
+
 local function delete_object()
   FETCHED = {}
   local message = 'object `' .. name() .. '` was deleted while the call waited'
   for _, w in ipairs(waiters()) do wake(w.ticket, err('Deleted', message)) end
-  redis.call('DEL', M, L, H, W, PREFIX .. 'b')
+  redis.call('DEL', M, L, H, W, PREFIX .. 'b', unpack(lane_keys()))
 end
 
 local function collect()
@@ -205,6 +220,7 @@ end
 
 local function expire(ttl)
   for _, key in ipairs({ M, L, H, W, PREFIX .. 'b' }) do redis.call('PEXPIRE', key, ttl) end
+  for _, key in ipairs(lane_keys()) do redis.call('PEXPIRE', key, ttl) end
 end
 
 -- Keys made after the object (its list on the first put, say) get the object's TTL, so a
@@ -221,7 +237,7 @@ OPS.open = function()
   local kind, persistent, role, ttl = arg(1), arg(2), arg(3), tonumber(arg(4))
   local have = meta('kind')
   if not have then
-    redis.call('DEL', L, H, W, PREFIX .. 'b')
+    redis.call('DEL', L, H, W, PREFIX .. 'b', unpack(lane_keys()))
     local init = INIT[kind]
     if not init then return err('Unsupported', 'objects of kind ' .. kind .. ' cannot live in Redis') end
     local refusal = init()

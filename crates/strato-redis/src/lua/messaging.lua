@@ -77,13 +77,31 @@ local function ack_from(first)
     local ack = arg(i)
     if string.sub(ack, 1, 2) == 'b:' then
       redis.call('HDEL', PREFIX .. 'b', string.sub(ack, 3))
+    elseif string.sub(ack, 1, 2) == 'g:' then
+      redis.call('LPOP', PREFIX .. ack)
     else
       redis.call('HDEL', H, 'handed:' .. ack)
     end
   end
 end
 
-REAP.Queue = recover
+-- Native getters' lanes whose presence lapsed go back to the front of the queue, in order;
+-- answers how many items came back.
+local function recover_lanes()
+  local lanes = redis.call('HKEYS', PREFIX .. 'G')
+  local back = 0
+  for _, lane in ipairs(lanes) do
+    if not present(lane) then
+      local list = PREFIX .. 'g:' .. lane
+      while redis.call('LMOVE', list, L, 'RIGHT', 'LEFT') do back = back + 1 end
+      redis.call('HDEL', PREFIX .. 'G', lane)
+    end
+  end
+  if back > 0 then wrote(L) end
+  return back
+end
+
+REAP.Queue = function() recover_lanes() recover() end
 REAP.Channel = recover
 
 KINDS.ack = ',Queue,Channel,'
@@ -142,8 +160,62 @@ end
 
 KINDS.len = ',Queue,Channel,'
 OPS.len = function()
+  recover_lanes()
   recover()
   return enc('C', redis.call('LLEN', L))
+end
+
+-- Native getters (see common.lua). `mode`: whether the queue is unbounded (its puts and
+-- gets may then be native) and persistent (its keys then have no TTL).
+KINDS.mode = ',Queue,'
+FETCH.mode = { 'bound', 'persist' }
+OPS.mode = function() return enc('M', flag(meta('bound') == ''), meta('persist')) end
+
+-- A native getter found the queue empty: lanes of the dead come back first. Answers how
+-- many items did.
+KINDS.regive = ',Queue,'
+OPS.regive = function()
+  local back = recover_lanes()
+  recover()
+  return enc('C', back)
+end
+
+-- A native getter's get_many: moves up to ARGV max items from the queue to its lane
+-- (ARGV lane) and answers them.
+KINDS.take = ',Queue,'
+OPS.take = function()
+  local lane, max = arg(1), tonumber(arg(2))
+  if max <= 0 then return 'S' end
+  local items = redis.call('LRANGE', L, 0, max - 1)
+  if #items == 0 then return 'S' end
+  redis.call('LTRIM', L, #items, -1)
+  local list = PREFIX .. 'g:' .. lane
+  for first = 1, #items, 1000 do
+    redis.call('RPUSH', list, unpack(items, first, math.min(first + 999, #items)))
+  end
+  redis.call('HSET', PREFIX .. 'G', lane, '1')
+  redis.call('SET', PREFIX .. 'p:' .. lane, '1', 'PX', PRESENCE_MS)
+  wrote(list)
+  wrote(PREFIX .. 'G')
+  return 'S' .. all(items)
+end
+
+-- A native put found, in the same transaction, that the object is not (or no longer) an
+-- unbounded queue: it takes back what it did. ARGV: the item it pushed. Answers whether
+-- the item was still there to take back.
+OPS.unput = function()
+  local kind = redis.call('HGET', M, 'kind')
+  if not kind then
+    redis.call('DEL', M, L) -- what the put made of a deleted object
+    return enc('Y', '1')
+  end
+  local removed = redis.call('LREM', L, -1, arg(1)) == 1
+  if kind ~= 'Queue' then
+    redis.call('HDEL', M, 'unfinished')
+  elseif removed then
+    redis.call('HINCRBY', M, 'unfinished', -1)
+  end
+  return enc('Y', flag(removed))
 end
 
 KINDS.task_done = ',Queue,'

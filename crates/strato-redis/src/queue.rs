@@ -1,0 +1,432 @@
+//! An unbounded queue's puts and gets in native commands, on a standalone Redis.
+//!
+//! A script costs Redis about 25–35 µs of CPU per `FCALL` on the machines measured, a
+//! native command 15–20 µs (docs/benchmarks.md), so a queue round trip of two scripts per
+//! hop stayed near 3 × raw `LPUSH`/`BLPOP`. Here an unbounded queue's hot path takes no
+//! script:
+//!
+//! - **put**: `MULTI`, `HMGET` of the kind and bound (to notice, in the same transaction,
+//!   an object deleted or made again as something else), `RPUSH` of the tagged item,
+//!   `HINCRBY` of the unfinished count (for `join`), the TTL for a non-persistent queue,
+//!   `EXEC`: one round trip. Nothing else can be parked on the queue: its getters wait in
+//!   Redis itself (below), which wakes them on the push.
+//! - **get**: in one write, the acknowledgements of the items this process took earlier
+//!   (`LPOP` of each from the list it was moved to), the getter's lane registered and its
+//!   presence renewed, then `BLMOVE` from the queue into the lane's list. A lane is a list
+//!   of this process's own, one per get in flight. An item sits there until it is
+//!   acknowledged, by the next get or the heartbeat (within 0.5 s), so a process that dies
+//!   with an item in flight leaves it in its lane, from which it goes back to the front of
+//!   the queue once the lane's presence lapses (the scripts' `recover_lanes`, run by any
+//!   getter that finds the queue empty, and by `len`).
+//! - A get that finds nothing (its wait ran out, or every 2 s of a longer one) runs the
+//!   `regive` script: dead lanes come back, and a queue deleted meanwhile is noticed.
+//!
+//! Everything else a queue does (`put_many`, `len`, `task_done`, `join`) and every bounded
+//! queue stay on the scripts; so does every queue on a Redis Cluster, whose client sends one
+//! command at a time. A process learns once whether a queue is unbounded and persistent
+//! (the `mode` script) and forgets it when it finds the queue deleted.
+
+use std::collections::HashMap;
+use std::sync::MutexGuard;
+use std::time::Instant;
+
+use strato_proto::{Answer, ErrorKind, Wait};
+
+use crate::keys::prefix;
+use crate::reply::Reply;
+use crate::state::{blpop_seconds, deadline, lost, Shared};
+use crate::Failure;
+
+/// At most this many queues' modes are remembered.
+const MODES_MAX: usize = 4096;
+
+/// What a process knows of a queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mode {
+    /// Unbounded, on a standalone Redis: its puts and gets are native.
+    native: bool,
+    /// Its keys have no TTL.
+    persistent: bool,
+}
+
+/// The lanes of this process's gets: each get in flight has one, reused afterwards.
+#[derive(Debug, Default)]
+pub(crate) struct Lanes {
+    free: Vec<u32>,
+    made: u32,
+    /// When each lane was last registered and made present on each queue: that is
+    /// renewed once a quarter of the presence period has passed, not on every get.
+    renewed: HashMap<(String, u32), Instant>,
+}
+
+/// The keys of a queue that a native get uses.
+struct GetKeys {
+    /// The lane's number in this process.
+    number: u32,
+    prefix: String,
+    /// `<session>.<n>`: the lane, as registered in `<prefix>G`.
+    lane: String,
+    /// The lane's list, where taken items wait for their acknowledgement.
+    list: String,
+}
+
+impl Shared {
+    fn modes(&self) -> MutexGuard<'_, HashMap<String, Mode>> {
+        self.modes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lanes(&self) -> MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets what it knew of queue `name` (deleted, or found to be something else).
+    pub(crate) fn forget_mode(&self, name: &str) {
+        self.modes().remove(name);
+        self.lanes().renewed.retain(|(queue, _), _| queue != name);
+    }
+
+    /// Whether lane `number`'s registration and presence on queue `name` are due for
+    /// renewal; if so, they count as renewed from now.
+    fn renew_lane(&self, name: &str, number: u32) -> bool {
+        let mut lanes = self.lanes();
+        let key = (name.to_string(), number);
+        if lanes
+            .renewed
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < self.presence / 4)
+        {
+            return false;
+        }
+        if lanes.renewed.len() >= MODES_MAX {
+            lanes.renewed.clear();
+        }
+        lanes.renewed.insert(key, Instant::now());
+        true
+    }
+
+    /// The mode of queue `name`, or the answer refusing it (no such object, not a queue).
+    fn mode(&self, name: &str) -> Result<Result<Mode, Answer>, Failure> {
+        if self.pool.is_cluster() {
+            return Ok(Ok(Mode {
+                native: false,
+                persistent: true,
+            }));
+        }
+        if let Some(mode) = self.modes().get(name) {
+            return Ok(Ok(*mode));
+        }
+        let reply = self.script(name, "mode", "", &[])?;
+        if reply.tag != b'M' {
+            return reply.answer().map(Err).map_err(Failure::Protocol);
+        }
+        let mode = Mode {
+            native: reply.flag(0).map_err(Failure::Protocol)?,
+            persistent: reply.flag(1).map_err(Failure::Protocol)?,
+        };
+        let mut modes = self.modes();
+        if modes.len() >= MODES_MAX {
+            modes.clear();
+        }
+        modes.insert(name.to_string(), mode);
+        Ok(Ok(mode))
+    }
+
+    /// Puts `item` on queue `name`: natively if it is unbounded, else by the script.
+    pub(crate) fn queue_put(
+        &self,
+        name: &str,
+        item: Vec<u8>,
+        wait: Wait,
+    ) -> Result<Answer, Failure> {
+        let mode = match self.mode(name)? {
+            Ok(mode) if mode.native => mode,
+            Ok(_) => return self.answer(name, "put", wait, vec![item]),
+            Err(refusal) => return Ok(refusal),
+        };
+        let mut items = vec![item];
+        let stored = self.store_items(name, &mut items)?;
+        let tagged = items.pop().unwrap_or_default();
+        let prefix = prefix(name);
+        let (meta, list) = (format!("{prefix}m"), format!("{prefix}l"));
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HMGET")
+            .arg(&meta)
+            .arg("kind")
+            .arg("bound")
+            .cmd("RPUSH")
+            .arg(&list)
+            .arg(&tagged)
+            .ignore()
+            .cmd("HINCRBY")
+            .arg(&meta)
+            .arg("unfinished")
+            .arg(1)
+            .ignore();
+        if !mode.persistent {
+            let ttl = self.ttl.as_millis() as u64;
+            pipe.cmd("PEXPIRE").arg(&list).arg(ttl).arg("NX").ignore();
+            if !stored.is_empty() {
+                let items = format!("{prefix}b");
+                pipe.cmd("PEXPIRE").arg(items).arg(ttl).arg("NX").ignore();
+            }
+        }
+        type Found = ((Option<String>, Option<String>),);
+        let ((kind, bound),): Found = self.pool.with(|c| pipe.query(c)).map_err(lost)?;
+        if kind.as_deref() == Some("Queue") && bound.as_deref() == Some("") {
+            return Ok(Answer::Done);
+        }
+        self.forget_mode(name);
+        self.put_back(name, tagged, &stored, kind.as_deref(), wait)
+    }
+
+    /// A native put found no unbounded queue named `name` (`kind` is what it found): it
+    /// takes its item back, then answers as the script would, or has the script put it (a
+    /// queue made again with a bound).
+    fn put_back(
+        &self,
+        name: &str,
+        tagged: Vec<u8>,
+        stored: &[(usize, String)],
+        kind: Option<&str>,
+        wait: Wait,
+    ) -> Result<Answer, Failure> {
+        let back = self.script(name, "unput", "", std::slice::from_ref(&tagged))?;
+        let removed = back.flag(0).map_err(Failure::Protocol)?;
+        let refused = Reply {
+            tag: b'E',
+            fields: Vec::new(),
+        };
+        match kind {
+            Some("Queue") if !removed => Ok(Answer::Done), // a getter took it already
+            Some("Queue") => {
+                let reply = self.run_script(name, "put", wait, &[tagged], false)?;
+                self.forget_unput(name, &reply, stored);
+                reply.answer().map_err(Failure::Protocol)
+            }
+            None => {
+                self.forget_unput(name, &refused, stored);
+                let why = format!("no object named `{name}`");
+                Ok(Shared::refuse(ErrorKind::NotFound, why))
+            }
+            Some(other) => {
+                self.forget_unput(name, &refused, stored);
+                let why = format!("put is not an operation of a {other}");
+                Ok(Shared::refuse(ErrorKind::WrongType, why))
+            }
+        }
+    }
+
+    /// Takes one item (`many: None`) or up to `many` items from queue `name`: natively if it
+    /// is unbounded, else by the script.
+    pub(crate) fn queue_get(
+        &self,
+        name: &str,
+        many: Option<u64>,
+        wait: Wait,
+    ) -> Result<Answer, Failure> {
+        let mode = match self.mode(name)? {
+            Ok(mode) if mode.native => mode,
+            Ok(_) => {
+                return match many {
+                    Some(max) => self.answer(name, "get_many", wait, vec![text(max)]),
+                    None => self.answer(name, "get", wait, vec![]),
+                }
+            }
+            Err(refusal) => return Ok(refusal),
+        };
+        let lane = {
+            let mut lanes = self.lanes();
+            lanes.free.pop().unwrap_or_else(|| {
+                lanes.made += 1;
+                lanes.made
+            })
+        };
+        let got = self.get_on_lane(name, mode, lane, many, wait);
+        // A lane whose get failed may hold an item it never answered: it is not used
+        // again, so its presence lapses and the item goes back to the queue.
+        if got.is_ok() {
+            self.lanes().free.push(lane);
+        }
+        got
+    }
+
+    fn get_on_lane(
+        &self,
+        name: &str,
+        mode: Mode,
+        lane: u32,
+        many: Option<u64>,
+        wait: Wait,
+    ) -> Result<Answer, Failure> {
+        let until = deadline(wait);
+        let prefix = prefix(name);
+        let number = lane;
+        let lane = format!("{}.{lane}", self.session);
+        let keys = GetKeys {
+            number,
+            list: format!("{prefix}g:{lane}"),
+            lane,
+            prefix,
+        };
+        let mut waited = false;
+        loop {
+            let items = self.move_items(name, mode, &keys, many, wait, until)?;
+            if !items.is_empty() {
+                let mut acks = self.acks();
+                acks.extend(
+                    items
+                        .iter()
+                        .map(|_| (name.to_string(), format!("g:{}", keys.lane))),
+                );
+                drop(acks);
+                let tag = if many.is_some() { b'S' } else { b'B' };
+                let reply = self.take_items(name, Reply { tag, fields: items })?;
+                return reply.answer().map_err(Failure::Protocol);
+            }
+            let check = self.script(name, "regive", "", &[])?;
+            if check.tag != b'C' {
+                self.forget_mode(name);
+                return match (waited || wait != Wait::Never, check.answer()) {
+                    (
+                        true,
+                        Ok(Answer::Error {
+                            kind: ErrorKind::NotFound,
+                            ..
+                        }),
+                    ) => {
+                        let why = format!("object `{name}` was deleted while the call waited");
+                        Ok(Shared::refuse(ErrorKind::Deleted, why))
+                    }
+                    (_, answer) => answer.map_err(Failure::Protocol),
+                };
+            }
+            let back: u64 = check.number(0).map_err(Failure::Protocol)?;
+            if back == 0 && until.is_some_and(|u| Instant::now() >= u) {
+                return Ok(match wait {
+                    Wait::Never => Answer::WouldBlock,
+                    _ => Answer::TimedOut,
+                });
+            }
+            waited = true;
+        }
+    }
+
+    /// One write: the acknowledgements due, the lane registered and present (when due),
+    /// then the move of one item into the lane (waiting for it unless `wait` is `Never`),
+    /// and for a `get_many` up to `many − 1` more. Answers the items moved.
+    fn move_items(
+        &self,
+        name: &str,
+        mode: Mode,
+        keys: &GetKeys,
+        many: Option<u64>,
+        wait: Wait,
+        until: Option<Instant>,
+    ) -> Result<Vec<Vec<u8>>, Failure> {
+        let GetKeys {
+            number,
+            prefix,
+            lane,
+            list,
+        } = keys;
+        let mut pipe = redis::pipe();
+        self.acknowledge(&mut pipe, name, prefix);
+        if self.renew_lane(name, *number) {
+            let presence = self.presence.as_millis() as u64;
+            pipe.cmd("HSET")
+                .arg(format!("{prefix}G"))
+                .arg(lane)
+                .arg(1)
+                .ignore()
+                .cmd("SET")
+                .arg(format!("{prefix}p:{lane}"))
+                .arg(1)
+                .arg("PX")
+                .arg(presence)
+                .ignore();
+            if !mode.persistent {
+                let ttl = self.ttl.as_millis() as u64;
+                pipe.cmd("PEXPIRE")
+                    .arg(format!("{prefix}G"))
+                    .arg(ttl)
+                    .arg("NX")
+                    .ignore();
+            }
+        }
+        let source = format!("{prefix}l");
+        match wait {
+            Wait::Never => pipe.cmd("LMOVE"),
+            _ => pipe.cmd("BLMOVE"),
+        }
+        .arg(&source)
+        .arg(list)
+        .arg("LEFT")
+        .arg("RIGHT");
+        if wait != Wait::Never {
+            // At most half the presence period: the lane's presence (renewed at the latest
+            // a quarter period before) must outlast the wait.
+            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 2.0);
+            pipe.arg(seconds.max(0.001));
+        }
+        if let Some(max) = many {
+            let more = [lane.clone().into_bytes(), text(max.saturating_sub(1))];
+            pipe.add_command(self.fcall(name, "take", "", &more, false).0);
+        }
+        if !mode.persistent {
+            // After the move, which may have made the lane's list.
+            let ttl = self.ttl.as_millis() as u64;
+            pipe.cmd("PEXPIRE").arg(list).arg(ttl).arg("NX").ignore();
+        }
+        let connection = |c: &mut dyn redis::ConnectionLike| match many {
+            Some(_) => pipe
+                .query::<(Option<Vec<u8>>, Vec<u8>)>(c)
+                .map(|(first, more)| (first, Some(more))),
+            None => pipe
+                .query::<(Option<Vec<u8>>,)>(c)
+                .map(|(first,)| (first, None)),
+        };
+        let (first, more) = self.pool.with(connection).map_err(lost)?;
+        let mut items: Vec<Vec<u8>> = first.into_iter().collect();
+        if let Some(more) = more {
+            let more = Reply::decode(&more).map_err(Failure::Protocol)?;
+            if more.tag != b'S' {
+                let answer = more.answer().map_err(Failure::Protocol)?;
+                return Err(Failure::Protocol(format!(
+                    "taking more items of `{name}` answered {answer:?}"
+                )));
+            }
+            items.extend(more.fields);
+        }
+        Ok(items)
+    }
+
+    /// Adds to `pipe` the acknowledgements due on queue `name`: each item taken from a lane
+    /// is popped from it, each large item read is deleted.
+    fn acknowledge(&self, pipe: &mut redis::Pipeline, name: &str, prefix: &str) {
+        for ack in self.take_acks(name) {
+            match (ack.strip_prefix(b"g:"), ack.strip_prefix(b"b:")) {
+                (Some(lane), _) => {
+                    let list = [prefix.as_bytes(), b"g:", lane].concat();
+                    pipe.cmd("LPOP").arg(list).ignore();
+                }
+                (_, Some(field)) => {
+                    pipe.cmd("HDEL")
+                        .arg(format!("{prefix}b"))
+                        .arg(field)
+                        .ignore();
+                }
+                _ => {
+                    // A scripted hand-over's ticket (not made on a native queue): the
+                    // heartbeat's script acknowledges it.
+                    let ticket = String::from_utf8_lossy(&ack).into_owned();
+                    self.acks().push((name.to_string(), ticket));
+                }
+            }
+        }
+    }
+}
+
+fn text(value: impl ToString) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
