@@ -2,7 +2,6 @@
 //! an operation makes for a non-persistent object (its list, hash, waiters, large items)
 //! takes the object's TTL, whichever operation made it.
 
-
 use strato_proto::{Answer, Blob, Init, Op, Wait};
 use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;

@@ -23,6 +23,8 @@ mod slots;
 mod table;
 mod tls;
 
-pub use net::{run, start, Config, ServerError, ServerHandle, DEFAULT_ARENA_BYTES};
+pub use net::{
+    embedded_threads, run, start, Config, ServerError, ServerHandle, DEFAULT_ARENA_BYTES,
+};
 pub use objects::{CustomFactory, CustomObject, Invoked};
 pub use tls::{ServerTls, TlsError};

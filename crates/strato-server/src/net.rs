@@ -147,7 +147,7 @@ impl Drop for ServerHandle {
 /// ```
 pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(embedded_threads())
         .thread_name("strato-server")
         .enable_all()
         .build()
@@ -180,6 +180,45 @@ pub fn start(config: Config) -> Result<ServerHandle, ServerError> {
         stop: Some(stop_tx),
         thread: Some(thread),
     })
+}
+
+/// How many threads the embedded server ([`start`]) runs: `STRATO_SERVER_THREADS` if set,
+/// else half the machine's cores, at least one. The embedded server shares its machine with
+/// the program and its local workers; on 2 cores one thread answered a 1 KiB queue round
+/// trip between two workers in 65 µs where two took 74–94 µs (every reply to another
+/// connection woke the other thread), with the same throughput over 16 connections
+/// (docs/benchmarks.md).
+///
+/// ```
+/// assert!(strato_server::embedded_threads() >= 1);
+/// ```
+pub fn embedded_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    threads_for(
+        std::env::var("STRATO_SERVER_THREADS").ok().as_deref(),
+        cores,
+    )
+}
+
+fn threads_for(setting: Option<&str>, cores: usize) -> usize {
+    match setting.and_then(|s| s.trim().parse::<usize>().ok()) {
+        Some(threads) if threads > 0 => threads,
+        _ => (cores / 2).max(1),
+    }
+}
+
+#[cfg(test)]
+mod threads {
+    #[test]
+    fn half_the_cores_unless_set() {
+        use super::threads_for;
+        assert_eq!(threads_for(None, 2), 1);
+        assert_eq!(threads_for(None, 1), 1);
+        assert_eq!(threads_for(None, 16), 8);
+        assert_eq!(threads_for(Some("3"), 2), 3);
+        assert_eq!(threads_for(Some("0"), 8), 4, "0 is not a thread count");
+        assert_eq!(threads_for(Some("many"), 8), 4);
+    }
 }
 
 /// The error of a server thread that ended before it listened.
