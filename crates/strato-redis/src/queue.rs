@@ -5,26 +5,33 @@
 //! hop stayed near 3 × raw `LPUSH`/`BLPOP`. Here an unbounded queue's hot path takes no
 //! script:
 //!
-//! - **put**: `MULTI`, `HMGET` of the kind and bound (to notice, in the same transaction,
-//!   an object deleted or made again as something else), `RPUSH` of the tagged item,
+//! - **put**: `MULTI`, `HMGET` of the kind, bound, persistence and epoch (to notice, in the
+//!   same transaction, an object deleted or made again), `RPUSH` of the tagged item,
 //!   `HINCRBY` of the unfinished count (for `join`), the TTL for a non-persistent queue,
 //!   `EXEC`: one round trip. Nothing else can be parked on the queue: its getters wait in
 //!   Redis itself (below), which wakes them on the push.
 //! - **get**: in one write, the acknowledgements of the items this process took earlier
-//!   (`LPOP` of each from the list it was moved to), the getter's lane registered and its
-//!   presence renewed, then `BLMOVE` from the queue into the lane's list. A lane is a list
-//!   of this process's own, one per get in flight. An item sits there until it is
-//!   acknowledged, by the next get or the heartbeat (within 0.5 s), so a process that dies
-//!   with an item in flight leaves it in its lane, from which it goes back to the front of
-//!   the queue once the lane's presence lapses (the scripts' `recover_lanes`, run by any
-//!   getter that finds the queue empty, and by `len`).
+//!   (`LPOP` of each from the lane it was moved to), the lane's presence renewed and the
+//!   lane registered (once a quarter of the presence period), the same `HMGET`, then
+//!   `BLMOVE` from the queue into the lane's list. A lane is a list of this process's own,
+//!   one per get in flight. An item sits there until it is acknowledged, by the next get or
+//!   the heartbeat, so a process that dies with an item in flight leaves it in its lane,
+//!   from which it goes back to the front of the queue once the lane's presence lapses (the
+//!   scripts' `recover_lanes`, run by any getter that finds the queue empty, and by `len`).
+//!   A wait lasts at most a quarter of the presence period, so an item that comes at its
+//!   end still has half a period of presence for its acknowledgement. Items are
+//!   acknowledged only once handed over whole (a large one read from the item hash).
+//! - If the `HMGET` shows that the object is gone, or is no longer this unbounded queue
+//!   (another kind, a bound, another epoch: made again since), what was moved goes back to
+//!   the front and the call is made again the way the object now needs.
 //! - A get that finds nothing (its wait ran out, or every 2 s of a longer one) runs the
 //!   `regive` script: dead lanes come back, and a queue deleted meanwhile is noticed.
 //!
-//! Everything else a queue does (`put_many`, `len`, `task_done`, `join`) and every bounded
-//! queue stay on the scripts; so does every queue on a Redis Cluster, whose client sends one
-//! command at a time. A process learns once whether a queue is unbounded and persistent
-//! (the `mode` script) and forgets it when it finds the queue deleted.
+//! Everything else a queue does (`put_many`, `len`, `task_done`, `join`, the items after
+//! the first of a `get_many`) and every bounded queue stay on the scripts; so does every
+//! queue on a Redis Cluster, whose client sends one command at a time. A process learns
+//! once whether a queue is unbounded and persistent, and its epoch (the `mode` script),
+//! and forgets it when it finds the queue deleted or changed.
 
 use std::collections::HashMap;
 use std::sync::MutexGuard;
@@ -47,6 +54,8 @@ pub(crate) struct Mode {
     native: bool,
     /// Its keys have no TTL.
     persistent: bool,
+    /// When it was made (Redis's clock, µs): another queue of the same name has another.
+    epoch: u64,
 }
 
 /// The lanes of this process's gets: each get in flight has one, reused afterwards.
@@ -57,6 +66,67 @@ pub(crate) struct Lanes {
     /// When each lane was last registered and made present on each queue: that is
     /// renewed once a quarter of the presence period has passed, not on every get.
     renewed: HashMap<(String, u32), Instant>,
+}
+
+/// What one native move came to.
+enum Moved {
+    /// The queue was there; this item moved.
+    Item(Vec<u8>),
+    /// The queue was there and empty.
+    Nothing,
+    /// The object is no longer an unbounded queue.
+    Changed,
+    /// The object is gone.
+    Gone,
+}
+
+/// The object's kind, bound, persistence and epoch, as a native call read them (one
+/// `HMGET` of those four fields).
+struct Found {
+    kind: Option<String>,
+    bound: Option<String>,
+    persist: Option<String>,
+    epoch: Option<String>,
+}
+
+impl redis::FromRedisValue for Found {
+    fn from_redis_value(value: &redis::Value) -> redis::RedisResult<Found> {
+        let (kind, bound, persist, epoch) = redis::FromRedisValue::from_redis_value(value)?;
+        Ok(Found {
+            kind,
+            bound,
+            persist,
+            epoch,
+        })
+    }
+}
+
+impl Found {
+    fn epoch(&self) -> u64 {
+        self.epoch
+            .as_deref()
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn is_native_queue(&self) -> bool {
+        self.kind.as_deref() == Some("Queue") && self.bound.as_deref() == Some("")
+    }
+
+    fn persistent(&self) -> bool {
+        self.persist.as_deref() == Some("1")
+    }
+}
+
+/// The refusal of a get whose queue is gone: deleted while it waited, or never there.
+fn gone(name: &str, waited: bool) -> Answer {
+    match waited {
+        true => {
+            let why = format!("object `{name}` was deleted while the call waited");
+            Shared::refuse(ErrorKind::Deleted, why)
+        }
+        false => Shared::refuse(ErrorKind::NotFound, format!("no object named `{name}`")),
+    }
 }
 
 /// The keys of a queue that a native get uses.
@@ -110,6 +180,7 @@ impl Shared {
             return Ok(Ok(Mode {
                 native: false,
                 persistent: true,
+                epoch: 0,
             }));
         }
         if let Some(mode) = self.modes().get(name) {
@@ -122,6 +193,7 @@ impl Shared {
         let mode = Mode {
             native: reply.flag(0).map_err(Failure::Protocol)?,
             persistent: reply.flag(1).map_err(Failure::Protocol)?,
+            epoch: reply.number(2).map_err(Failure::Protocol)?,
         };
         let mut modes = self.modes();
         if modes.len() >= MODES_MAX {
@@ -154,6 +226,8 @@ impl Shared {
             .arg(&meta)
             .arg("kind")
             .arg("bound")
+            .arg("persist")
+            .arg("epoch")
             .cmd("RPUSH")
             .arg(&list)
             .arg(&tagged)
@@ -163,21 +237,29 @@ impl Shared {
             .arg("unfinished")
             .arg(1)
             .ignore();
+        let items = format!("{prefix}b");
+        let mut written = vec![&list];
+        if !stored.is_empty() {
+            written.push(&items);
+        }
         if !mode.persistent {
             let ttl = self.ttl.as_millis() as u64;
-            pipe.cmd("PEXPIRE").arg(&list).arg(ttl).arg("NX").ignore();
-            if !stored.is_empty() {
-                let items = format!("{prefix}b");
-                pipe.cmd("PEXPIRE").arg(items).arg(ttl).arg("NX").ignore();
+            for key in &written {
+                pipe.cmd("PEXPIRE").arg(*key).arg(ttl).arg("NX").ignore();
             }
         }
-        type Found = ((Option<String>, Option<String>),);
-        let ((kind, bound),): Found = self.pool.with(|c| pipe.query(c)).map_err(lost)?;
-        if kind.as_deref() == Some("Queue") && bound.as_deref() == Some("") {
+        let (found,): (Found,) = self.pool.with(|c| pipe.query(c)).map_err(lost)?;
+        if found.is_native_queue() {
+            if found.persistent() != mode.persistent {
+                self.correct_ttls(name, found.persistent(), &written)?;
+            }
+            if found.epoch() != mode.epoch {
+                self.forget_mode(name); // another queue of the name: learnt again
+            }
             return Ok(Answer::Done);
         }
         self.forget_mode(name);
-        self.put_back(name, tagged, &stored, kind.as_deref(), wait)
+        self.put_back(name, tagged, &stored, found.kind.as_deref(), wait)
     }
 
     /// A native put found no unbounded queue named `name` (`kind` is what it found): it
@@ -248,9 +330,15 @@ impl Shared {
         if got.is_ok() {
             self.lanes().free.push(lane);
         }
-        got
+        match got? {
+            Some(answer) => Ok(answer),
+            // No longer an unbounded queue: asked again, the way it now needs.
+            None => self.queue_get(name, many, wait),
+        }
     }
 
+    /// A native get on lane `lane`: its answer, or `None` if the object turned out to be no
+    /// longer an unbounded queue (what was moved went back).
     fn get_on_lane(
         &self,
         name: &str,
@@ -258,7 +346,7 @@ impl Shared {
         lane: u32,
         many: Option<u64>,
         wait: Wait,
-    ) -> Result<Answer, Failure> {
+    ) -> Result<Option<Answer>, Failure> {
         let until = deadline(wait);
         let prefix = prefix(name);
         let number = lane;
@@ -271,134 +359,178 @@ impl Shared {
         };
         let mut waited = false;
         loop {
-            let items = self.move_items(name, mode, &keys, many, wait, until)?;
-            if !items.is_empty() {
-                let mut acks = self.acks();
-                acks.extend(
-                    items
-                        .iter()
-                        .map(|_| (name.to_string(), format!("g:{}", keys.lane))),
-                );
-                drop(acks);
+            let moved = match self.move_item(name, mode, &keys, wait, until)? {
+                Moved::Item(item) => Some(item),
+                Moved::Nothing => None,
+                Moved::Changed => return Ok(None),
+                Moved::Gone => return Ok(Some(gone(name, waited || wait != Wait::Never))),
+            };
+            if let Some(first) = moved {
+                let mut items = vec![first];
+                if let Some(max) = many.filter(|max| *max > 1) {
+                    items.extend(self.take_more(name, &keys.lane, max - 1)?);
+                }
+                let count = items.len();
                 let tag = if many.is_some() { b'S' } else { b'B' };
                 let reply = self.take_items(name, Reply { tag, fields: items })?;
-                return reply.answer().map_err(Failure::Protocol);
+                // Acknowledged only once handed over whole: until then the items stay in
+                // the lane, which goes back to the queue if this get fails.
+                let ack = (name.to_string(), format!("g:{}", keys.lane));
+                self.acks().extend(std::iter::repeat_n(ack, count));
+                return reply.answer().map(Some).map_err(Failure::Protocol);
             }
             let check = self.script(name, "regive", "", &[])?;
             if check.tag != b'C' {
                 self.forget_mode(name);
-                return match (waited || wait != Wait::Never, check.answer()) {
-                    (
-                        true,
-                        Ok(Answer::Error {
-                            kind: ErrorKind::NotFound,
-                            ..
-                        }),
-                    ) => {
-                        let why = format!("object `{name}` was deleted while the call waited");
-                        Ok(Shared::refuse(ErrorKind::Deleted, why))
-                    }
-                    (_, answer) => answer.map_err(Failure::Protocol),
+                return match check.answer().map_err(Failure::Protocol)? {
+                    Answer::Error {
+                        kind: ErrorKind::NotFound,
+                        ..
+                    } => Ok(Some(gone(name, waited || wait != Wait::Never))),
+                    answer => Ok(Some(answer)),
                 };
             }
             let back: u64 = check.number(0).map_err(Failure::Protocol)?;
             if back == 0 && until.is_some_and(|u| Instant::now() >= u) {
-                return Ok(match wait {
+                return Ok(Some(match wait {
                     Wait::Never => Answer::WouldBlock,
                     _ => Answer::TimedOut,
-                });
+                }));
             }
             waited = true;
         }
     }
 
-    /// One write: the acknowledgements due, the lane registered and present (when due),
-    /// then the move of one item into the lane (waiting for it unless `wait` is `Never`),
-    /// and for a `get_many` up to `many − 1` more. Answers the items moved.
-    fn move_items(
+    /// `get_many`'s items after its first: up to `max` more, moved to the lane by a script
+    /// (none if it fails: the first is answered alone).
+    fn take_more(&self, name: &str, lane: &str, max: u64) -> Result<Vec<Vec<u8>>, Failure> {
+        let more = self.script(name, "take", "", &[text(lane), text(max)])?;
+        match more.tag {
+            b'S' => Ok(more.fields),
+            _ => {
+                self.forget_mode(name);
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// One write: the acknowledgements due; the lane present (when due: a quarter of the
+    /// presence period at a time) and registered; the object's kind, bound and persistence
+    /// read; then the move of one item into the lane, waiting for it unless `wait` is
+    /// `Never`. What was moved goes back if the object is no longer an unbounded queue.
+    fn move_item(
         &self,
         name: &str,
         mode: Mode,
         keys: &GetKeys,
-        many: Option<u64>,
         wait: Wait,
         until: Option<Instant>,
-    ) -> Result<Vec<Vec<u8>>, Failure> {
+    ) -> Result<Moved, Failure> {
         let GetKeys {
             number,
             prefix,
             lane,
             list,
         } = keys;
+        let (meta, registry) = (format!("{prefix}m"), format!("{prefix}G"));
+        let ttl = self.ttl.as_millis() as u64;
         let mut pipe = redis::pipe();
         self.acknowledge(&mut pipe, name, prefix);
-        if self.renew_lane(name, *number) {
+        let renew = self.renew_lane(name, *number);
+        if renew {
+            // Present before registered: a lane found registered but absent is given back.
             let presence = self.presence.as_millis() as u64;
-            pipe.cmd("HSET")
-                .arg(format!("{prefix}G"))
-                .arg(lane)
-                .arg(1)
-                .ignore()
-                .cmd("SET")
+            pipe.cmd("SET")
                 .arg(format!("{prefix}p:{lane}"))
                 .arg(1)
                 .arg("PX")
                 .arg(presence)
                 .ignore();
+        }
+        if renew {
+            // After the presence: a lane found registered but absent is given back.
+            pipe.cmd("HSET").arg(&registry).arg(lane).arg(1).ignore();
             if !mode.persistent {
-                let ttl = self.ttl.as_millis() as u64;
                 pipe.cmd("PEXPIRE")
-                    .arg(format!("{prefix}G"))
+                    .arg(&registry)
                     .arg(ttl)
                     .arg("NX")
                     .ignore();
             }
         }
-        let source = format!("{prefix}l");
+        pipe.cmd("HMGET")
+            .arg(&meta)
+            .arg("kind")
+            .arg("bound")
+            .arg("persist")
+            .arg("epoch");
         match wait {
             Wait::Never => pipe.cmd("LMOVE"),
             _ => pipe.cmd("BLMOVE"),
         }
-        .arg(&source)
+        .arg(format!("{prefix}l"))
         .arg(list)
         .arg("LEFT")
         .arg("RIGHT");
         if wait != Wait::Never {
-            // At most half the presence period: the lane's presence (renewed at the latest
-            // a quarter period before) must outlast the wait.
-            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 2.0);
+            // At most a quarter of the presence period: the lane's presence, renewed at the
+            // latest a quarter period before, keeps half a period after an item comes, for
+            // its acknowledgement (a heartbeat at most a quarter period away).
+            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 4.0);
             pipe.arg(seconds.max(0.001));
-        }
-        if let Some(max) = many {
-            let more = [lane.clone().into_bytes(), text(max.saturating_sub(1))];
-            pipe.add_command(self.fcall(name, "take", "", &more, false).0);
         }
         if !mode.persistent {
             // After the move, which may have made the lane's list.
-            let ttl = self.ttl.as_millis() as u64;
             pipe.cmd("PEXPIRE").arg(list).arg(ttl).arg("NX").ignore();
         }
-        let connection = |c: &mut dyn redis::ConnectionLike| match many {
-            Some(_) => pipe
-                .query::<(Option<Vec<u8>>, Vec<u8>)>(c)
-                .map(|(first, more)| (first, Some(more))),
-            None => pipe
-                .query::<(Option<Vec<u8>>,)>(c)
-                .map(|(first,)| (first, None)),
-        };
-        let (first, more) = self.pool.with(connection).map_err(lost)?;
-        let mut items: Vec<Vec<u8>> = first.into_iter().collect();
-        if let Some(more) = more {
-            let more = Reply::decode(&more).map_err(Failure::Protocol)?;
-            if more.tag != b'S' {
-                let answer = more.answer().map_err(Failure::Protocol)?;
-                return Err(Failure::Protocol(format!(
-                    "taking more items of `{name}` answered {answer:?}"
-                )));
+        let (found, item): (Found, Option<Vec<u8>>) =
+            self.pool.with(|c| pipe.query(c)).map_err(lost)?;
+        // A queue made again since this process learnt it has no registration of this lane
+        // (the registry went with the old one): treated as changed, and learnt again.
+        if found.is_native_queue() && found.epoch() == mode.epoch {
+            if found.persistent() != mode.persistent {
+                self.correct_ttls(name, found.persistent(), &[list, &registry])?;
             }
-            items.extend(more.fields);
+            return Ok(match item {
+                Some(item) => Moved::Item(item),
+                None => Moved::Nothing,
+            });
         }
-        Ok(items)
+        // Deleted, or made again as something else: what was moved goes back.
+        self.forget_mode(name);
+        if item.is_some() {
+            let mut back = redis::cmd("LMOVE");
+            back.arg(list)
+                .arg(format!("{prefix}l"))
+                .arg("RIGHT")
+                .arg("LEFT");
+            self.pool
+                .with(|c| back.query::<Option<Vec<u8>>>(c))
+                .map_err(lost)?;
+        }
+        Ok(match found.kind {
+            None => Moved::Gone,
+            Some(_) => Moved::Changed,
+        })
+    }
+
+    /// A cached mode had the queue's persistence wrong: the TTLs just set (or not) on
+    /// `keys` are made right, and the mode forgotten.
+    fn correct_ttls(&self, name: &str, persistent: bool, keys: &[&String]) -> Result<(), Failure> {
+        self.forget_mode(name);
+        let mut pipe = redis::pipe();
+        for key in keys {
+            match persistent {
+                true => pipe.cmd("PERSIST").arg(*key).ignore(),
+                false => pipe
+                    .cmd("PEXPIRE")
+                    .arg(*key)
+                    .arg(self.ttl.as_millis() as u64)
+                    .arg("NX")
+                    .ignore(),
+            };
+        }
+        self.pool.with(|c| pipe.query::<()>(c)).map_err(lost)
     }
 
     /// Adds to `pipe` the acknowledgements due on queue `name`: each item taken from a lane

@@ -218,6 +218,65 @@ fn redis_a_queue_made_again_with_a_bound_keeps_it() {
 }
 
 #[test]
+fn redis_a_getter_that_knew_a_queue_leaves_what_replaced_it_alone() {
+    let redis = LocalRedis::start().unwrap();
+    let (a, b) = (
+        RedisState::connect(&redis.url()).unwrap(),
+        RedisState::connect(&redis.url()).unwrap(),
+    );
+    open(&a, "q", Init::Queue { bound: None });
+    put(&a, "q", 1);
+    assert_eq!(op(&a, "q", Op::Get(Wait::Never)), Answer::Blob(item(1))); // a knows "q"
+    let delete = Call::Delete { name: "q".into() };
+    assert_eq!(b.call(delete).unwrap(), Answer::Done);
+    open(&b, "q", Init::List);
+    for n in [7, 8] {
+        let answer = op(&b, "q", Op::ListPush(item(n)));
+        assert!(!matches!(answer, Answer::Error { .. }), "{answer:?}");
+    }
+    let answer = op(&a, "q", Op::Get(Wait::Never));
+    assert!(
+        matches!(
+            answer,
+            Answer::Error {
+                kind: ErrorKind::WrongType,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    // The element its get moved went back where it was.
+    assert_eq!(op(&b, "q", Op::ListLen), Answer::Count(2));
+    assert_eq!(op(&b, "q", Op::ListGet(0)), Answer::Blob(item(7)));
+    assert_eq!(op(&b, "q", Op::ListGet(1)), Answer::Blob(item(8)));
+}
+
+#[test]
+fn redis_a_getter_registers_again_with_a_queue_made_again() {
+    let redis = LocalRedis::start().unwrap();
+    let (a, b) = (
+        RedisState::connect(&redis.url()).unwrap(),
+        RedisState::connect(&redis.url()).unwrap(),
+    );
+    open(&a, "q", Init::Queue { bound: None });
+    put(&a, "q", 1);
+    assert_eq!(op(&a, "q", Op::Get(Wait::Never)), Answer::Blob(item(1)));
+    let delete = Call::Delete { name: "q".into() };
+    assert_eq!(b.call(delete).unwrap(), Answer::Done);
+    open(&b, "q", Init::Queue { bound: None });
+    put(&b, "q", 2);
+    // a's lane was registered with the old queue, within the quarter period in which a
+    // does not register it again: the new queue's epoch tells it to.
+    assert_eq!(op(&a, "q", Op::Get(Wait::Never)), Answer::Blob(item(2)));
+    let lanes: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{}G", strato_redis::key_prefix("q")))
+        .query(&mut raw(&redis))
+        .unwrap();
+    let mine = format!("{}.", a.session());
+    assert!(lanes.iter().any(|l| l.starts_with(&mine)), "{lanes:?}");
+}
+
+#[test]
 fn redis_get_many_takes_what_there_is() {
     let redis = LocalRedis::start().unwrap();
     let state = RedisState::connect(&redis.url()).unwrap();

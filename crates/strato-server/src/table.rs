@@ -497,6 +497,10 @@ impl State {
             return Some(not_found(&name));
         };
         entry.last_used = Stamp::now();
+        if matches!(op, Op::TaskJoin { .. }) {
+            // The board counts the worker until its connection's cleanup visits it.
+            self.touch(caller.conn, &name);
+        }
         match op {
             Op::CondWait {
                 mutex,

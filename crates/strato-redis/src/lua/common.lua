@@ -198,7 +198,8 @@ local function referenced()
   return false
 end
 
--- The native getters' lanes ("<prefix>G" and each lane's list), as keys.
+-- The native getters' lanes ("<prefix>G" and each lane's list), as keys (one call each
+-- to delete or expire: no unpack, which fails past a few thousand).
 local function lane_keys()
   local keys = { PREFIX .. 'G' }
   for _, lane in ipairs(redis.call('HKEYS', PREFIX .. 'G')) do
@@ -211,7 +212,8 @@ local function delete_object()
   FETCHED = {}
   local message = 'object `' .. name() .. '` was deleted while the call waited'
   for _, w in ipairs(waiters()) do wake(w.ticket, err('Deleted', message)) end
-  redis.call('DEL', M, L, H, W, PREFIX .. 'b', unpack(lane_keys()))
+  redis.call('DEL', M, L, H, W, PREFIX .. 'b')
+  for _, key in ipairs(lane_keys()) do redis.call('DEL', key) end
 end
 
 local function collect()
@@ -237,7 +239,8 @@ OPS.open = function()
   local kind, persistent, role, ttl = arg(1), arg(2), arg(3), tonumber(arg(4))
   local have = meta('kind')
   if not have then
-    redis.call('DEL', L, H, W, PREFIX .. 'b', unpack(lane_keys()))
+    redis.call('DEL', L, H, W, PREFIX .. 'b')
+    for _, key in ipairs(lane_keys()) do redis.call('DEL', key) end
     local init = INIT[kind]
     if not init then return err('Unsupported', 'objects of kind ' .. kind .. ' cannot live in Redis') end
     local refusal = init()

@@ -2,7 +2,12 @@
 -- Channel (mpsc: unbounded, bounded, or rendezvous when the bound is 0). Items are a Redis
 -- list; a getter that finds it empty parks, and the put that follows hands it the item.
 
-INIT.Queue = function() set('bound', arg(5), 'unfinished', 0) end
+-- A queue's epoch tells a native caller that knew an earlier queue of the same name (its
+-- lane registrations went with it) that this is another one.
+INIT.Queue = function()
+  local now = redis.call('TIME')
+  set('bound', arg(5), 'unfinished', 0, 'epoch', now[1] .. string.format('%06d', now[2]))
+end
 INIT.Channel = function() set('bound', arg(5)) end
 
 local function room()
@@ -168,8 +173,10 @@ end
 -- Native getters (see common.lua). `mode`: whether the queue is unbounded (its puts and
 -- gets may then be native) and persistent (its keys then have no TTL).
 KINDS.mode = ',Queue,'
-FETCH.mode = { 'bound', 'persist' }
-OPS.mode = function() return enc('M', flag(meta('bound') == ''), meta('persist')) end
+FETCH.mode = { 'bound', 'persist', 'epoch' }
+OPS.mode = function()
+  return enc('M', flag(meta('bound') == ''), meta('persist'), meta('epoch') or '0')
+end
 
 -- A native getter found the queue empty: lanes of the dead come back first. Answers how
 -- many items did.
