@@ -216,7 +216,8 @@ impl Shared {
             Err(refusal) => return Ok(refusal),
         };
         let mut items = vec![item];
-        let stored = self.store_items(name, &mut items)?;
+        let ttl = (!mode.persistent).then_some(self.ttl.as_millis() as u64);
+        let stored = self.store_items(name, &mut items, ttl)?;
         let tagged = items.pop().unwrap_or_default();
         let prefix = prefix(name);
         let (meta, list) = (format!("{prefix}m"), format!("{prefix}l"));

@@ -528,7 +528,7 @@ impl Shared {
         let gives_items = matches!(op, "put" | "send" | "put_many");
         let mut args = args;
         let stored = match gives_items {
-            true => self.store_items(name, &mut args)?,
+            true => self.store_items(name, &mut args, None)?,
             false => Vec::new(),
         };
         if takes_items {
@@ -546,10 +546,14 @@ impl Shared {
 
     /// Tags each item for the scripts; a large one is stored in the object's item hash
     /// first and replaced by its reference. Returns the stored ones' positions and fields.
+    /// With `ttl` (milliseconds), the hash gets that TTL in the same write if it has none
+    /// (a caller that knows the object is not persistent: no crash can then leave the hash
+    /// without one).
     pub(crate) fn store_items(
         &self,
         name: &str,
         items: &mut [Vec<u8>],
+        ttl: Option<u64>,
     ) -> Result<Vec<(usize, String)>, Failure> {
         let mut stored = Vec::new();
         for (at, item) in items.iter_mut().enumerate() {
@@ -559,9 +563,18 @@ impl Shared {
                     let (hash, field) = (items::item_hash(name), self.ticket());
                     let mut hset = redis::cmd("HSET");
                     hset.arg(&hash).arg(&field).arg(large);
-                    self.pool
-                        .query_for_key::<()>(&hset, hash.as_bytes())
-                        .map_err(lost)?;
+                    match ttl {
+                        None => self
+                            .pool
+                            .query_for_key::<()>(&hset, hash.as_bytes())
+                            .map_err(lost)?,
+                        Some(ttl) => {
+                            let mut pipe = redis::pipe();
+                            pipe.add_command(hset).ignore();
+                            pipe.cmd("PEXPIRE").arg(&hash).arg(ttl).arg("NX").ignore();
+                            self.pool.with(|c| pipe.query::<()>(c)).map_err(lost)?
+                        }
+                    }
                     *item = items::reference(&field);
                     stored.push((at, field));
                 }
