@@ -5,9 +5,15 @@ local function not_holder(what)
   return err('Invalid', what .. ': the caller does not hold this lock (lease unknown)')
 end
 
+-- The grant of a lock: its lease, poison flag and value (read with the kind when the op
+-- fetched them: a lock's).
 local function locked(lease)
-  local held = redis.call('HMGET', M, 'poison', 'x')
-  return enc('L', lease, held[1], held[2])
+  local poison, x = FETCHED['poison'], FETCHED['x']
+  if not poison or not x then
+    local held = redis.call('HMGET', M, 'poison', 'x')
+    poison, x = held[1], held[2]
+  end
+  return enc('L', lease, poison, x)
 end
 
 local function new_lease() return redis.call('HINCRBY', M, 'next', 1) end
@@ -17,10 +23,13 @@ INIT.Mutex = init_lock
 INIT.RwLock = init_lock
 INIT.ReentrantLock = function() set('x', arg(5), 'owner', '', 'depth', 0, 'poison', '0') end
 
--- Stores the holder's value and poison flag on release.
-local function put_back(value_given, value, poison)
-  if value_given == '1' then set('x', value) end
-  if poison == '1' then set('poison', '1') end
+-- Stores the holder's value and poison flag on release, with `more` field-value pairs, in
+-- one HSET.
+local function put_back(value_given, value, poison, ...)
+  local fields = { ... }
+  if value_given == '1' then fields[#fields + 1] = 'x' fields[#fields + 1] = value end
+  if poison == '1' then fields[#fields + 1] = 'poison' fields[#fields + 1] = '1' end
+  if #fields > 0 then set(unpack(fields)) end
 end
 
 -- Locks are granted to a session: the caller's, or a queued waiter's.
@@ -75,7 +84,7 @@ end
 SERVE.lock = function(w) return try_lock(session_of(w.ticket)) end
 
 KINDS.lock = ',Mutex,'
-FETCH.lock = { 'holder', 'hs' }
+FETCH.lock = { 'holder', 'hs', 'poison', 'x' }
 OPS.lock = function()
   reap_mutex()
   return try_lock(SESSION) or block('lock')
@@ -86,8 +95,7 @@ KINDS.unlock = ',Mutex,'
 FETCH.unlock = { 'holder' }
 OPS.unlock = function()
   if meta('holder') ~= arg(1) then return not_holder('unlock') end
-  put_back(arg(2), arg(3), arg(4))
-  set('holder', 0, 'hs', '')
+  put_back(arg(2), arg(3), arg(4), 'holder', 0, 'hs', '')
   serve()
   return enc('D')
 end
