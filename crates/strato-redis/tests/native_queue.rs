@@ -10,30 +10,10 @@ use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 mod common;
-use common::{op, open};
+use common::{assert_refused, calls, op, open, raw, two};
 
 fn item(n: u8) -> Blob {
     Blob::from(vec![n; 1024])
-}
-
-fn raw(redis: &LocalRedis) -> redis::Connection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
-/// How many times Redis ran `command` (from `INFO commandstats`).
-fn calls(redis: &LocalRedis, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut raw(redis))
-        .unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 fn put(state: &RedisState, name: &str, n: u8) {
@@ -43,10 +23,7 @@ fn put(state: &RedisState, name: &str, n: u8) {
 #[test]
 fn redis_an_unbounded_queue_round_trip_runs_no_script() {
     let redis = LocalRedis::start().unwrap();
-    let (a, b) = (
-        RedisState::connect(&redis.url()).unwrap(),
-        RedisState::connect(&redis.url()).unwrap(),
-    );
+    let (a, b) = two(&redis);
     open(&a, "ping", Init::Queue { bound: None });
     open(&b, "ping", Init::Queue { bound: None });
     put(&a, "ping", 0); // each process learns the queue's mode once
@@ -110,10 +87,7 @@ fn redis_an_item_taken_by_a_process_that_died_comes_back() {
 #[test]
 fn redis_a_live_getters_unacknowledged_item_stays_with_it() {
     let redis = LocalRedis::start().unwrap();
-    let (a, b) = (
-        RedisState::connect(&redis.url()).unwrap(),
-        RedisState::connect(&redis.url()).unwrap(),
-    );
+    let (a, b) = two(&redis);
     open(&a, "q", Init::Queue { bound: None });
     put(&a, "q", 1);
     assert_eq!(op(&b, "q", Op::Get(Wait::Never)), Answer::Blob(item(1)));
@@ -132,10 +106,7 @@ fn redis_a_live_getters_unacknowledged_item_stays_with_it() {
 #[test]
 fn redis_a_waiting_getter_hears_that_its_queue_was_deleted() {
     let redis = LocalRedis::start().unwrap();
-    let (a, b) = (
-        RedisState::connect(&redis.url()).unwrap(),
-        RedisState::connect(&redis.url()).unwrap(),
-    );
+    let (a, b) = two(&redis);
     open(&a, "gone", Init::Queue { bound: None });
     std::thread::scope(|s| {
         let getter = s.spawn(|| {
@@ -148,30 +119,12 @@ fn redis_a_waiting_getter_hears_that_its_queue_was_deleted() {
         };
         assert_eq!(a.call(delete).unwrap(), Answer::Done);
         let (answer, took) = getter.join().unwrap();
-        assert!(
-            matches!(
-                answer,
-                Answer::Error {
-                    kind: ErrorKind::Deleted,
-                    ..
-                }
-            ),
-            "{answer:?}"
-        );
+        assert_refused(&answer, ErrorKind::Deleted);
         assert!(took < Duration::from_secs(5), "noticed within a re-check");
     });
     // A put to it now is refused and leaves nothing behind.
     let answer = op(&a, "gone", Op::Put(item(1), Wait::Never));
-    assert!(
-        matches!(
-            answer,
-            Answer::Error {
-                kind: ErrorKind::NotFound,
-                ..
-            }
-        ),
-        "{answer:?}"
-    );
+    assert_refused(&answer, ErrorKind::NotFound);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg("strato:{gone}:[mlb]")
         .query(&mut raw(&redis))
@@ -182,10 +135,7 @@ fn redis_a_waiting_getter_hears_that_its_queue_was_deleted() {
 #[test]
 fn redis_a_queue_made_again_with_a_bound_keeps_it() {
     let redis = LocalRedis::start().unwrap();
-    let (a, b) = (
-        RedisState::connect(&redis.url()).unwrap(),
-        RedisState::connect(&redis.url()).unwrap(),
-    );
+    let (a, b) = two(&redis);
     open(&a, "q", Init::Queue { bound: None });
     put(&a, "q", 1); // a knows "q" as unbounded
     let delete = Call::Delete { name: "q".into() };
@@ -205,25 +155,13 @@ fn redis_a_queue_made_again_with_a_bound_keeps_it() {
     assert_eq!(b.call(delete).unwrap(), Answer::Done);
     open(&b, "q", Init::List);
     let answer = op(&a, "q", Op::Put(item(4), Wait::Never));
-    assert!(
-        matches!(
-            answer,
-            Answer::Error {
-                kind: ErrorKind::WrongType,
-                ..
-            }
-        ),
-        "{answer:?}"
-    );
+    assert_refused(&answer, ErrorKind::WrongType);
 }
 
 #[test]
 fn redis_a_getter_that_knew_a_queue_leaves_what_replaced_it_alone() {
     let redis = LocalRedis::start().unwrap();
-    let (a, b) = (
-        RedisState::connect(&redis.url()).unwrap(),
-        RedisState::connect(&redis.url()).unwrap(),
-    );
+    let (a, b) = two(&redis);
     open(&a, "q", Init::Queue { bound: None });
     put(&a, "q", 1);
     assert_eq!(op(&a, "q", Op::Get(Wait::Never)), Answer::Blob(item(1))); // a knows "q"
@@ -235,16 +173,7 @@ fn redis_a_getter_that_knew_a_queue_leaves_what_replaced_it_alone() {
         assert!(!matches!(answer, Answer::Error { .. }), "{answer:?}");
     }
     let answer = op(&a, "q", Op::Get(Wait::Never));
-    assert!(
-        matches!(
-            answer,
-            Answer::Error {
-                kind: ErrorKind::WrongType,
-                ..
-            }
-        ),
-        "{answer:?}"
-    );
+    assert_refused(&answer, ErrorKind::WrongType);
     // The element its get moved went back where it was.
     assert_eq!(op(&b, "q", Op::ListLen), Answer::Count(2));
     assert_eq!(op(&b, "q", Op::ListGet(0)), Answer::Blob(item(7)));
@@ -254,10 +183,7 @@ fn redis_a_getter_that_knew_a_queue_leaves_what_replaced_it_alone() {
 #[test]
 fn redis_a_getter_registers_again_with_a_queue_made_again() {
     let redis = LocalRedis::start().unwrap();
-    let (a, b) = (
-        RedisState::connect(&redis.url()).unwrap(),
-        RedisState::connect(&redis.url()).unwrap(),
-    );
+    let (a, b) = two(&redis);
     open(&a, "q", Init::Queue { bound: None });
     put(&a, "q", 1);
     assert_eq!(op(&a, "q", Op::Get(Wait::Never)), Answer::Blob(item(1)));

@@ -10,30 +10,15 @@ use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 mod common;
-use common::{op, open};
+use common::{calls, op, open, raw};
 
 fn item(n: u8) -> Blob {
     Blob::from(vec![n; 32])
 }
 
-/// A plain connection to `redis`, beside the backend's.
-fn raw(redis: &LocalRedis) -> redis::Connection {
-    redis::Client::open(redis.url())
-        .unwrap()
-        .get_connection()
-        .unwrap()
-}
-
 /// How many `BLPOP`s Redis has run.
 fn blpops(redis: &LocalRedis) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut raw(redis))
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_blpop:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
+    calls(redis, "blpop")
 }
 
 /// Parks a get of `getter` on `name` until `putter` puts `n`.

@@ -1,7 +1,8 @@
 //! What the Redis backend's tests share: opening an object and running an operation on it
 //! through a [`RedisState`], as a state server's client would.
 
-use strato_proto::{Answer, Call, Init, Op, Role};
+use strato_proto::{Answer, Call, ErrorKind, Init, Op, Role};
+use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 /// Opens (creating if needed) the non-persistent object `name` as `init`.
@@ -22,4 +23,45 @@ pub fn op(state: &RedisState, name: &str, op: Op) -> Answer {
         op,
     };
     state.call(call).unwrap()
+}
+
+// Not every test file uses every helper below.
+
+/// Two processes' views of `redis`, each with its own session.
+#[allow(dead_code)]
+pub fn two(redis: &LocalRedis) -> (RedisState, RedisState) {
+    let connect = || RedisState::connect(&redis.url()).unwrap();
+    (connect(), connect())
+}
+
+/// A plain connection to `redis`, beside the backend's.
+#[allow(dead_code)]
+pub fn raw(redis: &LocalRedis) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// How many times Redis ran `command` (from `INFO commandstats`).
+#[allow(dead_code)]
+pub fn calls(redis: &LocalRedis, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut raw(redis))
+        .unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Asserts that `answer` refuses with an error of `kind`.
+#[allow(dead_code)]
+pub fn assert_refused(answer: &Answer, kind: ErrorKind) {
+    assert!(
+        matches!(answer, Answer::Error { kind: k, .. } if *k == kind),
+        "expected a {kind:?} error, got {answer:?}"
+    );
 }
