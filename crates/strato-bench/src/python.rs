@@ -184,6 +184,21 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let debug = runs(
+        &python,
+        "import sys, strato._native as n; sys.exit(0 if getattr(n, 'DEBUG_BUILD', False) else 1)",
+    );
+    let build = match debug {
+        true => {
+            eprintln!(
+                "python: strato's native module is a debug build: its rows are not comparable \
+                 (build it with `maturin develop --release` in {})",
+                python.display()
+            );
+            " (a debug build)"
+        }
+        false => "",
+    };
     let strato = measure(&python, "strato", quick)?;
     for metric in METRICS {
         let (baseline, ours) = (
@@ -202,7 +217,7 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
             ours,
             unit,
             format!(
-                "{}: strato.multiprocessing, {:.2} × multiprocessing",
+                "{}: strato.multiprocessing{build}, {:.2} × multiprocessing",
                 metric.what,
                 ours / baseline
             ),

@@ -157,5 +157,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(executor::set_host_program, m)?)?;
     m.add("StratoError", m.py().get_type::<StratoError>())?;
     m.add("TaskFailed", m.py().get_type::<TaskFailed>())?;
+    // Whether this is a debug build (`maturin develop` without `--release`): the
+    // benchmarks say so beside figures that are then not comparable.
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     Ok(())
 }
