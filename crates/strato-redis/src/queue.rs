@@ -217,6 +217,7 @@ impl Shared {
         };
         let mut items = vec![item];
         let ttl = (!mode.persistent).then_some(self.ttl.as_millis() as u64);
+        // A large item's hash gets its TTL in the same write as the item.
         let stored = self.store_items(name, &mut items, ttl)?;
         let tagged = items.pop().unwrap_or_default();
         let prefix = prefix(name);
@@ -238,16 +239,13 @@ impl Shared {
             .arg("unfinished")
             .arg(1)
             .ignore();
+        if let Some(ttl) = ttl {
+            pipe.cmd("PEXPIRE").arg(&list).arg(ttl).arg("NX").ignore();
+        }
         let items = format!("{prefix}b");
         let mut written = vec![&list];
         if !stored.is_empty() {
             written.push(&items);
-        }
-        if !mode.persistent {
-            let ttl = self.ttl.as_millis() as u64;
-            for key in &written {
-                pipe.cmd("PEXPIRE").arg(*key).arg(ttl).arg("NX").ignore();
-            }
         }
         let (found,): (Found,) = self.pool.with(|c| pipe.query(c)).map_err(lost)?;
         if found.is_native_queue() {
@@ -289,8 +287,7 @@ impl Shared {
             }
             None => {
                 self.forget_unput(name, &refused, stored);
-                let why = format!("no object named `{name}`");
-                Ok(Shared::refuse(ErrorKind::NotFound, why))
+                Ok(gone(name, false))
             }
             Some(other) => {
                 self.forget_unput(name, &refused, stored);
