@@ -34,13 +34,13 @@ fn unsupported(what: &str) -> Answer {
     )
 }
 
-/// The script's arguments that create an object of `init`.
-fn init_args(init: &Init) -> Vec<Vec<u8>> {
+/// The script's arguments that create an object of `init`; a mutex is `native` (see
+/// mutex.rs) when made by a client of a standalone Redis.
+fn init_args(init: &Init, native: bool) -> Vec<Vec<u8>> {
     match init {
         Init::Atomic(value) => scalar_args(*value),
-        Init::Value(b) | Init::Mutex(b) | Init::RwLock(b) | Init::ReentrantLock(b) => {
-            vec![bytes(b)]
-        }
+        Init::Mutex(b) => vec![bytes(b), text(u8::from(native))],
+        Init::Value(b) | Init::RwLock(b) | Init::ReentrantLock(b) => vec![bytes(b)],
         Init::Array(items) => items.iter().map(bytes).collect(),
         Init::Semaphore { permits, bound: b } => vec![text(permits), bound(*b)],
         Init::Barrier(n) | Init::Latch(n) => vec![text(n)],
@@ -73,7 +73,7 @@ impl Shared {
             letter(role),
             self.ttl_ms(),
         ];
-        args.extend(init_args(&init));
+        args.extend(init_args(&init, !self.pool.is_cluster()));
         let answer = self.answer(&name, "open", Wait::Never, args)?;
         if answer == Answer::Done {
             *self.refs().entry((name, role)).or_default() += 1;
@@ -155,12 +155,12 @@ impl Shared {
             Op::MapMergeOnce { once, pairs, merge } => {
                 self.map_merge(n, Some(&once), &pairs, merge)
             }
-            Op::Lock(w) => self.answer(n, "lock", w, vec![]),
+            Op::Lock(w) => self.mutex_lock(n, w),
             Op::Unlock {
                 lease,
                 value,
                 poison,
-            } => self.answer(n, "unlock", never, unlock_args(lease, value, poison)),
+            } => self.mutex_unlock(n, lease, value, poison),
             Op::WriteUnlock {
                 lease,
                 value,
@@ -349,12 +349,7 @@ impl Shared {
         if enlisted.tag != b'Q' {
             return enlisted.answer().map_err(Failure::Protocol);
         }
-        let unlocked = self.answer(
-            mutex,
-            "unlock",
-            Wait::Never,
-            unlock_args(lease, value, false),
-        )?;
+        let unlocked = self.mutex_unlock(mutex, lease, value, false)?;
         if unlocked != Answer::Done {
             self.script(condvar, "cancel", &ticket, &[])?;
             return Ok(unlocked);
@@ -368,7 +363,7 @@ impl Shared {
             Answer::TimedOut => true,
             other => return Ok(other),
         };
-        match self.answer(mutex, "lock", Wait::Forever, vec![])? {
+        match self.mutex_lock(mutex, Wait::Forever)? {
             Answer::Locked {
                 lease,
                 value,
@@ -384,7 +379,7 @@ impl Shared {
     }
 }
 
-fn unlock_args(lease: u64, value: Option<Blob>, poison: bool) -> Vec<Vec<u8>> {
+pub(crate) fn unlock_args(lease: u64, value: Option<Blob>, poison: bool) -> Vec<Vec<u8>> {
     let given = value.is_some();
     vec![
         text(lease),

@@ -47,15 +47,18 @@ use crate::Failure;
 /// At most this many queues' modes are remembered.
 const MODES_MAX: usize = 4096;
 
-/// What a process knows of a queue.
+/// What a process knows of a queue or a mutex.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mode {
-    /// Unbounded, on a standalone Redis: its puts and gets are native.
-    native: bool,
+    /// Its hot operations are native (an unbounded queue or a mutex, on a standalone Redis).
+    pub(crate) native: bool,
     /// Its keys have no TTL.
-    persistent: bool,
-    /// When it was made (Redis's clock, µs): another queue of the same name has another.
-    epoch: u64,
+    pub(crate) persistent: bool,
+    /// When it was made (Redis's clock, µs): another object of the same name has another.
+    pub(crate) epoch: u64,
+    /// The script that told it (`mode` for a queue, `mutex_mode` for a mutex): the kind it
+    /// is known as.
+    learnt_by: &'static str,
 }
 
 /// The lanes of this process's gets: each get in flight has one, reused afterwards.
@@ -66,6 +69,21 @@ pub(crate) struct Lanes {
     /// When each lane was last registered and made present on each queue: that is
     /// renewed once a quarter of the presence period has passed, not on every get.
     renewed: HashMap<(String, u32), Instant>,
+}
+
+impl Lanes {
+    /// A lane not in use: a freed one, or a new one.
+    pub(crate) fn take(&mut self) -> u32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.made += 1;
+            self.made
+        })
+    }
+
+    /// Lane `lane` is no longer in use.
+    pub(crate) fn free(&mut self, lane: u32) {
+        self.free.push(lane);
+    }
 }
 
 /// What one native move came to.
@@ -118,8 +136,23 @@ impl Found {
     }
 }
 
+/// A refusal of script `script` as one of operation `op` ("mode is not an operation of a
+/// List" becomes "get is not …").
+fn as_op(answer: Answer, script: &str, op: &str) -> Answer {
+    match answer {
+        Answer::Error { kind, message } => Answer::Error {
+            kind,
+            message: match message.strip_prefix(script) {
+                Some(rest) if rest.starts_with(" is not") => format!("{op}{rest}"),
+                _ => message,
+            },
+        },
+        other => other,
+    }
+}
+
 /// The refusal of a get whose queue is gone: deleted while it waited, or never there.
-fn gone(name: &str, waited: bool) -> Answer {
+pub(crate) fn gone(name: &str, waited: bool) -> Answer {
     match waited {
         true => {
             let why = format!("object `{name}` was deleted while the call waited");
@@ -145,7 +178,7 @@ impl Shared {
         self.modes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lanes(&self) -> MutexGuard<'_, Lanes> {
+    pub(crate) fn lanes(&self) -> MutexGuard<'_, Lanes> {
         self.lanes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -157,7 +190,7 @@ impl Shared {
 
     /// Whether lane `number`'s registration and presence on queue `name` are due for
     /// renewal; if so, they count as renewed from now.
-    fn renew_lane(&self, name: &str, number: u32) -> bool {
+    pub(crate) fn renew_lane(&self, name: &str, number: u32) -> bool {
         let mut lanes = self.lanes();
         let key = (name.to_string(), number);
         if lanes
@@ -174,26 +207,38 @@ impl Shared {
         true
     }
 
-    /// The mode of queue `name`, or the answer refusing it (no such object, not a queue).
-    fn mode(&self, name: &str) -> Result<Result<Mode, Answer>, Failure> {
+    /// The mode of object `name` as script `learn` (`mode` for a queue, `mutex_mode` for a
+    /// mutex) tells it, or the answer refusing it (no such object, another kind).
+    /// A refusal names `op`, the caller's operation.
+    pub(crate) fn mode(
+        &self,
+        name: &str,
+        learn: &'static str,
+        op: &str,
+    ) -> Result<Result<Mode, Answer>, Failure> {
         if self.pool.is_cluster() {
             return Ok(Ok(Mode {
                 native: false,
                 persistent: true,
                 epoch: 0,
+                learnt_by: learn,
             }));
         }
-        if let Some(mode) = self.modes().get(name) {
+        if let Some(mode) = self.modes().get(name).filter(|m| m.learnt_by == learn) {
             return Ok(Ok(*mode));
         }
-        let reply = self.script(name, "mode", "", &[])?;
+        let reply = self.script(name, learn, "", &[])?;
         if reply.tag != b'M' {
-            return reply.answer().map(Err).map_err(Failure::Protocol);
+            return reply
+                .answer()
+                .map(|a| Err(as_op(a, learn, op)))
+                .map_err(Failure::Protocol);
         }
         let mode = Mode {
             native: reply.flag(0).map_err(Failure::Protocol)?,
             persistent: reply.flag(1).map_err(Failure::Protocol)?,
             epoch: reply.number(2).map_err(Failure::Protocol)?,
+            learnt_by: learn,
         };
         let mut modes = self.modes();
         if modes.len() >= MODES_MAX {
@@ -210,7 +255,7 @@ impl Shared {
         item: Vec<u8>,
         wait: Wait,
     ) -> Result<Answer, Failure> {
-        let mode = match self.mode(name)? {
+        let mode = match self.mode(name, "mode", "put")? {
             Ok(mode) if mode.native => mode,
             Ok(_) => return self.answer(name, "put", wait, vec![item]),
             Err(refusal) => return Ok(refusal),
@@ -305,7 +350,7 @@ impl Shared {
         many: Option<u64>,
         wait: Wait,
     ) -> Result<Answer, Failure> {
-        let mode = match self.mode(name)? {
+        let mode = match self.mode(name, "mode", "get")? {
             Ok(mode) if mode.native => mode,
             Ok(_) => {
                 return match many {
@@ -315,18 +360,12 @@ impl Shared {
             }
             Err(refusal) => return Ok(refusal),
         };
-        let lane = {
-            let mut lanes = self.lanes();
-            lanes.free.pop().unwrap_or_else(|| {
-                lanes.made += 1;
-                lanes.made
-            })
-        };
+        let lane = self.lanes().take();
         let got = self.get_on_lane(name, mode, lane, many, wait);
         // A lane whose get failed may hold an item it never answered: it is not used
         // again, so its presence lapses and the item goes back to the queue.
         if got.is_ok() {
-            self.lanes().free.push(lane);
+            self.lanes().free(lane);
         }
         match got? {
             Some(answer) => Ok(answer),
@@ -377,26 +416,43 @@ impl Shared {
                 self.acks().extend(std::iter::repeat_n(ack, count));
                 return reply.answer().map(Some).map_err(Failure::Protocol);
             }
-            let check = self.script(name, "regive", "", &[])?;
-            if check.tag != b'C' {
-                self.forget_mode(name);
-                return match check.answer().map_err(Failure::Protocol)? {
-                    Answer::Error {
-                        kind: ErrorKind::NotFound,
-                        ..
-                    } => Ok(Some(gone(name, waited || wait != Wait::Never))),
-                    answer => Ok(Some(answer)),
-                };
-            }
-            let back: u64 = check.number(0).map_err(Failure::Protocol)?;
-            if back == 0 && until.is_some_and(|u| Instant::now() >= u) {
-                return Ok(Some(match wait {
-                    Wait::Never => Answer::WouldBlock,
-                    _ => Answer::TimedOut,
-                }));
+            if let Some(answer) = self.give_back(name, "regive", wait, until, waited)? {
+                return Ok(Some(answer));
             }
             waited = true;
         }
+    }
+
+    /// A native move found nothing: script `script` gives back what dead processes held
+    /// (items, a mutex's token). Answers the call's final answer (the wait is over, the
+    /// object gone or changed) or `None`: move again.
+    pub(crate) fn give_back(
+        &self,
+        name: &str,
+        script: &str,
+        wait: Wait,
+        until: Option<Instant>,
+        waited: bool,
+    ) -> Result<Option<Answer>, Failure> {
+        let check = self.script(name, script, "", &[])?;
+        if check.tag != b'C' {
+            self.forget_mode(name);
+            return match check.answer().map_err(Failure::Protocol)? {
+                Answer::Error {
+                    kind: ErrorKind::NotFound,
+                    ..
+                } => Ok(Some(gone(name, waited || wait != Wait::Never))),
+                answer => Ok(Some(answer)),
+            };
+        }
+        let back: u64 = check.number(0).map_err(Failure::Protocol)?;
+        if back == 0 && until.is_some_and(|u| Instant::now() >= u) {
+            return Ok(Some(match wait {
+                Wait::Never => Answer::WouldBlock,
+                _ => Answer::TimedOut,
+            }));
+        }
+        Ok(None)
     }
 
     /// `get_many`'s items after its first: up to `max` more, moved to the lane by a script
@@ -514,7 +570,12 @@ impl Shared {
 
     /// A cached mode had the queue's persistence wrong: the TTLs just set (or not) on
     /// `keys` are made right, and the mode forgotten.
-    fn correct_ttls(&self, name: &str, persistent: bool, keys: &[&String]) -> Result<(), Failure> {
+    pub(crate) fn correct_ttls(
+        &self,
+        name: &str,
+        persistent: bool,
+        keys: &[&String],
+    ) -> Result<(), Failure> {
         self.forget_mode(name);
         let mut pipe = redis::pipe();
         for key in keys {

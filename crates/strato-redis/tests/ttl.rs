@@ -119,4 +119,19 @@ fn redis_every_key_a_map_or_a_lock_makes_expires() {
         Answer::Locked { .. }
     ));
     all_expire(&redis, "rw", &["m", "h"]);
+
+    // A native mutex: its token in the holder's lane, then back in its list.
+    open(&state, "mutex", Init::Mutex(Blob::from(vec![0])));
+    let Answer::Locked { lease, .. } = op(&state, "mutex", Op::Lock(Wait::Forever)) else {
+        panic!("locked");
+    };
+    let lane = format!("g:{}.{lease}", state.session());
+    all_expire(&redis, "mutex", &["m", "G", &lane]);
+    let unlock = Op::Unlock {
+        lease,
+        value: Some(Blob::from(vec![1])),
+        poison: false,
+    };
+    assert_eq!(op(&state, "mutex", unlock), Answer::Done);
+    all_expire(&redis, "mutex", &["m", "G", "l"]);
 }

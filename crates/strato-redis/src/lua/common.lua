@@ -128,6 +128,14 @@ end
 
 local function session_of(ticket) return string.match(ticket, '^[^.]*') end
 
+-- When an object was made (Redis's clock, µs): a native caller that knew an earlier object
+-- of the same name (its lanes' registrations went with it) learns from it that this is
+-- another one.
+local function new_epoch()
+  local now = redis.call('TIME')
+  return now[1] .. string.format('%06d', now[2])
+end
+
 local function present(session)
   return redis.call('EXISTS', PREFIX .. 'p:' .. session) == 1
 end

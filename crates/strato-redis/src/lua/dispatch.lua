@@ -27,6 +27,7 @@ local function dispatch()
       kind = meta('kind')
     end
     if not kind then return err('NotFound', 'no object named `' .. name() .. '`') end
+    FETCHED.kind = kind
     if not wanted[kind] then
       return err('WrongType', OP .. ' is not an operation of a ' .. kind)
     end

@@ -19,8 +19,52 @@ end
 local function new_lease() return redis.call('HINCRBY', M, 'next', 1) end
 
 local function init_lock() set('x', arg(5), 'holder', 0, 'poison', '0', 'next', 0, 'readers', 0) end
-INIT.Mutex = init_lock
 INIT.RwLock = init_lock
+
+-- A native mutex (ARGV 6 = '1', from a client of a standalone Redis: see mutex.rs) is a
+-- token, its value, in the list L while free and in its holder's lane "<prefix>g:<lane>"
+-- while held; the lane is registered in "<prefix>G". Its poison flag stays in M.
+INIT.Mutex = function()
+  if arg(6) ~= '1' then return init_lock() end
+  set('poison', '0', 'native', '1', 'epoch', new_epoch())
+  redis.call('RPUSH', L, arg(5))
+  wrote(L)
+end
+
+-- A native mutex's holders whose sessions are no longer present give its token back,
+-- poisoned. Answers how many did (0 or 1).
+local function recover_holds()
+  local back = 0
+  for _, lane in ipairs(redis.call('HKEYS', PREFIX .. 'G')) do
+    if not present(session_of(lane)) then
+      if redis.call('LMOVE', PREFIX .. 'g:' .. lane, L, 'RIGHT', 'LEFT') then back = back + 1 end
+      redis.call('HDEL', PREFIX .. 'G', lane)
+    end
+  end
+  if back > 0 then
+    set('poison', '1')
+    wrote(L)
+  end
+  return back
+end
+
+-- A native mutex's lock found no token: the holds of the dead come back first.
+KINDS.reclaim = ',Mutex,'
+OPS.reclaim = function() return enc('C', recover_holds()) end
+
+-- Whether a native caller may lock it without scripts, whether its keys are persistent,
+-- and its epoch.
+KINDS.mutex_mode = ',Mutex,'
+FETCH.mutex_mode = { 'native', 'persist', 'epoch' }
+OPS.mutex_mode = function()
+  return enc('M', flag(meta('native') == '1'), meta('persist'), meta('epoch') or '0')
+end
+
+-- The scripts' lock and unlock refuse a native mutex (a caller of another strato version).
+local function native_refused()
+  return err('Unsupported', 'mutex `' .. name() .. '` is locked with native commands ' ..
+    'by this version of strato; every program using it must run that version')
+end
 INIT.ReentrantLock = function() set('x', arg(5), 'owner', '', 'depth', 0, 'poison', '0') end
 
 -- Stores the holder's value and poison flag on release, with `more` field-value pairs, in
@@ -69,13 +113,15 @@ end
 local function reap_mutex()
   if reap_writer() then serve() end
 end
-REAP.Mutex = reap_mutex
+REAP.Mutex = function()
+  if meta('native') == '1' then recover_holds() else reap_mutex() end
+end
 REAP.RwLock = reap_locks
 
 -- The poison flag as it was (after releasing dead holders), cleared if asked.
 KINDS.poison = ',Mutex,RwLock,'
 OPS.poison = function()
-  reap_locks()
+  REAP[meta('kind')]()
   local was = meta('poison')
   if arg(1) == '1' then set('poison', '0') end
   return enc('Y', was)
@@ -84,16 +130,18 @@ end
 SERVE.lock = function(w) return try_lock(session_of(w.ticket)) end
 
 KINDS.lock = ',Mutex,'
-FETCH.lock = { 'holder', 'hs', 'poison', 'x' }
+FETCH.lock = { 'holder', 'hs', 'poison', 'x', 'native' }
 OPS.lock = function()
+  if meta('native') == '1' then return native_refused() end
   reap_mutex()
   return try_lock(SESSION) or block('lock')
 end
 
 -- ARGV: lease, value given (1/0), value, poison (1/0).
 KINDS.unlock = ',Mutex,'
-FETCH.unlock = { 'holder' }
+FETCH.unlock = { 'holder', 'native' }
 OPS.unlock = function()
+  if meta('native') == '1' then return native_refused() end
   if meta('holder') ~= arg(1) then return not_holder('unlock') end
   put_back(arg(2), arg(3), arg(4), 'holder', 0, 'hs', '')
   serve()
@@ -163,6 +211,7 @@ OPS.runlock = function()
 end
 
 KINDS.wunlock = ',RwLock,'
+FETCH.wunlock = FETCH.unlock
 OPS.wunlock = OPS.unlock
 
 -- Re-entrant: the owner is a thread of a session; ARGV: owner.

@@ -4,10 +4,7 @@
 
 -- A queue's epoch tells a native caller that knew an earlier queue of the same name (its
 -- lane registrations went with it) that this is another one.
-INIT.Queue = function()
-  local now = redis.call('TIME')
-  set('bound', arg(5), 'unfinished', 0, 'epoch', now[1] .. string.format('%06d', now[2]))
-end
+INIT.Queue = function() set('bound', arg(5), 'unfinished', 0, 'epoch', new_epoch()) end
 INIT.Channel = function() set('bound', arg(5)) end
 
 local function room()

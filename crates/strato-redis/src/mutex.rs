@@ -1,0 +1,316 @@
+//! A mutex's lock and unlock in native commands, on a standalone Redis.
+//!
+//! Two threads handing a scripted mutex back and forth cost Redis two `FCALL`s per hand-over,
+//! about 2.6 × a raw `BLPOP`/`LPUSH` token (docs/benchmarks.md). Here the mutex *is* such a
+//! token, and its value travels in it:
+//!
+//! - **the token**: while the mutex is free, its value is the one element of the list
+//!   `<prefix>l`; while it is held, it is the one element of the holder's lane
+//!   `<prefix>g:<session>.<n>`, a list of the holder's own, registered in `<prefix>G`. The
+//!   lane's number is the hold's lease. The poison flag stays in the meta hash.
+//! - **lock**: in one write, the session made present (when due: a quarter of the presence
+//!   period at a time) and the lane registered, `BLMOVE` of the token from the list into
+//!   the lane, then `HMGET` of the kind, persistence, epoch and poison flag. Redis serves
+//!   blocked callers first come, first served, and runs the `HMGET` once the token came.
+//!   A wait lasts at most a quarter of the presence period; a lock that finds no token
+//!   runs the `reclaim` script, which gives back the token of a holder whose session is
+//!   no longer present, poisoned, as the scripts' lock does.
+//! - **unlock**: `MULTI`, the new value put in the lane in place of the token (`RPUSHX`,
+//!   `LPOP`: nothing if the lane is empty), the poison flag if the holder panicked, `LMOVE`
+//!   of the token back to the list, `EXEC`. A holder whose hold was taken back (its
+//!   presence lapsed) moves nothing and is told it does not hold the lock; its value does
+//!   not overwrite the next holder's.
+//! - If the `HMGET` shows that the object is gone, or is another object now (another kind,
+//!   another epoch), the token goes back and the call is made again the way the object now
+//!   needs.
+//!
+//! A mutex made by a client of a Redis Cluster keeps the scripts (`lock`, `unlock` in
+//! locks.lua); so does everything else a mutex does (`is_poisoned`, `clear_poison`), and
+//! a condvar's wait uses these same calls to release and retake its mutex.
+
+use std::time::Instant;
+
+use strato_proto::{Answer, Blob, ErrorKind, Wait};
+
+use crate::keys::prefix;
+use crate::queue::{gone, Mode};
+use crate::state::{blpop_seconds, deadline, lost, Shared};
+use crate::Failure;
+
+/// What one native take of the token came to.
+enum Taken {
+    /// The mutex was there; its token (value) came, with the poison flag.
+    Token { value: Vec<u8>, poisoned: bool },
+    /// The mutex was there; its wait ran out.
+    Nothing,
+    /// The object is no longer this native mutex.
+    Changed,
+    /// The object is gone.
+    Gone,
+}
+
+/// The object's kind, native flag, persistence, epoch and poison flag, as a native lock
+/// read them (one `HMGET` of those fields).
+struct Found {
+    kind: Option<String>,
+    native: Option<String>,
+    persist: Option<String>,
+    epoch: Option<String>,
+    poison: Option<String>,
+}
+
+impl redis::FromRedisValue for Found {
+    fn from_redis_value(value: &redis::Value) -> redis::RedisResult<Found> {
+        let (kind, native, persist, epoch, poison) =
+            redis::FromRedisValue::from_redis_value(value)?;
+        Ok(Found {
+            kind,
+            native,
+            persist,
+            epoch,
+            poison,
+        })
+    }
+}
+
+impl Found {
+    /// Whether it is still the native mutex that `mode` describes.
+    fn is(&self, mode: &Mode) -> bool {
+        let epoch = self.epoch.as_deref().and_then(|e| e.parse().ok());
+        self.kind.as_deref() == Some("Mutex")
+            && self.native.as_deref() == Some("1")
+            && epoch == Some(mode.epoch)
+    }
+}
+
+/// The keys of a mutex that a native lock uses.
+struct LockKeys {
+    /// The lane's number in this process: the hold's lease.
+    number: u32,
+    prefix: String,
+    /// `<session>.<n>`: the lane, as registered in `<prefix>G`.
+    lane: String,
+    /// The lane's list, where the token stays while the lock is held.
+    list: String,
+}
+
+impl Shared {
+    /// Locks mutex `name`: natively on a standalone Redis, else by the script.
+    pub(crate) fn mutex_lock(&self, name: &str, wait: Wait) -> Result<Answer, Failure> {
+        let mode = match self.mode(name, "mutex_mode", "lock")? {
+            Ok(mode) if mode.native => mode,
+            Ok(_) => return self.answer(name, "lock", wait, vec![]),
+            Err(refusal) => return Ok(refusal),
+        };
+        let lane = self.lanes().take();
+        let locked = self.lock_on_lane(name, mode, lane, wait);
+        // A lane whose lock failed may hold the token: it is not used again, so the
+        // session's presence lapses with the process and the token comes back. A held
+        // lane is freed by its unlock.
+        match &locked {
+            Ok(Some(Answer::Locked { .. })) | Err(_) => {}
+            Ok(_) => self.lanes().free(lane),
+        }
+        match locked? {
+            Some(answer) => Ok(answer),
+            // No longer this native mutex: asked again, the way it now needs.
+            None => self.mutex_lock(name, wait),
+        }
+    }
+
+    /// Unlocks the hold `lease` of mutex `name`, storing `value` if given and the poison
+    /// flag if asked: natively if the mutex is native, else by the script.
+    pub(crate) fn mutex_unlock(
+        &self,
+        name: &str,
+        lease: u64,
+        value: Option<Blob>,
+        poison: bool,
+    ) -> Result<Answer, Failure> {
+        let mode = match self.mode(name, "mutex_mode", "unlock")? {
+            Ok(mode) if mode.native => mode,
+            Ok(_) => {
+                let args = crate::ops::unlock_args(lease, value, poison);
+                return self.answer(name, "unlock", Wait::Never, args);
+            }
+            Err(refusal) => return Ok(refusal),
+        };
+        let prefix = prefix(name);
+        let (meta, free) = (format!("{prefix}m"), format!("{prefix}l"));
+        let list = format!("{prefix}g:{}.{lease}", self.session);
+        let mut pipe = redis::pipe();
+        pipe.atomic().cmd("HGET").arg(&meta).arg("kind");
+        if let Some(value) = &value {
+            // The new value goes behind the token, which then leaves: nothing happens in
+            // a lane that no longer holds it.
+            pipe.cmd("RPUSHX").arg(&list).arg(&value[..]).ignore();
+            pipe.cmd("LPOP").arg(&list).ignore();
+        }
+        if poison {
+            pipe.cmd("HSET").arg(&meta).arg("poison").arg("1").ignore();
+        }
+        pipe.cmd("LMOVE")
+            .arg(&list)
+            .arg(&free)
+            .arg("RIGHT")
+            .arg("LEFT");
+        if !mode.persistent {
+            // After the move, which may have made the list again.
+            let ttl = self.ttl.as_millis() as u64;
+            pipe.cmd("PEXPIRE").arg(&free).arg(ttl).arg("NX").ignore();
+        }
+        let (kind, moved): (Option<String>, Option<Vec<u8>>) =
+            self.pool.with(|c| pipe.query(c)).map_err(lost)?;
+        if moved.is_some() {
+            self.lanes().free(lease as u32);
+            return Ok(Answer::Done);
+        }
+        self.forget_mode(name);
+        Ok(match kind {
+            None => gone(name, false),
+            Some(_) => Shared::refuse(
+                ErrorKind::Invalid,
+                "unlock: the caller does not hold this lock (lease unknown)",
+            ),
+        })
+    }
+
+    /// A native lock on lane `lane`: its answer, or `None` if the object turned out to be
+    /// no longer this native mutex (the token, if it came, went back).
+    fn lock_on_lane(
+        &self,
+        name: &str,
+        mode: Mode,
+        lane: u32,
+        wait: Wait,
+    ) -> Result<Option<Answer>, Failure> {
+        let until = deadline(wait);
+        let prefix = prefix(name);
+        let number = lane;
+        let lane = format!("{}.{lane}", self.session);
+        let keys = LockKeys {
+            number,
+            list: format!("{prefix}g:{lane}"),
+            lane,
+            prefix,
+        };
+        let mut waited = false;
+        loop {
+            match self.take_token(name, mode, &keys, wait, until)? {
+                Taken::Token { value, poisoned } => {
+                    return Ok(Some(Answer::Locked {
+                        lease: u64::from(number),
+                        value: Blob::from(value),
+                        poisoned,
+                    }))
+                }
+                Taken::Nothing => {}
+                Taken::Changed => return Ok(None),
+                Taken::Gone => return Ok(Some(gone(name, waited || wait != Wait::Never))),
+            }
+            if let Some(answer) = self.give_back(name, "reclaim", wait, until, waited)? {
+                return Ok(Some(answer));
+            }
+            waited = true;
+        }
+    }
+
+    /// One write: the session present and the lane registered (when due), the move of the
+    /// token into the lane (waiting for it unless `wait` is `Never`), then the object's kind,
+    /// persistence, epoch and poison flag read. The token goes back if the object is no
+    /// longer this native mutex.
+    fn take_token(
+        &self,
+        name: &str,
+        mode: Mode,
+        keys: &LockKeys,
+        wait: Wait,
+        until: Option<Instant>,
+    ) -> Result<Taken, Failure> {
+        let LockKeys {
+            number,
+            prefix,
+            lane,
+            list,
+        } = keys;
+        let (meta, registry, free) = (
+            format!("{prefix}m"),
+            format!("{prefix}G"),
+            format!("{prefix}l"),
+        );
+        let ttl = self.ttl.as_millis() as u64;
+        let mut pipe = redis::pipe();
+        if self.renew_lane(name, *number) {
+            // Present before registered: a lane registered by an absent session is given
+            // back. A holder stays present through the heartbeat.
+            let presence = self.presence.as_millis() as u64;
+            pipe.cmd("SET")
+                .arg(format!("{prefix}p:{}", self.session))
+                .arg(1)
+                .arg("PX")
+                .arg(presence)
+                .ignore();
+            pipe.cmd("HSET").arg(&registry).arg(lane).arg(1).ignore();
+            if !mode.persistent {
+                pipe.cmd("PEXPIRE")
+                    .arg(&registry)
+                    .arg(ttl)
+                    .arg("NX")
+                    .ignore();
+            }
+        }
+        match wait {
+            Wait::Never => pipe.cmd("LMOVE"),
+            _ => pipe.cmd("BLMOVE"),
+        }
+        .arg(&free)
+        .arg(list)
+        .arg("LEFT")
+        .arg("RIGHT");
+        if wait != Wait::Never {
+            // At most a quarter of the presence period, renewed at the latest a quarter
+            // period before: the heartbeat takes over before it lapses.
+            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 4.0);
+            pipe.arg(seconds.max(0.001));
+        }
+        // After the move: the poison flag as the new holder finds it.
+        pipe.cmd("HMGET")
+            .arg(&meta)
+            .arg("kind")
+            .arg("native")
+            .arg("persist")
+            .arg("epoch")
+            .arg("poison");
+        if !mode.persistent {
+            pipe.cmd("PEXPIRE").arg(list).arg(ttl).arg("NX").ignore();
+        }
+        let (token, found): (Option<Vec<u8>>, Found) =
+            self.pool.with(|c| pipe.query(c)).map_err(lost)?;
+        if found.is(&mode) {
+            let persistent = found.persist.as_deref() == Some("1");
+            if persistent != mode.persistent {
+                self.correct_ttls(name, persistent, &[list, &registry])?;
+            }
+            return Ok(match token {
+                Some(value) => Taken::Token {
+                    value,
+                    poisoned: found.poison.as_deref() == Some("1"),
+                },
+                None => Taken::Nothing,
+            });
+        }
+        // Deleted, or made again as something else: the token goes back.
+        self.forget_mode(name);
+        if token.is_some() {
+            let mut back = redis::cmd("LMOVE");
+            back.arg(list).arg(&free).arg("RIGHT").arg("LEFT");
+            self.pool
+                .with(|c| back.query::<Option<Vec<u8>>>(c))
+                .map_err(lost)?;
+        }
+        Ok(match found.kind {
+            None => Taken::Gone,
+            Some(_) => Taken::Changed,
+        })
+    }
+}
