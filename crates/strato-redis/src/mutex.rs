@@ -16,10 +16,11 @@
 //!   runs the `reclaim` script, which gives back the token of a holder whose session is
 //!   no longer present, poisoned, as the scripts' lock does.
 //! - **unlock**: `MULTI`, the new value put in the lane in place of the token (`RPUSHX`,
-//!   `LPOP`: nothing if the lane is empty), the poison flag if the holder panicked, `LMOVE`
-//!   of the token back to the list, `EXEC`. A holder whose hold was taken back (its
-//!   presence lapsed) moves nothing and is told it does not hold the lock; its value does
-//!   not overwrite the next holder's.
+//!   `LPOP`: nothing if the lane is empty), `LMOVE` of the token back to the list, `EXEC`.
+//!   A holder whose hold was taken back (its presence lapsed) moves nothing and is told it
+//!   does not hold the lock; its value does not overwrite the next holder's. The unlock of
+//!   a holder that panicked runs the `poison_unlock` script instead, which sets the poison
+//!   flag only if the caller still holds the mutex.
 //! - If the `HMGET` shows that the object is gone, or is another object now (another kind,
 //!   another epoch), the token goes back and the call is made again the way the object now
 //!   needs.
@@ -135,6 +136,9 @@ impl Shared {
             }
             Err(refusal) => return Ok(refusal),
         };
+        if poison {
+            return self.poison_unlock(name, lease, value);
+        }
         let prefix = prefix(name);
         let (meta, free) = (format!("{prefix}m"), format!("{prefix}l"));
         let list = format!("{prefix}g:{}.{lease}", self.session);
@@ -145,9 +149,6 @@ impl Shared {
             // a lane that no longer holds it.
             pipe.cmd("RPUSHX").arg(&list).arg(&value[..]).ignore();
             pipe.cmd("LPOP").arg(&list).ignore();
-        }
-        if poison {
-            pipe.cmd("HSET").arg(&meta).arg("poison").arg("1").ignore();
         }
         pipe.cmd("LMOVE")
             .arg(&list)
@@ -173,6 +174,28 @@ impl Shared {
                 "unlock: the caller does not hold this lock (lease unknown)",
             ),
         })
+    }
+
+    /// The unlock of a holder that panicked: a script, which poisons the mutex only if the
+    /// caller still holds it (rare, so the one unlock that pays for a script).
+    fn poison_unlock(
+        &self,
+        name: &str,
+        lease: u64,
+        value: Option<Blob>,
+    ) -> Result<Answer, Failure> {
+        let args = [
+            format!("{}.{lease}", self.session).into_bytes(),
+            vec![if value.is_some() { b'1' } else { b'0' }],
+            value.map(|v| v.to_vec()).unwrap_or_default(),
+        ];
+        let reply = self.script(name, "poison_unlock", "", &args)?;
+        let answer = reply.answer().map_err(Failure::Protocol)?;
+        match answer {
+            Answer::Done => self.lanes().free(lease as u32),
+            _ => self.forget_mode(name),
+        }
+        Ok(answer)
     }
 
     /// A native lock on lane `lane`: its answer, or `None` if the object turned out to be

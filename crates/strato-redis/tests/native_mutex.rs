@@ -149,13 +149,24 @@ fn redis_a_hold_taken_back_cannot_unlock_its_successors() {
     assert_eq!(n, 1);
     let refused = unlock(&a, "m", stale, Some(100));
     assert_refused(&refused, ErrorKind::Invalid);
+    let poisoned = Op::Unlock {
+        lease: stale,
+        value: None,
+        poison: true,
+    };
+    assert_refused(&op(&a, "m", poisoned), ErrorKind::Invalid);
     assert_eq!(
         op(&a, "m", Op::Lock(Wait::Never)),
         Answer::WouldBlock,
         "b holds it"
     );
     assert_eq!(unlock(&b, "m", lease, Some(2)), Answer::Done);
-    assert_eq!(lock(&a, "m", Wait::Never).1, 2, "b's value, not a's");
+    let (_, n, poisoned) = lock(&a, "m", Wait::Never);
+    assert_eq!(
+        (n, poisoned),
+        (2, false),
+        "b's value, not a's, and no poison"
+    );
 }
 
 #[test]

@@ -52,6 +52,20 @@ end
 KINDS.reclaim = ',Mutex,'
 OPS.reclaim = function() return enc('C', recover_holds()) end
 
+-- A native mutex's holder panicked: its unlock stores the poison flag only if it still
+-- holds the mutex, which a transaction cannot make conditional. ARGV: lane, value given
+-- (1/0), value.
+KINDS.poison_unlock = ',Mutex,'
+OPS.poison_unlock = function()
+  local lane = PREFIX .. 'g:' .. arg(1)
+  if redis.call('LLEN', lane) == 0 then return not_holder('unlock') end
+  if arg(2) == '1' then redis.call('LSET', lane, 0, arg(3)) end
+  set('poison', '1')
+  redis.call('LMOVE', lane, L, 'RIGHT', 'LEFT')
+  wrote(L)
+  return enc('D')
+end
+
 -- Whether a native caller may lock it without scripts, whether its keys are persistent,
 -- and its epoch.
 KINDS.mutex_mode = ',Mutex,'
