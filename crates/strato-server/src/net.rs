@@ -1,7 +1,7 @@
 //! Listening, the handshake, and each connection's read and write loops.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use strato_proto::arena::Arena;
@@ -14,7 +14,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::objects::CustomFactory;
-use crate::table::{ConnId, Factory, Outgoing, Relay, State};
+use crate::shards::{shard_count, Table, Timer};
+use crate::table::{ConnId, Factory, Outgoing, Relay};
 
 /// How a server listens and what it allows.
 ///
@@ -87,14 +88,22 @@ pub enum ServerError {
 }
 
 struct Shared {
-    state: Mutex<State>,
+    table: Table,
     config: Config,
     arena: Option<Arc<Arena>>,
 }
 
 impl Shared {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Starts the timers `timers` (each expires its parked call when it runs out).
+    fn start_timers(self: &Arc<Self>, timers: Vec<Timer>) {
+        for timer in timers {
+            let shared = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timer.after).await;
+                let more = shared.table.expire(timer);
+                shared.start_timers(more);
+            });
+        }
     }
 }
 
@@ -244,12 +253,11 @@ pub async fn run(config: Config, on_ready: impl FnOnce(Vec<Address>)) -> Result<
     }
     let bound = listeners.iter().map(|l| l.address.clone()).collect();
     let arena = make_arena(config.arena_bytes);
-    let mut state = State::with_factory(Factory(config.custom.clone()));
-    if let Some(arena) = &arena {
-        state = state.with_arena(arena.clone());
-    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let factory = Factory(config.custom.clone());
+    let table = Table::new(shard_count(cores), factory, arena.clone());
     let shared = Arc::new(Shared {
-        state: Mutex::new(state),
+        table,
         config,
         arena,
     });
@@ -296,7 +304,7 @@ async fn sweep_loop(shared: Arc<Shared>) {
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
-        shared.state().sweep(shared.config.ttl);
+        shared.table.sweep(shared.config.ttl);
     }
 }
 
@@ -440,7 +448,7 @@ where
     let fatal = out.clone();
     // A second descriptor of the socket, for the writer to attach pipes' ends with.
     let attach_on = local.as_ref().and_then(|fd| fd.try_clone().ok());
-    let conn = shared.state().connect(out);
+    let conn = shared.table.connect(out);
     let arena = shared.arena.as_ref().filter(|_| hello.arena);
     let welcome = Welcome {
         version: PROTOCOL_VERSION,
@@ -452,7 +460,8 @@ where
         .await
         .is_err()
     {
-        shared.state().disconnect(conn);
+        let timers = shared.table.disconnect(conn);
+        shared.start_timers(timers);
         return;
     }
     let writing = tokio::spawn(write_loop(writer, outgoing, attach_on));
@@ -465,7 +474,8 @@ where
     }
     drop(fatal);
     drop(open);
-    shared.state().disconnect(conn);
+    let timers = shared.table.disconnect(conn);
+    shared.start_timers(timers);
     let _ = writing.await;
 }
 
@@ -614,21 +624,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 fn dispatch(shared: &Arc<Shared>, connection: &Connection, request: Request) {
-    let (relay, timers) = {
-        let mut state = shared.state();
-        let relay = state.handle(connection.conn, request);
-        (relay, state.take_timers())
-    };
+    let (relay, timers) = shared.table.handle(connection.conn, request);
     if let Some(relay) = relay {
         tokio::spawn(run_relay(relay, connection.closed.clone()));
     }
-    for (waiter, after) in timers {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            shared.state().expire(waiter);
-        });
-    }
+    shared.start_timers(timers);
 }
 
 /// Sends or receives on a pipe's socket for a remote client, and answers it; a receive

@@ -13,10 +13,15 @@ use strato_proto::Scalar;
 
 use crate::table::ConnId;
 
-/// The arena and its bookkeeping.
+/// The arena and the bookkeeping of a range of its slots (each shard of the table has a
+/// range of its own).
 #[derive(Debug)]
 pub(crate) struct Slots {
     arena: Arc<Arena>,
+    /// The first slot of the range and the end of it.
+    first: u32,
+    end: u32,
+    /// Of each slot of the range used so far, from `first`.
     uses: Vec<SlotUse>,
     free: Vec<u32>,
     located: HashMap<ConnId, Vec<u32>>,
@@ -32,9 +37,18 @@ struct SlotUse {
 
 impl Slots {
     /// Bookkeeping for `arena`, all of whose slots are free.
+    #[cfg(test)]
     pub fn new(arena: Arc<Arena>) -> Slots {
+        let end = arena.slots();
+        Slots::range(arena, 0, end)
+    }
+
+    /// Bookkeeping for slots `first..end` of `arena`, all free.
+    pub fn range(arena: Arc<Arena>, first: u32, end: u32) -> Slots {
         Slots {
             arena,
+            first,
+            end: end.max(first),
             uses: Vec::new(),
             free: Vec::new(),
             located: HashMap::new(),
@@ -46,13 +60,13 @@ impl Slots {
     pub fn allocate(&mut self, value: Scalar) -> Option<SharedAtomic> {
         let index = match self.free.pop() {
             Some(index) => index,
-            None if self.uses.len() < self.arena.slots() as usize => {
+            None if self.first as usize + self.uses.len() < self.end as usize => {
                 self.uses.push(SlotUse::default());
-                (self.uses.len() - 1) as u32
+                self.first + (self.uses.len() - 1) as u32
             }
             None => return None,
         };
-        self.uses[index as usize].live = true;
+        self.uses[(index - self.first) as usize].live = true;
         let slot = Slot {
             index,
             tag: value.tag(),
@@ -70,7 +84,7 @@ impl Slots {
     /// free once no live connection located it.
     pub fn retire(&mut self, slot: Slot) {
         self.arena.mark_deleted(slot);
-        let Some(use_) = self.uses.get_mut(slot.index as usize) else {
+        let Some(use_) = self.use_of(slot.index) else {
             return;
         };
         use_.live = false;
@@ -81,7 +95,7 @@ impl Slots {
 
     /// `conn` located `slot`: it stays out of the free list while `conn` lives.
     pub fn locate(&mut self, conn: ConnId, slot: Slot) {
-        if let Some(use_) = self.uses.get_mut(slot.index as usize) {
+        if let Some(use_) = self.use_of(slot.index) {
             use_.locators += 1;
             self.located.entry(conn).or_default().push(slot.index);
         }
@@ -90,12 +104,20 @@ impl Slots {
     /// `conn` closed: the slots only it kept are free again.
     pub fn forget(&mut self, conn: ConnId) {
         for index in self.located.remove(&conn).unwrap_or_default() {
-            let use_ = &mut self.uses[index as usize];
+            let Some(use_) = self.use_of(index) else {
+                continue;
+            };
             use_.locators -= 1;
             if use_.locators == 0 && !use_.live {
                 self.free.push(index);
             }
         }
+    }
+
+    /// The bookkeeping of slot `index`, if it is in this range and was used.
+    fn use_of(&mut self, index: u32) -> Option<&mut SlotUse> {
+        let offset = index.checked_sub(self.first)?;
+        self.uses.get_mut(offset as usize)
     }
 
     /// How many slots hold an object or are kept by a locator.
@@ -154,6 +176,29 @@ mod tests {
         assert!(slots.allocate(Scalar::U64(1)).is_some());
         assert!(slots.allocate(Scalar::U64(1)).is_some());
         assert!(slots.allocate(Scalar::U64(1)).is_none());
+    }
+
+    #[test]
+    fn a_range_gives_only_its_own_slots() {
+        let arena = Arc::new(Arena::create(8 * strato_proto::arena::SLOT_BYTES).unwrap());
+        let mut low = Slots::range(arena.clone(), 0, 4);
+        let mut high = Slots::range(arena, 4, 8);
+        let a = high.allocate(Scalar::U64(1)).unwrap().slot();
+        let b = low.allocate(Scalar::U64(2)).unwrap().slot();
+        assert_eq!((a.index, b.index), (4, 0));
+        high.locate(1, a);
+        high.retire(a);
+        low.locate(1, a); // not low's: ignored
+        high.forget(1);
+        low.forget(1);
+        let again = high.allocate(Scalar::U64(3)).unwrap().slot();
+        assert_eq!(again.index, 4, "freed once its locator closed");
+        assert_eq!(high.in_use(), 1);
+        let more: Vec<u32> = (0..3)
+            .map(|_| high.allocate(Scalar::U64(0)).unwrap().slot().index)
+            .collect();
+        assert_eq!(more, vec![5, 6, 7]);
+        assert!(high.allocate(Scalar::U64(0)).is_none(), "the range is full");
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! The object table: every object, connection, reference and parked call of one server.
+//! One shard of the object table: the objects whose names hash to it, with their references
+//! and parked calls, and every connection (each shard knows them all, to answer them).
 //!
-//! All state sits behind one lock; each call runs to completion under it, which makes every
-//! object linearizable. Calls that cannot proceed are parked as [`Waiter`]s on their object
-//! and answered by whichever later call lets them proceed (never by polling).
+//! A shard sits behind its own lock ([`crate::shards::Table`]); each call on one object runs
+//! to completion under its shard's lock, which makes every object linearizable. Calls that
+//! cannot proceed are parked as [`Waiter`]s on their object and answered by whichever later
+//! call lets them proceed (never by polling). What a call does to *another* object (a
+//! report delivered to a reply queue, a notified condvar waiter parked on its mutex) is
+//! left as a [`FollowUp`] for the table to run under that object's shard's lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +62,20 @@ impl Waiter {
     pub fn is_retry_of(&self, pred: impl Fn(&Op) -> bool) -> bool {
         matches!(&self.pending, Pending::Retry(op) if pred(op))
     }
+}
+
+/// What a call on one shard leaves for the shard of another object to do, after the first
+/// shard's lock is released (no two shard locks are ever held at once).
+#[derive(Debug)]
+pub(crate) enum FollowUp {
+    /// Put a task's report into its reply queue and wake the drivers parked there.
+    Deliver(Delivery),
+    /// A condvar waiter, notified or timed out, parks on its mutex to take it again.
+    Reacquire {
+        id: WaiterId,
+        mutex: String,
+        timed_out: bool,
+    },
 }
 
 /// A message for a connection's writer, with a descriptor to attach to its bytes (a
@@ -163,7 +181,7 @@ impl Touched {
     }
 }
 
-/// The whole state of a server.
+/// One shard of a server's state.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// By name.
@@ -171,7 +189,7 @@ pub(crate) struct State {
     conns: HashMap<ConnId, Conn>,
     parked: HashMap<WaiterId, String>,
     timers: Vec<(WaiterId, Duration)>,
-    next_conn: ConnId,
+    follow_ups: Vec<FollowUp>,
     factory: Factory,
     /// The shared-memory arena's slots, when the server has one.
     slots: Option<Slots>,
@@ -204,33 +222,29 @@ impl State {
         }
     }
 
-    /// Keeps atomics in `arena`, shared with local clients, while it has room.
-    pub fn with_arena(mut self, arena: Arc<strato_proto::arena::Arena>) -> State {
-        self.slots = Some(Slots::new(arena));
+    /// Keeps atomics in `slots` of the arena, shared with local clients, while they last.
+    pub fn with_slots(mut self, slots: Slots) -> State {
+        self.slots = Some(slots);
         self
     }
 
-    /// Registers a connection whose replies go to `out`.
-    pub fn connect(&mut self, out: UnboundedSender<Outgoing>) -> ConnId {
-        // Ids count from 1 (0 stands for references in flight) and wrap after 2³² − 1
-        // connections, skipping any still open.
-        loop {
-            self.next_conn = self.next_conn.wrapping_add(1);
-            if self.next_conn != 0 && !self.conns.contains_key(&self.next_conn) {
-                break;
-            }
-        }
-        let conn = Conn {
+    /// Registers connection `conn`, whose replies go to `out`.
+    pub fn register(&mut self, conn: ConnId, out: UnboundedSender<Outgoing>) {
+        let conn_record = Conn {
             out,
             touched: Touched::default(),
         };
-        self.conns.insert(self.next_conn, conn);
-        self.next_conn
+        self.conns.insert(conn, conn_record);
     }
 
     /// Timers the last calls asked for: expire each waiter after its duration.
     pub fn take_timers(&mut self) -> Vec<(WaiterId, Duration)> {
         std::mem::take(&mut self.timers)
+    }
+
+    /// What the last calls left for other objects' shards.
+    pub fn take_follow_ups(&mut self) -> Vec<FollowUp> {
+        std::mem::take(&mut self.follow_ups)
     }
 
     /// Handles one request of `conn`; replies (to it and to woken waiters) are sent here,
@@ -333,7 +347,8 @@ impl State {
         });
     }
 
-    fn stats(&self) -> ServerStats {
+    /// This shard's counts (every shard counts every connection).
+    pub fn stats(&self) -> ServerStats {
         ServerStats {
             objects: self.objects.len() as u64,
             connections: self.conns.len() as u64,
@@ -341,7 +356,8 @@ impl State {
         }
     }
 
-    fn reply(&mut self, to: WaiterId, answer: Answer) {
+    /// Sends `answer` to the call `to`.
+    pub fn reply(&mut self, to: WaiterId, answer: Answer) {
         if to.req == 0 {
             return;
         }
@@ -502,12 +518,10 @@ impl State {
             self.touch(caller.conn, &name);
         }
         match op {
-            Op::CondWait {
-                mutex,
-                lease,
-                value,
-                wait,
-            } => self.cond_wait(caller, name, mutex, lease, value, wait),
+            Op::CondWait { .. } => Some(error(
+                ErrorKind::Invalid,
+                "a condvar wait spans two objects: the table runs it, not one shard",
+            )),
             Op::NotifyOne => Some(self.notify(&name, false)),
             Op::Locate => Some(self.locate(caller.conn, &name)),
             Op::NotifyAll => Some(self.notify(&name, true)),
@@ -597,41 +611,32 @@ impl State {
         }
     }
 
-    fn cond_wait(
-        &mut self,
-        caller: WaiterId,
-        condvar: String,
-        mutex: String,
-        lease: u64,
-        value: Option<Blob>,
-        wait: Wait,
-    ) -> Option<Answer> {
-        if let Err(answer) = self.release_for_wait(caller, &condvar, &mutex, lease, value) {
-            return Some(answer);
+    /// A condvar wait's first step, on the mutex's shard: the caller holds `mutex` with
+    /// `lease`, and it is a mutex.
+    pub fn check_hold(&self, caller: WaiterId, mutex: &str, lease: u64) -> Result<(), Answer> {
+        match self.objects.get(mutex).map(|e| &e.object) {
+            Some(Object::Mutex(m)) if m.is_held_by(caller.conn, lease) => Ok(()),
+            Some(Object::Mutex(_)) => Err(error(
+                ErrorKind::Invalid,
+                format!("condvar wait: the caller does not hold mutex `{mutex}`"),
+            )),
+            _ => Err(error(
+                ErrorKind::WrongType,
+                format!("`{mutex}` is not a mutex"),
+            )),
         }
-        match wait {
-            Wait::Never => self.park(caller, &mutex, Pending::Reacquire { timed_out: true }, wait),
-            wait => self.park(
-                caller,
-                &condvar,
-                Pending::Notified {
-                    mutex: mutex.clone(),
-                },
-                wait,
-            ),
-        }
-        self.wake(&mutex);
-        None
     }
 
-    /// Binds the condvar to the mutex and releases the caller's hold on it.
-    fn release_for_wait(
+    /// A condvar wait's second step, on the condvar's shard: binds it to `mutex` and, unless
+    /// the wait is `Never`, parks the caller until notified (or timed out). A notification
+    /// from now on is not lost: it parks the caller on the mutex, which it still holds
+    /// until the third step.
+    pub fn enlist(
         &mut self,
         caller: WaiterId,
         condvar: &str,
         mutex: &str,
-        lease: u64,
-        value: Option<Blob>,
+        wait: Wait,
     ) -> Result<(), Answer> {
         match self.objects.get_mut(condvar).map(|e| &mut e.object) {
             Some(Object::Condvar(cv)) => cv.bind(mutex)?,
@@ -642,19 +647,50 @@ impl State {
                 ))
             }
         }
-        let Some(Object::Mutex(m)) = self.objects.get_mut(mutex).map(|e| &mut e.object) else {
-            return Err(error(
-                ErrorKind::WrongType,
-                format!("`{mutex}` is not a mutex"),
-            ));
-        };
-        match m.release(caller.conn, lease, value, false) {
-            true => Ok(()),
-            false => Err(error(
-                ErrorKind::Invalid,
-                format!("condvar wait: the caller does not hold mutex `{mutex}`"),
-            )),
+        if wait != Wait::Never {
+            let pending = Pending::Notified {
+                mutex: mutex.to_string(),
+            };
+            self.park(caller, condvar, pending, wait);
         }
+        Ok(())
+    }
+
+    /// A condvar wait's last step, on the mutex's shard: releases the caller's hold (a wait
+    /// that may not wait parks at once to take the mutex again, timed out) and serves the
+    /// mutex's waiters. `Err` if the hold is gone (the mutex was deleted meanwhile).
+    pub fn release_for_wait(
+        &mut self,
+        caller: WaiterId,
+        mutex: &str,
+        lease: u64,
+        value: Option<Blob>,
+        wait: Wait,
+    ) -> Result<(), Answer> {
+        let released = match self.objects.get_mut(mutex).map(|e| &mut e.object) {
+            Some(Object::Mutex(m)) => m.release(caller.conn, lease, value, false),
+            _ => false,
+        };
+        if !released {
+            let message = format!("mutex `{mutex}` was deleted while a condvar waited");
+            return Err(error(ErrorKind::Deleted, message));
+        }
+        if wait == Wait::Never {
+            self.park(
+                caller,
+                mutex,
+                Pending::Reacquire { timed_out: true },
+                Wait::Forever,
+            );
+        }
+        self.wake(mutex);
+        Ok(())
+    }
+
+    /// Takes a parked call back from this shard (a condvar wait whose last step failed);
+    /// whether it was here.
+    pub fn withdraw(&mut self, id: WaiterId) -> bool {
+        self.unpark(id).is_some()
     }
 
     fn notify(&mut self, condvar: &str, all: bool) -> Answer {
@@ -672,25 +708,30 @@ impl State {
             .waiters
             .drain(..count.min(entry.waiters.len()))
             .collect();
-        let mut mutexes = Vec::new();
         for waiter in woken {
+            self.parked.remove(&waiter.id);
             if let Pending::Notified { mutex } = waiter.pending {
-                self.move_to_mutex(waiter.id, &mutex, false);
-                mutexes.push(mutex);
+                let (id, timed_out) = (waiter.id, false);
+                let follow_up = FollowUp::Reacquire {
+                    id,
+                    mutex,
+                    timed_out,
+                };
+                self.follow_ups.push(follow_up);
             }
-        }
-        mutexes.dedup();
-        for mutex in mutexes {
-            self.wake(&mutex);
         }
         Answer::Done
     }
 
-    /// Parks a notified (or timed-out) condvar waiter on its mutex to re-acquire it.
-    fn move_to_mutex(&mut self, id: WaiterId, mutex: &str, timed_out: bool) {
-        self.parked.remove(&id);
+    /// Parks a notified (or timed-out) condvar waiter on its mutex, in this shard, to take
+    /// it again; nothing if the waiter's connection closed meanwhile.
+    pub fn reacquire(&mut self, id: WaiterId, mutex: &str, timed_out: bool) {
+        if !self.conns.contains_key(&id.conn) {
+            return;
+        }
         if self.objects.contains(mutex) {
             self.park(id, mutex, Pending::Reacquire { timed_out }, Wait::Forever);
+            self.wake(mutex);
         } else {
             let message = format!("mutex `{mutex}` was deleted while a condvar waited");
             self.reply(id, error(ErrorKind::Deleted, message));
@@ -764,8 +805,13 @@ impl State {
         match waiter.pending {
             Pending::Retry(_) => self.reply(id, Answer::TimedOut),
             Pending::Notified { mutex } => {
-                self.move_to_mutex(id, &mutex, true);
-                self.wake(&mutex);
+                let timed_out = true;
+                let follow_up = FollowUp::Reacquire {
+                    id,
+                    mutex,
+                    timed_out,
+                };
+                self.follow_ups.push(follow_up);
             }
             Pending::Reacquire { .. } => {}
             Pending::Barrier => {
@@ -815,7 +861,8 @@ impl State {
             Object::ReentrantLock(l) => drop(l.release_dead(conn)),
             Object::TaskBoard(board) => {
                 let lost = board.release_dead(conn);
-                self.deliver_all(lost);
+                self.follow_ups
+                    .extend(lost.into_iter().map(FollowUp::Deliver));
             }
             _ => {}
         }
@@ -850,25 +897,24 @@ impl State {
             attempt,
             outcome: TaskOutcome::Finished(result),
         };
-        self.deliver_all(vec![(reply_to, report)]);
+        self.follow_ups.push(FollowUp::Deliver((reply_to, report)));
         Answer::Done
     }
 
-    /// Puts task reports into their reply queues and wakes the drivers parked there.
-    fn deliver_all(&mut self, deliveries: Vec<Delivery>) {
-        for (queue, report) in deliveries {
-            let Ok(bytes) = postcard::to_stdvec(&report) else {
-                continue;
-            };
-            match self.objects.get_mut(&queue).map(|e| &mut e.object) {
-                Some(Object::Queue(q)) => q.push(bytes.into()),
-                _ => {
-                    tracing::debug!(task = report.id, %queue, "dropped a report: no reply queue");
-                    continue;
-                }
+    /// Puts a task's report into its reply queue, in this shard, and wakes the drivers
+    /// parked there.
+    pub fn deliver(&mut self, (queue, report): Delivery) {
+        let Ok(bytes) = postcard::to_stdvec(&report) else {
+            return;
+        };
+        match self.objects.get_mut(&queue).map(|e| &mut e.object) {
+            Some(Object::Queue(q)) => q.push(bytes.into()),
+            _ => {
+                tracing::debug!(task = report.id, %queue, "dropped a report: no reply queue");
+                return;
             }
-            self.wake(&queue);
         }
+        self.wake(&queue);
     }
 
     /// Deletes objects unused for `ttl` that no live connection references.

@@ -89,9 +89,14 @@ impl Mutex {
         })
     }
 
+    /// Whether `conn` holds it with `lease`.
+    pub fn is_held_by(&self, conn: ConnId, lease: u64) -> bool {
+        self.holder == Some(WaiterId { conn, req: lease })
+    }
+
     /// Releases the hold `lease` of `conn`, storing `value`; false if it is not the holder.
     pub fn release(&mut self, conn: ConnId, lease: u64, value: Option<Blob>, poison: bool) -> bool {
-        if self.holder != Some(WaiterId { conn, req: lease }) {
+        if !self.is_held_by(conn, lease) {
             return false;
         }
         self.holder = None;
