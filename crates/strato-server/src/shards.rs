@@ -507,6 +507,43 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_answers_every_parked_call_that_can_proceed() {
+        let table = Table::new(8, Factory::default(), None);
+        let mut clients: Vec<Client> = (0..4).map(|_| Client::connect(&table)).collect();
+        let init = Init::Semaphore {
+            permits: 0,
+            bound: None,
+        };
+        clients[0].open(&table, "permits", init);
+        let acquire = |n| Call::Op {
+            name: "permits".into(),
+            op: Op::Acquire(n, Wait::Forever),
+        };
+        let wants = [3, 1, 1];
+        let waiting: Vec<u64> = clients[..3]
+            .iter_mut()
+            .zip(wants)
+            .map(|(client, n)| client.send(&table, acquire(n)).0)
+            .collect();
+        assert!(waiting
+            .iter()
+            .zip(&mut clients)
+            .all(|(id, c)| c.answered(*id).is_none()));
+        let release = Op::Release(2);
+        assert_eq!(clients[3].op(&table, "permits", release), Answer::Done);
+        let answered: Vec<bool> = waiting
+            .iter()
+            .zip(&mut clients)
+            .map(|(id, client)| client.answered(*id).is_some())
+            .collect();
+        assert_eq!(
+            answered,
+            [false, true, true],
+            "the two calls of one permit, past the first"
+        );
+    }
+
+    #[test]
     fn a_condvar_wait_without_the_mutex_is_refused_and_parks_nothing() {
         let table = Table::new(8, Factory::default(), None);
         let mut a = Client::connect(&table);

@@ -589,25 +589,41 @@ impl State {
         }
     }
 
-    /// Retries the parked calls of `name` in arrival order until none can proceed.
+    /// Answers the parked calls of `name` that can proceed, in arrival order: one pass over
+    /// the object's own calls (no other object's), each tried once; another pass only for
+    /// objects where an answer can let an earlier call proceed (a channel or a queue), and
+    /// only after a pass that answered one.
     fn wake(&mut self, name: &str) {
-        if let Some(entry) = self.objects.get_mut(name) {
-            if let Object::Pipe(pipe) = &mut entry.object {
-                pipe.follow(role_counts(&entry.refs));
+        let again = match self.objects.get_mut(name) {
+            Some(entry) => {
+                if let Object::Pipe(pipe) = &mut entry.object {
+                    pipe.follow(role_counts(&entry.refs));
+                }
+                entry.object.answers_free_earlier_calls()
             }
-        }
+            None => return,
+        };
+        while self.serve_pass(name) && again {}
+    }
+
+    /// One pass of [`Self::wake`]: whether it answered a call.
+    fn serve_pass(&mut self, name: &str) -> bool {
+        let mut from = 0;
+        let mut answered = false;
         loop {
             let Some(entry) = self.objects.get_mut(name) else {
-                return;
+                return answered;
             };
             let arena = self.slots.as_ref().map(Slots::arena);
-            let Some((index, answer)) = first_ready(entry, arena) else {
-                return;
+            let Some((index, answer)) = first_ready(entry, from, arena) else {
+                return answered;
             };
             let waiter = entry.waiters.remove(index);
             self.parked.remove(&waiter.id);
             self.note_grant(waiter.id.conn, name, &answer);
             self.reply(waiter.id, answer);
+            // The calls before `index` were tried in this pass; the next one moved there.
+            (from, answered) = (index, true);
         }
     }
 
@@ -954,10 +970,11 @@ fn role_counts(refs: &Refs) -> RoleCounts {
     }
 }
 
-/// The first parked call of `entry` that can proceed now, with its answer.
-fn first_ready(entry: &mut Entry, arena: Option<&Arena>) -> Option<(usize, Answer)> {
+/// The first parked call of `entry` from index `from` on that can proceed now, with its
+/// answer.
+fn first_ready(entry: &mut Entry, from: usize, arena: Option<&Arena>) -> Option<(usize, Answer)> {
     let refs = role_counts(&entry.refs);
-    for (index, waiter) in entry.waiters.iter().enumerate() {
+    for (index, waiter) in entry.waiters.iter().enumerate().skip(from) {
         let answer = match &waiter.pending {
             Pending::Retry(op) => {
                 let ctx = Ctx {

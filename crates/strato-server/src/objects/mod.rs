@@ -145,6 +145,18 @@ impl Object {
     }
 
     /// The object's kind.
+    /// Whether answering one parked call can let an *earlier* parked call proceed: a
+    /// channel's receive lets a rendezvous send through, a queue's get makes room for a
+    /// bounded put, a user-defined method may do anything. Elsewhere an answer only takes
+    /// (a lock, permits, a task) or changes nothing (an event's wait), so one pass over the
+    /// parked calls in arrival order serves every call that can proceed.
+    pub fn answers_free_earlier_calls(&self) -> bool {
+        matches!(
+            self,
+            Object::Channel(_) | Object::Queue(_) | Object::Custom(_)
+        )
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Object::Atomic(_) => Kind::Atomic,
