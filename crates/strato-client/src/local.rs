@@ -63,6 +63,16 @@ impl LocalWord {
         LocalWord { arena, slot }
     }
 
+    /// Adds `delta` to the word if it holds a 64-bit integer of flavour `tag` (wrapping),
+    /// answering the previous bits; `None` when the server must answer instead.
+    #[inline]
+    pub fn fetch_add(&self, tag: u8, delta: u64) -> Option<u64> {
+        if self.slot.tag != tag || !self.arena.open.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.arena.map.fetch_add(self.slot, delta)
+    }
+
     /// Runs an atomic's operation on the word, answering as the server would (an error
     /// answer is [`Error::Server`]); `None` when the server must answer instead: the object
     /// was deleted, the connection ended, or `op` is not an atomic's.

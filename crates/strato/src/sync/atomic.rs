@@ -53,16 +53,37 @@ impl Cell {
         Cell(handle, std::sync::OnceLock::new())
     }
 
-    /// Runs `op` on the local word if there is one, else through the server.
-    fn op(&self, op: Op) -> Result<Answer, Error> {
-        let local = self.1.get_or_init(|| {
+    /// The local word, located on first use (`None`: this process goes to the server).
+    fn local(&self) -> &Option<strato_client::LocalWord> {
+        self.1.get_or_init(|| {
             let handle = &self.0;
             handle.client().locate(handle.name()).ok().flatten()
-        });
-        if let Some(answer) = local.as_ref().and_then(|word| word.apply(&op)) {
+        })
+    }
+
+    /// Runs `op` on the local word if there is one, else through the server.
+    fn op(&self, op: Op) -> Result<Answer, Error> {
+        if let Some(answer) = self.local().as_ref().and_then(|word| word.apply(&op)) {
             return answer;
         }
         self.0.op(op)
+    }
+
+    /// A `fetch_*`: a 64-bit integer add (or subtract) on a local word takes the word's own
+    /// path, with no [`Op`] or [`Answer`] built; everything else runs as [`Self::op`].
+    fn fetch(&self, fetch: FetchOp, value: Scalar, what: &str) -> Scalar {
+        let delta = match (fetch, value) {
+            (FetchOp::Add, Scalar::U64(n)) => Some(n),
+            (FetchOp::Add, Scalar::I64(n)) => Some(n as u64),
+            (FetchOp::Sub, Scalar::U64(n)) => Some(n.wrapping_neg()),
+            (FetchOp::Sub, Scalar::I64(n)) => Some((n as u64).wrapping_neg()),
+            _ => None,
+        };
+        let local = || self.local().as_ref()?.fetch_add(value.tag(), delta?);
+        match local().and_then(|bits| Scalar::from_bits(value.tag(), bits)) {
+            Some(previous) => previous,
+            None => self.call(Op::Fetch(fetch, value), what),
+        }
     }
 
     fn call(&self, op: Op, what: &str) -> Scalar {
@@ -223,7 +244,7 @@ macro_rules! atomic {
             $(
                 #[doc = concat!("`", stringify!($op), "` the value with `value`, returning the previous value.")]
                 pub fn $fetch(&self, value: $t, _order: Ordering) -> $t {
-                    Self::unwrap(self.0.call(Op::Fetch(FetchOp::$op, value.scalar()), stringify!($fetch)))
+                    Self::unwrap(self.0.fetch(FetchOp::$op, value.scalar(), stringify!($fetch)))
                 }
             )*
         }
