@@ -34,8 +34,8 @@ use std::time::Instant;
 use strato_proto::{Answer, Blob, ErrorKind, Wait};
 
 use crate::keys::prefix;
-use crate::queue::{gone, Mode};
-use crate::state::{blpop_seconds, deadline, lost, Shared};
+use crate::queue::{gone, LaneKeys, Mode};
+use crate::state::{deadline, lost, Shared};
 use crate::Failure;
 
 /// What one native take of the token came to.
@@ -82,17 +82,6 @@ impl Found {
             && self.native.as_deref() == Some("1")
             && epoch == Some(mode.epoch)
     }
-}
-
-/// The keys of a mutex that a native lock uses.
-struct LockKeys {
-    /// The lane's number in this process: the hold's lease.
-    number: u32,
-    prefix: String,
-    /// `<session>.<n>`: the lane, as registered in `<prefix>G`.
-    lane: String,
-    /// The lane's list, where the token stays while the lock is held.
-    list: String,
 }
 
 impl Shared {
@@ -208,21 +197,13 @@ impl Shared {
         wait: Wait,
     ) -> Result<Option<Answer>, Failure> {
         let until = deadline(wait);
-        let prefix = prefix(name);
-        let number = lane;
-        let lane = format!("{}.{lane}", self.session);
-        let keys = LockKeys {
-            number,
-            list: format!("{prefix}g:{lane}"),
-            lane,
-            prefix,
-        };
+        let keys = LaneKeys::new(self.session, name, lane);
         let mut waited = false;
         loop {
             match self.take_token(name, mode, &keys, wait, until)? {
                 Taken::Token { value, poisoned } => {
                     return Ok(Some(Answer::Locked {
-                        lease: u64::from(number),
+                        lease: u64::from(keys.number),
                         value: Blob::from(value),
                         poisoned,
                     }))
@@ -246,56 +227,20 @@ impl Shared {
         &self,
         name: &str,
         mode: Mode,
-        keys: &LockKeys,
+        keys: &LaneKeys,
         wait: Wait,
         until: Option<Instant>,
     ) -> Result<Taken, Failure> {
-        let LockKeys {
-            number,
-            prefix,
-            lane,
-            list,
-        } = keys;
-        let (meta, registry, free) = (
-            format!("{prefix}m"),
-            format!("{prefix}G"),
-            format!("{prefix}l"),
-        );
+        let LaneKeys { prefix, list, .. } = keys;
+        let (meta, registry) = (format!("{prefix}m"), format!("{prefix}G"));
         let ttl = self.ttl.as_millis() as u64;
         let mut pipe = redis::pipe();
-        if self.renew_lane(name, *number) {
-            // Present before registered: a lane registered by an absent session is given
-            // back. A holder stays present through the heartbeat.
-            let presence = self.presence.as_millis() as u64;
-            pipe.cmd("SET")
-                .arg(format!("{prefix}p:{}", self.session))
-                .arg(1)
-                .arg("PX")
-                .arg(presence)
-                .ignore();
-            pipe.cmd("HSET").arg(&registry).arg(lane).arg(1).ignore();
-            if !mode.persistent {
-                pipe.cmd("PEXPIRE")
-                    .arg(&registry)
-                    .arg(ttl)
-                    .arg("NX")
-                    .ignore();
-            }
-        }
-        match wait {
-            Wait::Never => pipe.cmd("LMOVE"),
-            _ => pipe.cmd("BLMOVE"),
-        }
-        .arg(&free)
-        .arg(list)
-        .arg("LEFT")
-        .arg("RIGHT");
-        if wait != Wait::Never {
-            // At most a quarter of the presence period, renewed at the latest a quarter
-            // period before: the heartbeat takes over before it lapses.
-            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 4.0);
-            pipe.arg(seconds.max(0.001));
-        }
+        // The session's presence: a holder stays present through the heartbeat, which
+        // takes over before a presence renewed at the latest a quarter period before the
+        // move lapses.
+        let session = self.session.to_string();
+        self.renew_in(&mut pipe, name, mode, keys, &session);
+        self.move_into_lane(&mut pipe, keys, wait, until);
         // After the move: the poison flag as the new holder finds it.
         pipe.cmd("HMGET")
             .arg(&meta)
@@ -325,11 +270,7 @@ impl Shared {
         // Deleted, or made again as something else: the token goes back.
         self.forget_mode(name);
         if token.is_some() {
-            let mut back = redis::cmd("LMOVE");
-            back.arg(list).arg(&free).arg("RIGHT").arg("LEFT");
-            self.pool
-                .with(|c| back.query::<Option<Vec<u8>>>(c))
-                .map_err(lost)?;
+            self.move_back(keys)?;
         }
         Ok(match found.kind {
             None => Taken::Gone,

@@ -162,15 +162,30 @@ pub(crate) fn gone(name: &str, waited: bool) -> Answer {
     }
 }
 
-/// The keys of a queue that a native get uses.
-struct GetKeys {
-    /// The lane's number in this process.
-    number: u32,
-    prefix: String,
+/// The keys of a lane of this process on an object: a native get's (where taken items
+/// wait for their acknowledgement) or a native lock's (where the token stays while held).
+pub(crate) struct LaneKeys {
+    /// The lane's number in this process (a lock's lease).
+    pub(crate) number: u32,
+    pub(crate) prefix: String,
     /// `<session>.<n>`: the lane, as registered in `<prefix>G`.
-    lane: String,
-    /// The lane's list, where taken items wait for their acknowledgement.
-    list: String,
+    pub(crate) lane: String,
+    /// The lane's list.
+    pub(crate) list: String,
+}
+
+impl LaneKeys {
+    /// Lane `number` of session `session` on object `name`.
+    pub(crate) fn new(session: u64, name: &str, number: u32) -> LaneKeys {
+        let prefix = prefix(name);
+        let lane = format!("{session}.{number}");
+        LaneKeys {
+            number,
+            list: format!("{prefix}g:{lane}"),
+            lane,
+            prefix,
+        }
+    }
 }
 
 impl Shared {
@@ -385,15 +400,7 @@ impl Shared {
         wait: Wait,
     ) -> Result<Option<Answer>, Failure> {
         let until = deadline(wait);
-        let prefix = prefix(name);
-        let number = lane;
-        let lane = format!("{}.{lane}", self.session);
-        let keys = GetKeys {
-            number,
-            list: format!("{prefix}g:{lane}"),
-            lane,
-            prefix,
-        };
+        let keys = LaneKeys::new(self.session, name, lane);
         let mut waited = false;
         loop {
             let moved = match self.move_item(name, mode, &keys, wait, until)? {
@@ -476,63 +483,28 @@ impl Shared {
         &self,
         name: &str,
         mode: Mode,
-        keys: &GetKeys,
+        keys: &LaneKeys,
         wait: Wait,
         until: Option<Instant>,
     ) -> Result<Moved, Failure> {
-        let GetKeys {
-            number,
-            prefix,
-            lane,
-            list,
+        let LaneKeys {
+            prefix, lane, list, ..
         } = keys;
         let (meta, registry) = (format!("{prefix}m"), format!("{prefix}G"));
         let ttl = self.ttl.as_millis() as u64;
         let mut pipe = redis::pipe();
         self.acknowledge(&mut pipe, name, prefix);
-        let renew = self.renew_lane(name, *number);
-        if renew {
-            // Present before registered: a lane found registered but absent is given back.
-            let presence = self.presence.as_millis() as u64;
-            pipe.cmd("SET")
-                .arg(format!("{prefix}p:{lane}"))
-                .arg(1)
-                .arg("PX")
-                .arg(presence)
-                .ignore();
-        }
-        if renew {
-            // After the presence: a lane found registered but absent is given back.
-            pipe.cmd("HSET").arg(&registry).arg(lane).arg(1).ignore();
-            if !mode.persistent {
-                pipe.cmd("PEXPIRE")
-                    .arg(&registry)
-                    .arg(ttl)
-                    .arg("NX")
-                    .ignore();
-            }
-        }
+        self.renew_in(&mut pipe, name, mode, keys, lane);
         pipe.cmd("HMGET")
             .arg(&meta)
             .arg("kind")
             .arg("bound")
             .arg("persist")
             .arg("epoch");
-        match wait {
-            Wait::Never => pipe.cmd("LMOVE"),
-            _ => pipe.cmd("BLMOVE"),
-        }
-        .arg(format!("{prefix}l"))
-        .arg(list)
-        .arg("LEFT")
-        .arg("RIGHT");
-        if wait != Wait::Never {
-            // At most a quarter of the presence period: the lane's presence, renewed at the
-            // latest a quarter period before, keeps half a period after an item comes, for
-            // its acknowledgement (a heartbeat at most a quarter period away).
-            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 4.0);
-            pipe.arg(seconds.max(0.001));
-        }
+        // The lane's presence, renewed at the latest a quarter period before the move, keeps
+        // half a period after an item comes, for its acknowledgement (a heartbeat at most a
+        // quarter period away).
+        self.move_into_lane(&mut pipe, keys, wait, until);
         if !mode.persistent {
             // After the move, which may have made the lane's list.
             pipe.cmd("PEXPIRE").arg(list).arg(ttl).arg("NX").ignore();
@@ -553,19 +525,88 @@ impl Shared {
         // Deleted, or made again as something else: what was moved goes back.
         self.forget_mode(name);
         if item.is_some() {
-            let mut back = redis::cmd("LMOVE");
-            back.arg(list)
-                .arg(format!("{prefix}l"))
-                .arg("RIGHT")
-                .arg("LEFT");
-            self.pool
-                .with(|c| back.query::<Option<Vec<u8>>>(c))
-                .map_err(lost)?;
+            self.move_back(keys)?;
         }
         Ok(match found.kind {
             None => Moved::Gone,
             Some(_) => Moved::Changed,
         })
+    }
+
+    /// Adds to `pipe`, when due (a quarter of the presence period at a time), the presence
+    /// key `<prefix>p:<present>` renewed (the lane's, or the session's), then the lane
+    /// registered: a lane found registered but absent is given back.
+    pub(crate) fn renew_in(
+        &self,
+        pipe: &mut redis::Pipeline,
+        name: &str,
+        mode: Mode,
+        keys: &LaneKeys,
+        present: &str,
+    ) {
+        if !self.renew_lane(name, keys.number) {
+            return;
+        }
+        let presence = self.presence.as_millis() as u64;
+        let prefix = &keys.prefix;
+        pipe.cmd("SET")
+            .arg(format!("{prefix}p:{present}"))
+            .arg(1)
+            .arg("PX")
+            .arg(presence)
+            .ignore();
+        let registry = format!("{prefix}G");
+        pipe.cmd("HSET")
+            .arg(&registry)
+            .arg(&keys.lane)
+            .arg(1)
+            .ignore();
+        if !mode.persistent {
+            let ttl = self.ttl.as_millis() as u64;
+            pipe.cmd("PEXPIRE")
+                .arg(&registry)
+                .arg(ttl)
+                .arg("NX")
+                .ignore();
+        }
+    }
+
+    /// Adds to `pipe` the move of the first element of the object's list to the end of the
+    /// lane's, waiting for one unless `wait` is `Never`, at most a quarter of the presence
+    /// period (and 2 s) before the caller looks again.
+    pub(crate) fn move_into_lane(
+        &self,
+        pipe: &mut redis::Pipeline,
+        keys: &LaneKeys,
+        wait: Wait,
+        until: Option<Instant>,
+    ) {
+        match wait {
+            Wait::Never => pipe.cmd("LMOVE"),
+            _ => pipe.cmd("BLMOVE"),
+        }
+        .arg(format!("{}l", keys.prefix))
+        .arg(&keys.list)
+        .arg("LEFT")
+        .arg("RIGHT");
+        if wait != Wait::Never {
+            let seconds = blpop_seconds(until).min(self.presence.as_secs_f64() / 4.0);
+            pipe.arg(seconds.max(0.001));
+        }
+    }
+
+    /// Moves the last element of the lane's list back to the front of the object's list: an
+    /// item or a token taken from an object that turned out to be another.
+    pub(crate) fn move_back(&self, keys: &LaneKeys) -> Result<(), Failure> {
+        let mut back = redis::cmd("LMOVE");
+        back.arg(&keys.list)
+            .arg(format!("{}l", keys.prefix))
+            .arg("RIGHT")
+            .arg("LEFT");
+        self.pool
+            .with(|c| back.query::<Option<Vec<u8>>>(c))
+            .map_err(lost)?;
+        Ok(())
     }
 
     /// A cached mode had the queue's persistence wrong: the TTLs just set (or not) on

@@ -11,7 +11,7 @@ use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 mod common;
-use common::{assert_refused, calls, op, open, raw, two};
+use common::{assert_refused, calls, op, open, raw, taken_by_the_dead, two};
 
 fn value(n: u64) -> Blob {
     Blob::from(n.to_le_bytes().to_vec())
@@ -40,26 +40,6 @@ fn unlock(state: &RedisState, name: &str, lease: u64, n: Option<u64>) -> Answer 
         poison: false,
     };
     op(state, name, unlock)
-}
-
-/// Moves the token of mutex `name` into the lane of a session that is not present, as a
-/// process that died holding it leaves it.
-fn held_by_the_dead(redis: &LocalRedis, name: &str) {
-    let prefix = strato_redis::key_prefix(name);
-    let mut raw = raw(redis);
-    let _: Vec<u8> = redis::cmd("LMOVE")
-        .arg(format!("{prefix}l"))
-        .arg(format!("{prefix}g:999999.1"))
-        .arg("LEFT")
-        .arg("RIGHT")
-        .query(&mut raw)
-        .unwrap();
-    let _: () = redis::cmd("HSET")
-        .arg(format!("{prefix}G"))
-        .arg("999999.1")
-        .arg(1)
-        .query(&mut raw)
-        .unwrap();
 }
 
 #[test]
@@ -115,8 +95,8 @@ fn redis_a_mutex_held_by_a_process_that_died_comes_back_poisoned() {
     let redis = LocalRedis::start().unwrap();
     let state = RedisState::connect(&redis.url()).unwrap();
     open(&state, "m", Init::Mutex(value(3)));
-    held_by_the_dead(&redis, "m");
-    // The mutex looks held to a lock that does not wait, which gives the token back first.
+    taken_by_the_dead(&redis, "m"); // the token
+                                    // The mutex looks held to a lock that does not wait, which gives the token back first.
     let (lease, n, poisoned) = lock(&state, "m", Wait::Never);
     assert_eq!((n, poisoned), (3, true), "the last value stored, poisoned");
     let poison = Op::Poison { clear: true };

@@ -10,7 +10,7 @@ use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 mod common;
-use common::{assert_refused, calls, op, open, raw, two};
+use common::{assert_refused, calls, op, open, raw, taken_by_the_dead, two};
 
 fn item(n: u8) -> Blob {
     Blob::from(vec![n; 1024])
@@ -58,22 +58,8 @@ fn redis_an_item_taken_by_a_process_that_died_comes_back() {
     put(&state, "q", 9);
     // A getter of a session that is gone took the item into its lane and never
     // acknowledged it: its presence key is missing.
-    let prefix = strato_redis::key_prefix("q");
+    let lane_list = taken_by_the_dead(&redis, "q");
     let mut raw = raw(&redis);
-    let lane_list = format!("{prefix}g:999999.1");
-    let _: Vec<u8> = redis::cmd("LMOVE")
-        .arg(format!("{prefix}l"))
-        .arg(&lane_list)
-        .arg("LEFT")
-        .arg("RIGHT")
-        .query(&mut raw)
-        .unwrap();
-    let _: () = redis::cmd("HSET")
-        .arg(format!("{prefix}G"))
-        .arg("999999.1")
-        .arg(1)
-        .query(&mut raw)
-        .unwrap();
     // The queue looks empty to a get that does not wait, which gives the lane back first.
     assert_eq!(op(&state, "q", Op::Get(Wait::Never)), Answer::Blob(item(9)));
     let left: bool = redis::cmd("EXISTS")

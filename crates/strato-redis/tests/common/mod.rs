@@ -65,3 +65,27 @@ pub fn assert_refused(answer: &Answer, kind: ErrorKind) {
         "expected a {kind:?} error, got {answer:?}"
     );
 }
+
+/// Moves the first element of object `name`'s list (a queue's item, a mutex's token) into
+/// a registered lane of a session that is not present, as a process that died leaves it;
+/// answers the lane's list.
+#[allow(dead_code)]
+pub fn taken_by_the_dead(redis: &LocalRedis, name: &str) -> String {
+    let prefix = strato_redis::key_prefix(name);
+    let lane_list = format!("{prefix}g:999999.1");
+    let mut raw = raw(redis);
+    let _: Vec<u8> = redis::cmd("LMOVE")
+        .arg(format!("{prefix}l"))
+        .arg(&lane_list)
+        .arg("LEFT")
+        .arg("RIGHT")
+        .query(&mut raw)
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}G"))
+        .arg("999999.1")
+        .arg(1)
+        .query(&mut raw)
+        .unwrap();
+    lane_list
+}
