@@ -7,16 +7,21 @@
 //! - **the token**: while the mutex is free, its value is the one element of the list
 //!   `<prefix>l`; while it is held, it is the one element of the holder's lane
 //!   `<prefix>g:<session>.<n>`, a list of the holder's own, registered in `<prefix>G`. The
-//!   lane's number is the hold's lease. The poison flag stays in the meta hash.
+//!   lane's number is the hold's lease, used for no other hold of the process, so a stale
+//!   lease names nothing. The poison flag stays in the meta hash.
 //! - **lock**: in one write, the session made present (when due: a quarter of the presence
-//!   period at a time) and the lane registered, `BLMOVE` of the token from the list into
-//!   the lane, then `HMGET` of the kind, persistence, epoch and poison flag. Redis serves
+//!   period at a time), the lane registered, `BLMOVE` of the token from the list into the
+//!   lane, then `HMGET` of the kind, persistence, epoch and poison flag. Redis serves
 //!   blocked callers first come, first served, and runs the `HMGET` once the token came.
-//!   A wait lasts at most a quarter of the presence period; a lock that finds no token
-//!   runs the `reclaim` script, which gives back the token of a holder whose session is
-//!   no longer present, poisoned, as the scripts' lock does.
+//!   A wait lasts at most 2 s (and a quarter of the presence period); a lock that finds no
+//!   token runs the `reclaim` script, which unregisters its lane and gives back the token
+//!   of a holder whose session is no longer present, poisoned, as the scripts' lock does,
+//!   then waits again, behind those that came meanwhile: waiters are served in order within
+//!   those 2 s, not across them. A lock whose answer is lost (the connection failed) may
+//!   have moved the token: the heartbeat moves it back.
 //! - **unlock**: `MULTI`, the new value put in the lane in place of the token (`RPUSHX`,
-//!   `LPOP`: nothing if the lane is empty), `LMOVE` of the token back to the list, `EXEC`.
+//!   `LPOP`: nothing if the lane is empty), `LMOVE` of the token back to the list, `HDEL`
+//!   of the lane's registration, `EXEC`.
 //!   A holder whose hold was taken back (its presence lapsed) moves nothing and is told it
 //!   does not hold the lock; its value does not overwrite the next holder's. The unlock of
 //!   a holder that panicked runs the `poison_unlock` script instead, which sets the poison
@@ -94,12 +99,14 @@ impl Shared {
         };
         let lane = self.lanes().take();
         let locked = self.lock_on_lane(name, mode, lane, wait);
-        // A lane whose lock failed may hold the token: it is not used again, so the
-        // session's presence lapses with the process and the token comes back. A held
-        // lane is freed by its unlock.
         match &locked {
-            Ok(Some(Answer::Locked { .. })) | Err(_) => {}
+            // The lane's number is the hold's lease: never used again, so that a stale
+            // lease (a guard's after its condvar wait failed) names no other hold.
+            Ok(Some(Answer::Locked { .. })) => {}
             Ok(_) => self.lanes().free(lane),
+            // The lane may hold the token (the move ran, its answer was lost): the
+            // heartbeat moves it back.
+            Err(_) => self.strand(name, lane),
         }
         match locked? {
             Some(answer) => Ok(answer),
@@ -131,6 +138,7 @@ impl Shared {
         let prefix = prefix(name);
         let (meta, free) = (format!("{prefix}m"), format!("{prefix}l"));
         let list = format!("{prefix}g:{}.{lease}", self.session);
+        let lane = format!("{}.{lease}", self.session);
         let mut pipe = redis::pipe();
         pipe.atomic().cmd("HGET").arg(&meta).arg("kind");
         if let Some(value) = &value {
@@ -144,6 +152,10 @@ impl Shared {
             .arg(&free)
             .arg("RIGHT")
             .arg("LEFT");
+        pipe.cmd("HDEL")
+            .arg(format!("{prefix}G"))
+            .arg(&lane)
+            .ignore();
         if !mode.persistent {
             // After the move, which may have made the list again.
             let ttl = self.ttl.as_millis() as u64;
@@ -152,7 +164,6 @@ impl Shared {
         let (kind, moved): (Option<String>, Option<Vec<u8>>) =
             self.pool.with(|c| pipe.query(c)).map_err(lost)?;
         if moved.is_some() {
-            self.lanes().free(lease as u32);
             return Ok(Answer::Done);
         }
         self.forget_mode(name);
@@ -180,11 +191,43 @@ impl Shared {
         ];
         let reply = self.script(name, "poison_unlock", "", &args)?;
         let answer = reply.answer().map_err(Failure::Protocol)?;
-        match answer {
-            Answer::Done => self.lanes().free(lease as u32),
-            _ => self.forget_mode(name),
+        if answer != Answer::Done {
+            self.forget_mode(name);
         }
         Ok(answer)
+    }
+
+    /// Lane `lane` of mutex `name` may hold the token of a lock whose answer was lost: the
+    /// heartbeat moves it back ([`Self::give_back_stranded`]).
+    fn strand(&self, name: &str, lane: u32) {
+        let keys = LaneKeys::new(self.session, name, lane);
+        self.stranded().push(keys);
+    }
+
+    /// Moves back the tokens of the locks whose answers were lost; those it cannot reach
+    /// stay for the next heartbeat.
+    pub(crate) fn give_back_stranded(&self) {
+        let stranded: Vec<LaneKeys> = self.stranded().drain(..).collect();
+        for keys in stranded {
+            let mut pipe = redis::pipe();
+            pipe.cmd("LMOVE")
+                .arg(&keys.list)
+                .arg(format!("{}l", keys.prefix))
+                .arg("RIGHT")
+                .arg("LEFT")
+                .ignore();
+            pipe.cmd("HDEL")
+                .arg(format!("{}G", keys.prefix))
+                .arg(&keys.lane)
+                .ignore();
+            if self.pool.with(|c| pipe.query::<()>(c)).is_err() {
+                self.stranded().push(keys);
+            }
+        }
+    }
+
+    fn stranded(&self) -> std::sync::MutexGuard<'_, Vec<LaneKeys>> {
+        self.stranded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A native lock on lane `lane`: its answer, or `None` if the object turned out to be
@@ -212,7 +255,10 @@ impl Shared {
                 Taken::Changed => return Ok(None),
                 Taken::Gone => return Ok(Some(gone(name, waited || wait != Wait::Never))),
             }
-            if let Some(answer) = self.give_back(name, "reclaim", wait, until, waited)? {
+            // The lane, which got nothing, leaves the registry; it is registered again
+            // with the next move.
+            let lane = [keys.lane.clone().into_bytes()];
+            if let Some(answer) = self.give_back(name, "reclaim", &lane, wait, until, waited)? {
                 return Ok(Some(answer));
             }
             waited = true;
@@ -235,11 +281,30 @@ impl Shared {
         let (meta, registry) = (format!("{prefix}m"), format!("{prefix}G"));
         let ttl = self.ttl.as_millis() as u64;
         let mut pipe = redis::pipe();
-        // The session's presence: a holder stays present through the heartbeat, which
-        // takes over before a presence renewed at the latest a quarter period before the
-        // move lapses.
-        let session = self.session.to_string();
-        self.renew_in(&mut pipe, name, mode, keys, &session);
+        // The session present (when due: a quarter of the presence period at a time; a
+        // holder stays present through the heartbeat, which takes over before it lapses),
+        // then the lane registered: every hold has a lane of its own.
+        if self.renew_lane(name, 0) {
+            let presence = self.presence.as_millis() as u64;
+            pipe.cmd("SET")
+                .arg(format!("{prefix}p:{}", self.session))
+                .arg(1)
+                .arg("PX")
+                .arg(presence)
+                .ignore();
+        }
+        pipe.cmd("HSET")
+            .arg(&registry)
+            .arg(&keys.lane)
+            .arg(1)
+            .ignore();
+        if !mode.persistent {
+            pipe.cmd("PEXPIRE")
+                .arg(&registry)
+                .arg(ttl)
+                .arg("NX")
+                .ignore();
+        }
         self.move_into_lane(&mut pipe, keys, wait, until);
         // After the move: the poison flag as the new holder finds it.
         pipe.cmd("HMGET")
@@ -270,7 +335,8 @@ impl Shared {
         // Deleted, or made again as something else: the token goes back.
         self.forget_mode(name);
         if token.is_some() {
-            self.move_back(keys)?;
+            let persistent = found.persist.as_deref() == Some("1");
+            self.move_back(keys, found.kind.is_none() || !persistent)?;
         }
         Ok(match found.kind {
             None => Taken::Gone,

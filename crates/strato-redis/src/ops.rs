@@ -351,7 +351,11 @@ impl Shared {
         }
         let unlocked = self.mutex_unlock(mutex, lease, value, false)?;
         if unlocked != Answer::Done {
-            self.script(condvar, "cancel", &ticket, &[])?;
+            let cancelled = self.script(condvar, "cancel", &ticket, &[])?;
+            if cancelled.tag == b'D' {
+                // A notification chose this call before it left: it goes to another.
+                self.answer(condvar, "notify_one", Wait::Never, vec![])?;
+            }
             return Ok(unlocked);
         }
         let woken = match self.park(condvar, &ticket, crate::state::deadline(wait))? {

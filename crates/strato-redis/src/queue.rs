@@ -423,25 +423,26 @@ impl Shared {
                 self.acks().extend(std::iter::repeat_n(ack, count));
                 return reply.answer().map(Some).map_err(Failure::Protocol);
             }
-            if let Some(answer) = self.give_back(name, "regive", wait, until, waited)? {
+            if let Some(answer) = self.give_back(name, "regive", &[], wait, until, waited)? {
                 return Ok(Some(answer));
             }
             waited = true;
         }
     }
 
-    /// A native move found nothing: script `script` gives back what dead processes held
-    /// (items, a mutex's token). Answers the call's final answer (the wait is over, the
-    /// object gone or changed) or `None`: move again.
+    /// A native move found nothing: script `script` (with `args`) gives back what dead
+    /// processes held (items, a mutex's token). Answers the call's final answer (the wait
+    /// is over, the object gone or changed) or `None`: move again.
     pub(crate) fn give_back(
         &self,
         name: &str,
         script: &str,
+        args: &[Vec<u8>],
         wait: Wait,
         until: Option<Instant>,
         waited: bool,
     ) -> Result<Option<Answer>, Failure> {
-        let check = self.script(name, script, "", &[])?;
+        let check = self.script(name, script, "", args)?;
         if check.tag != b'C' {
             self.forget_mode(name);
             return match check.answer().map_err(Failure::Protocol)? {
@@ -525,7 +526,7 @@ impl Shared {
         // Deleted, or made again as something else: what was moved goes back.
         self.forget_mode(name);
         if item.is_some() {
-            self.move_back(keys)?;
+            self.move_back(keys, found.kind.is_none() || !found.persistent())?;
         }
         Ok(match found.kind {
             None => Moved::Gone,
@@ -596,17 +597,22 @@ impl Shared {
     }
 
     /// Moves the last element of the lane's list back to the front of the object's list: an
-    /// item or a token taken from an object that turned out to be another.
-    pub(crate) fn move_back(&self, keys: &LaneKeys) -> Result<(), Failure> {
-        let mut back = redis::cmd("LMOVE");
-        back.arg(&keys.list)
-            .arg(format!("{}l", keys.prefix))
+    /// item or a token taken from an object that turned out to be another. With `expire`
+    /// (the object is not persistent, or gone), the list gets the TTL it may have lost.
+    pub(crate) fn move_back(&self, keys: &LaneKeys, expire: bool) -> Result<(), Failure> {
+        let list = format!("{}l", keys.prefix);
+        let mut pipe = redis::pipe();
+        pipe.cmd("LMOVE")
+            .arg(&keys.list)
+            .arg(&list)
             .arg("RIGHT")
-            .arg("LEFT");
-        self.pool
-            .with(|c| back.query::<Option<Vec<u8>>>(c))
-            .map_err(lost)?;
-        Ok(())
+            .arg("LEFT")
+            .ignore();
+        if expire {
+            let ttl = self.ttl.as_millis() as u64;
+            pipe.cmd("PEXPIRE").arg(&list).arg(ttl).arg("NX").ignore();
+        }
+        self.pool.with(|c| pipe.query::<()>(c)).map_err(lost)
     }
 
     /// A cached mode had the queue's persistence wrong: the TTLs just set (or not) on

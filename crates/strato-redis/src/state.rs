@@ -106,8 +106,10 @@ pub(crate) struct Shared {
     parks_on: Mutex<HashSet<String>>,
     /// What this process learned of the queues it used (see `queue.rs`).
     pub(crate) modes: Mutex<HashMap<String, crate::queue::Mode>>,
-    /// The lanes of its native gets.
+    /// The lanes of its native gets and locks.
     pub(crate) lanes: Mutex<crate::queue::Lanes>,
+    /// Lanes of native locks whose answers were lost, which may hold a mutex's token.
+    pub(crate) stranded: Mutex<Vec<crate::queue::LaneKeys>>,
     pub(crate) ttl: Duration,
     /// How long this process counts as alive to an object it waits on or holds without
     /// renewing its presence there.
@@ -146,6 +148,7 @@ impl RedisState {
             acks: Mutex::default(),
             parks_on: Mutex::default(),
             modes: Mutex::default(),
+            stranded: Mutex::default(),
             lanes: Mutex::default(),
             reaped: Mutex::default(),
             ttl: duration_from_env("STRATO_REDIS_TTL_SECS", 1000, DEFAULT_TTL),
@@ -876,6 +879,7 @@ impl Shared {
     /// it waits on or holds.
     fn beat(&self) {
         self.send_acks();
+        self.give_back_stranded();
         let involved: Vec<String> = {
             let involved = self.involved.lock().unwrap_or_else(|e| e.into_inner());
             involved.keys().cloned().collect()

@@ -102,7 +102,9 @@ fn redis_a_mutex_held_by_a_process_that_died_comes_back_poisoned() {
     let poison = Op::Poison { clear: true };
     assert_eq!(op(&state, "m", poison), Answer::Bool(true));
     assert_eq!(unlock(&state, "m", lease, None), Answer::Done);
-    assert_eq!(lock(&state, "m", Wait::Never), (lease, 3, false));
+    let (again, n, poisoned) = lock(&state, "m", Wait::Never);
+    assert_eq!((n, poisoned), (3, false));
+    assert_ne!(again, lease, "a lease names one hold");
     let dead: Vec<String> = redis::cmd("HKEYS")
         .arg(format!("{}G", strato_redis::key_prefix("m")))
         .query(&mut raw(&redis))
@@ -211,4 +213,49 @@ fn redis_a_name_made_again_is_locked_the_way_it_now_needs() {
     assert_refused(&refused, ErrorKind::WrongType);
     assert!(format!("{refused:?}").contains("lock is not an operation of a Queue"));
     assert_eq!(op(&b, "m", Op::Get(Wait::Never)), Answer::Blob(item));
+}
+
+/// The lanes registered on mutex `name`.
+fn registered(redis: &LocalRedis, name: &str) -> Vec<String> {
+    redis::cmd("HKEYS")
+        .arg(format!("{}G", strato_redis::key_prefix(name)))
+        .query(&mut raw(redis))
+        .unwrap()
+}
+
+#[test]
+fn redis_a_lease_names_one_hold_only() {
+    let redis = LocalRedis::start().unwrap();
+    let (a, b) = two(&redis);
+    open(&a, "m", Init::Mutex(value(0)));
+    let (first, _, _) = lock(&a, "m", Wait::Never);
+    assert_eq!(unlock(&a, "m", first, Some(1)), Answer::Done);
+    assert!(
+        registered(&redis, "m").is_empty(),
+        "an unlock unregisters its lane"
+    );
+    // Another hold of the same process: a guard still holding the first lease (after a
+    // failed condvar wait, say) must not release it.
+    let (second, _, _) = lock(&a, "m", Wait::Never);
+    assert_ne!(first, second);
+    assert_refused(&unlock(&a, "m", first, Some(9)), ErrorKind::Invalid);
+    let poisoned = Op::Unlock {
+        lease: first,
+        value: None,
+        poison: true,
+    };
+    assert_refused(&op(&a, "m", poisoned), ErrorKind::Invalid);
+    assert_eq!(
+        op(&b, "m", Op::Lock(Wait::Never)),
+        Answer::WouldBlock,
+        "still held"
+    );
+    assert_eq!(
+        registered(&redis, "m").len(),
+        1,
+        "b's attempt left no lane behind"
+    );
+    assert_eq!(unlock(&a, "m", second, None), Answer::Done);
+    let (_, n, poisoned) = lock(&b, "m", Wait::Never);
+    assert_eq!((n, poisoned), (1, false));
 }

@@ -314,11 +314,12 @@ fn in_shard(shard: usize, timers: Vec<(WaiterId, Duration)>) -> Vec<Timer> {
         .collect()
 }
 
-/// Shard `index` of `count`'s range of the arena's slots.
+/// Shard `index` of `count`'s range of the arena's slots: every slot in one range, the
+/// ranges differing by one slot at most. An atomic whose shard's range is full lives in the
+/// server's heap, reached through the server, as when the whole arena is.
 fn slots_of(arena: &Arc<Arena>, index: usize, count: usize) -> Slots {
-    let per_shard = arena.slots() / count as u32;
-    let first = per_shard * index as u32;
-    Slots::range(arena.clone(), first, first + per_shard)
+    let bound = |i: usize| (u64::from(arena.slots()) * i as u64 / count as u64) as u32;
+    Slots::range(arena.clone(), bound(index), bound(index + 1))
 }
 
 #[cfg(test)]
@@ -544,6 +545,51 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_that_times_out_lets_the_readers_queued_behind_it_in() {
+        let table = Table::new(8, Factory::default(), None);
+        let mut clients: Vec<Client> = (0..3).map(|_| Client::connect(&table)).collect();
+        clients[0].open(&table, "rw", Init::RwLock(Blob::from(vec![0])));
+        let read = clients[0].op(&table, "rw", Op::ReadLock(Wait::Never));
+        assert!(matches!(read, Answer::Locked { .. }), "{read:?}");
+        let call = |op| Call::Op {
+            name: "rw".into(),
+            op,
+        };
+        let (writer, timers) = clients[1].send(&table, call(Op::WriteLock(Wait::Micros(10))));
+        let (reader, _) = clients[2].send(&table, call(Op::ReadLock(Wait::Forever)));
+        assert_eq!(
+            clients[2].answered(reader),
+            None,
+            "queued behind the writer"
+        );
+        assert_eq!(timers.len(), 1);
+        assert!(table.expire(timers[0]).is_empty());
+        assert_eq!(clients[1].answered(writer), Some(Answer::TimedOut));
+        let let_in = clients[2].answered(reader);
+        assert!(matches!(let_in, Some(Answer::Locked { .. })), "{let_in:?}");
+    }
+
+    #[test]
+    fn a_condvar_wait_on_no_condvar_is_not_found() {
+        let table = Table::new(8, Factory::default(), None);
+        let mut a = Client::connect(&table);
+        a.open(&table, "m", Init::Mutex(Blob::from(vec![0])));
+        let (lease, _) = a.lock(&table, "m");
+        let (waiting, _) = a.cond_wait(&table, "no-such-cv", "m", lease, Wait::Forever);
+        let refused = a.answered(waiting);
+        assert!(
+            matches!(
+                &refused,
+                Some(Answer::Error {
+                    kind: strato_proto::ErrorKind::NotFound,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn a_condvar_wait_without_the_mutex_is_refused_and_parks_nothing() {
         let table = Table::new(8, Factory::default(), None);
         let mut a = Client::connect(&table);
@@ -561,6 +607,22 @@ mod tests {
         assert_eq!(shard_count(2), 8);
         assert_eq!(shard_count(3), 16);
         assert_eq!(shard_count(64), 64);
+    }
+
+    #[test]
+    fn the_shards_share_every_slot_of_the_arena() {
+        let arena = Arc::new(Arena::create(10 * strato_proto::arena::SLOT_BYTES).unwrap());
+        let mut firsts = Vec::new();
+        for index in 0..4 {
+            let mut slots = slots_of(&arena, index, 4);
+            let mut got = 0;
+            while let Some(shared) = slots.allocate(strato_proto::Scalar::U64(0)) {
+                firsts.extend((got == 0).then_some(shared.slot().index));
+                got += 1;
+            }
+            assert!((2..=3).contains(&got), "shard {index}: {got} slots");
+        }
+        assert_eq!(firsts, vec![0, 2, 5, 7]);
     }
 
     #[test]

@@ -654,8 +654,12 @@ impl State {
         mutex: &str,
         wait: Wait,
     ) -> Result<(), Answer> {
-        match self.objects.get_mut(condvar).map(|e| &mut e.object) {
-            Some(Object::Condvar(cv)) => cv.bind(mutex)?,
+        let Some(entry) = self.objects.get_mut(condvar) else {
+            return Err(not_found(condvar));
+        };
+        entry.last_used = Stamp::now();
+        match &mut entry.object {
+            Object::Condvar(cv) => cv.bind(mutex)?,
             _ => {
                 return Err(error(
                     ErrorKind::WrongType,
@@ -819,7 +823,12 @@ impl State {
             return;
         };
         match waiter.pending {
-            Pending::Retry(_) => self.reply(id, Answer::TimedOut),
+            Pending::Retry(_) => {
+                self.reply(id, Answer::TimedOut);
+                // A call that gave up may have held others back (a writer queued ahead of
+                // readers).
+                self.wake(&name);
+            }
             Pending::Notified { mutex } => {
                 let timed_out = true;
                 let follow_up = FollowUp::Reacquire {

@@ -48,9 +48,13 @@ local function recover_holds()
   return back
 end
 
--- A native mutex's lock found no token: the holds of the dead come back first.
+-- A native mutex's lock found no token: its lane (ARGV, if given) leaves the registry, and
+-- the holds of the dead come back.
 KINDS.reclaim = ',Mutex,'
-OPS.reclaim = function() return enc('C', recover_holds()) end
+OPS.reclaim = function()
+  if nargs() > 0 then redis.call('HDEL', PREFIX .. 'G', arg(1)) end
+  return enc('C', recover_holds())
+end
 
 -- A native mutex's holder panicked: its unlock stores the poison flag only if it still
 -- holds the mutex, which a transaction cannot make conditional. ARGV: lane, value given
@@ -62,6 +66,7 @@ OPS.poison_unlock = function()
   if arg(2) == '1' then redis.call('LSET', lane, 0, arg(3)) end
   set('poison', '1')
   redis.call('LMOVE', lane, L, 'RIGHT', 'LEFT')
+  redis.call('HDEL', PREFIX .. 'G', arg(1))
   wrote(L)
   return enc('D')
 end
