@@ -187,7 +187,7 @@ impl Shared {
         let args = [
             format!("{}.{lease}", self.session).into_bytes(),
             vec![if value.is_some() { b'1' } else { b'0' }],
-            value.map(|v| v.to_vec()).unwrap_or_default(),
+            value.map(|v| v.into_vec()).unwrap_or_default(),
         ];
         let reply = self.script(name, "poison_unlock", "", &args)?;
         let answer = reply.answer().map_err(Failure::Protocol)?;

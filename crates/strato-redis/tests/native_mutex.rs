@@ -11,7 +11,7 @@ use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 mod common;
-use common::{assert_refused, calls, op, open, raw, taken_by_the_dead, two};
+use common::{assert_refused, calls, op, open, raw, registered, taken_by_the_dead, two};
 
 fn value(n: u64) -> Blob {
     Blob::from(n.to_le_bytes().to_vec())
@@ -105,10 +105,7 @@ fn redis_a_mutex_held_by_a_process_that_died_comes_back_poisoned() {
     let (again, n, poisoned) = lock(&state, "m", Wait::Never);
     assert_eq!((n, poisoned), (3, false));
     assert_ne!(again, lease, "a lease names one hold");
-    let dead: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("{}G", strato_redis::key_prefix("m")))
-        .query(&mut raw(&redis))
-        .unwrap();
+    let dead = registered(&redis, "m");
     assert!(!dead.contains(&"999999.1".to_string()), "{dead:?}");
 }
 
@@ -193,10 +190,7 @@ fn redis_a_name_made_again_is_locked_the_way_it_now_needs() {
     // Made again as a mutex: a's lane registers with the new one.
     open(&b, "m", Init::Mutex(value(7)));
     assert_eq!(lock(&a, "m", Wait::Never).1, 7);
-    let lanes: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("{}G", strato_redis::key_prefix("m")))
-        .query(&mut raw(&redis))
-        .unwrap();
+    let lanes = registered(&redis, "m");
     let mine = format!("{}.", a.session());
     assert!(lanes.iter().any(|l| l.starts_with(&mine)), "{lanes:?}");
 
@@ -213,14 +207,6 @@ fn redis_a_name_made_again_is_locked_the_way_it_now_needs() {
     assert_refused(&refused, ErrorKind::WrongType);
     assert!(format!("{refused:?}").contains("lock is not an operation of a Queue"));
     assert_eq!(op(&b, "m", Op::Get(Wait::Never)), Answer::Blob(item));
-}
-
-/// The lanes registered on mutex `name`.
-fn registered(redis: &LocalRedis, name: &str) -> Vec<String> {
-    redis::cmd("HKEYS")
-        .arg(format!("{}G", strato_redis::key_prefix(name)))
-        .query(&mut raw(redis))
-        .unwrap()
 }
 
 #[test]

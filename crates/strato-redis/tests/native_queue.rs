@@ -10,7 +10,7 @@ use strato_redis::local::LocalRedis;
 use strato_redis::RedisState;
 
 mod common;
-use common::{assert_refused, calls, op, open, raw, taken_by_the_dead, two};
+use common::{assert_refused, calls, op, open, raw, registered, taken_by_the_dead, two};
 
 fn item(n: u8) -> Blob {
     Blob::from(vec![n; 1024])
@@ -180,10 +180,7 @@ fn redis_a_getter_registers_again_with_a_queue_made_again() {
     // a's lane was registered with the old queue, within the quarter period in which a
     // does not register it again: the new queue's epoch tells it to.
     assert_eq!(op(&a, "q", Op::Get(Wait::Never)), Answer::Blob(item(2)));
-    let lanes: Vec<String> = redis::cmd("HKEYS")
-        .arg(format!("{}G", strato_redis::key_prefix("q")))
-        .query(&mut raw(&redis))
-        .unwrap();
+    let lanes = registered(&redis, "q");
     let mine = format!("{}.", a.session());
     assert!(lanes.iter().any(|l| l.starts_with(&mine)), "{lanes:?}");
 }

@@ -138,7 +138,7 @@ impl Table {
             conn,
             req: request.id,
         };
-        let index = match &request.call {
+        let index = match request.call {
             Call::Stats => {
                 let stats = Answer::Stats(self.stats());
                 self.shard(0).reply(caller, stats);
@@ -146,22 +146,14 @@ impl Table {
             }
             Call::Op {
                 name,
-                op: Op::CondWait { .. },
+                op:
+                    Op::CondWait {
+                        mutex,
+                        lease,
+                        value,
+                        wait,
+                    },
             } => {
-                let name = name.clone();
-                let Call::Op {
-                    op:
-                        Op::CondWait {
-                            mutex,
-                            lease,
-                            value,
-                            wait,
-                        },
-                    ..
-                } = request.call
-                else {
-                    unreachable!("matched above");
-                };
                 let wait = CondWait {
                     caller,
                     condvar: name,
@@ -173,13 +165,13 @@ impl Table {
                 return (None, self.cond_wait(wait));
             }
             Call::Ping => 0,
-            Call::Open { name, .. }
-            | Call::Release { name, .. }
-            | Call::Lend { name, .. }
-            | Call::Adopt { name, .. }
-            | Call::Delete { name }
-            | Call::Exists { name }
-            | Call::Op { name, .. } => self.shard_of(name),
+            Call::Open { ref name, .. }
+            | Call::Release { ref name, .. }
+            | Call::Lend { ref name, .. }
+            | Call::Adopt { ref name, .. }
+            | Call::Delete { ref name }
+            | Call::Exists { ref name }
+            | Call::Op { ref name, .. } => self.shard_of(name),
         };
         let (relay, timers, follow_ups) = {
             let mut shard = self.shard(index);

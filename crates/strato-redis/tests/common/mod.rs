@@ -89,3 +89,12 @@ pub fn taken_by_the_dead(redis: &LocalRedis, name: &str) -> String {
         .unwrap();
     lane_list
 }
+
+/// The lanes registered on object `name` (its `<prefix>G` hash).
+#[allow(dead_code)]
+pub fn registered(redis: &LocalRedis, name: &str) -> Vec<String> {
+    redis::cmd("HKEYS")
+        .arg(format!("{}G", strato_redis::key_prefix(name)))
+        .query(&mut raw(redis))
+        .unwrap()
+}
