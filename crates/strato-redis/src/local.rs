@@ -73,25 +73,10 @@ impl LocalCluster {
         let mut nodes = Vec::new();
         let mut ports = Vec::new();
         for i in 0..masters {
-            let (port, bus) = (free_port()?, free_port()?);
             let dir = root.join(format!("node{i}"));
             std::fs::create_dir_all(&dir).map_err(StartError::Dir)?;
-            let args: Vec<String> = [
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-                "--cluster-port",
-                &bus.to_string(),
-                "--cluster-config-file",
-                "nodes.conf",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            nodes.push(Node::start(dir, &args)?);
+            let (node, port, bus) = start_cluster_node(dir)?;
+            nodes.push(node);
             ports.push((port, bus));
         }
         let cluster = LocalCluster { nodes, ports };
@@ -207,13 +192,79 @@ fn fresh_dir(what: &str) -> Result<PathBuf, StartError> {
     Ok(dir)
 }
 
-/// A loopback port free right now (the kernel's pick for port 0).
-fn free_port() -> Result<u16, StartError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(StartError::Dir)?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(StartError::Dir)
+/// How often a cluster node is tried on fresh ports before giving up.
+const NODE_ATTEMPTS: usize = 10;
+
+/// Starts a cluster-enabled node in `dir`; returns it with its client and bus ports.
+///
+/// A cluster node cannot listen on port 0 (its peers must be told its ports), so the
+/// ports are picked first. Another process can bind a picked port before the node
+/// does; the node then exits at start and is tried again on other ports.
+fn start_cluster_node(dir: PathBuf) -> Result<(Node, u16, u16), StartError> {
+    start_cluster_node_on(dir, spare_port)
+}
+
+/// [`start_cluster_node`] with the ports picked by `pick`.
+fn start_cluster_node_on(
+    dir: PathBuf,
+    mut pick: impl FnMut() -> Result<u16, StartError>,
+) -> Result<(Node, u16, u16), StartError> {
+    let mut last = None;
+    for _ in 0..NODE_ATTEMPTS {
+        let (port, bus) = (pick()?, pick()?);
+        if port == bus {
+            continue;
+        }
+        let args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            &bus.to_string(),
+            "--cluster-config-file",
+            "nodes.conf",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match Node::start(dir.clone(), &args) {
+            Ok(node) => return Ok((node, port, bus)),
+            Err(StartError::Exited(d)) => {
+                // A half-started node may have written its cluster config: start afresh.
+                let _ = std::fs::remove_dir_all(&d);
+                std::fs::create_dir_all(&d).map_err(StartError::Dir)?;
+                last = Some(StartError::Exited(d));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(last.unwrap_or(StartError::Exited(dir)))
+}
+
+/// The lowest port [`spare_port`] picks.
+const SPARE_PORTS_FROM: u16 = 20_000;
+/// One past the highest port [`spare_port`] picks: below Linux's default ephemeral range
+/// (32768–60999), so no outgoing connection is given it between the pick and the bind.
+const SPARE_PORTS_TO: u16 = 32_000;
+
+/// A loopback port outside the ephemeral range that is free right now.
+fn spare_port() -> Result<u16, StartError> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut last = None;
+    for _ in 0..64 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let span = u64::from(SPARE_PORTS_TO - SPARE_PORTS_FROM);
+        let port = SPARE_PORTS_FROM + (hasher.finish() % span) as u16;
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => return Ok(port),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(StartError::Dir(last.expect("tried at least once")))
 }
 
 impl Drop for LocalCluster {
@@ -225,6 +276,40 @@ impl Drop for LocalCluster {
         {
             self.nodes.clear();
             let _ = std::fs::remove_dir_all(root);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_node_whose_port_is_taken_is_tried_again_on_other_ports() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let mut picks = vec![taken_port, spare_port().unwrap()].into_iter();
+        let dir = fresh_dir("retry").unwrap();
+        let (node, port, bus) = start_cluster_node_on(dir, || {
+            Ok(picks.next().unwrap_or_else(|| spare_port().unwrap()))
+        })
+        .expect("the second try starts");
+        assert_ne!(port, taken_port, "the node cannot have the taken port");
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let pong: String = redis::cmd("PING").query(&mut conn).unwrap();
+        assert_eq!(pong, "PONG");
+        assert_ne!(port, bus);
+        drop(node);
+    }
+
+    #[test]
+    fn spare_ports_are_below_the_ephemeral_range() {
+        for _ in 0..100 {
+            let port = spare_port().unwrap();
+            assert!((SPARE_PORTS_FROM..SPARE_PORTS_TO).contains(&port));
         }
     }
 }
