@@ -211,6 +211,11 @@ def add_one_to_each(arr):
             arr[i] += 1
 
 
+def fill_in_rounds(arr, writer):
+    for round_ in range(300):
+        arr[:] = [writer * 1000 + round_] * len(arr)
+
+
 class ArrayTest(unittest.TestCase):
     def test_items_slices_and_bytes(self):
         a = mp.Array("d", [1.0, 2.0, 3.0, 4.0])
@@ -230,6 +235,23 @@ class ArrayTest(unittest.TestCase):
         self.assertEqual((s.value, s.raw), (b"hi", b"hi\0lo"))
         with self.assertRaises(TypeError):
             mp.Array("x", 3)
+
+    def test_slices_written_by_processes_are_never_torn(self):
+        # On the embedded default every process maps the server's arena: these slices are
+        # read and written in shared memory, each at one instant.
+        a = mp.RawArray("q", 64)
+        writers = [mp.Process(target=fill_in_rounds, args=(a, w)) for w in (1, 2)]
+        for w in writers:
+            w.start()
+        reads = 0
+        while any(w.is_alive() for w in writers) or reads < 100:
+            items = a[:]
+            self.assertEqual(items, [items[0]] * 64, "a torn slice")
+            reads += 1
+        for w in writers:
+            w.join()
+            self.assertEqual(w.exitcode, 0)
+        self.assertIn(a[0], (1299, 2299))
 
     def test_workers_update_one_array(self):
         a = mp.Array("i", 5)

@@ -14,7 +14,7 @@ use common::{Backend, Embedded, MixedTiers, Redis, RedisCluster, ServeProcess};
 macro_rules! test_suite {
     ($m:ident!($($args:tt)*)) => {
         $m!($($args)* [
-            atomics, a_deleted_atomic_answers_through_the_server, narrow_atomics_wrap_at_their_width, atomic_flavours_do_not_mix, value_update_is_atomic, array, list, map,
+            atomics, a_deleted_atomic_answers_through_the_server, narrow_atomics_wrap_at_their_width, atomic_flavours_do_not_mix, value_update_is_atomic, array, packed_array, list, map,
             map_merge_is_all_or_nothing, map_merge_once_applies_a_token_once, mutex_excludes, mutex_try_and_timeout,
             mutex_waiters_are_served_in_order, rwlock_readers_share_writers_exclude,
             poison_can_be_read_and_cleared, rwlock_downgrade_lets_readers_in_and_keeps_writers_out,

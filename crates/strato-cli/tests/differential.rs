@@ -1,8 +1,9 @@
 //! The differential property test: random sequences of calls from two connections, on
-//! atomics of three widths, a value, a map, a list, a bounded queue, a mutex, a rwlock, a
+//! atomics of three widths, a value, a map, a list, an array of fixed-size items, a bounded
+//! queue, a mutex, a rwlock, a
 //! re-entrant lock, a semaphore, an event, a latch, a future, a barrier, a sync channel and a
 //! task board with its reply queue, run on the strato server (over TCP, and over a Unix
-//! socket with one connection's atomics operated on in the shared arena), on Redis and on a
+//! socket with one connection's atomics and array operated on in the shared arena), on Redis and on a
 //! Redis Cluster, which must give the same answer to every call (errors compared by kind, not by
 //! message; lock leases, which each backend numbers its own way, by presence). Blocking calls
 //! never wait, so the answers cannot depend on timing.
@@ -39,6 +40,7 @@ mod object {
     pub const CHANNEL: usize = 15;
     pub const BOARD: usize = 16;
     pub const REPLIES: usize = 17;
+    pub const ARRAY: usize = 18;
 }
 
 /// The binary the task board belongs to.
@@ -76,6 +78,13 @@ fn objects() -> Vec<(&'static str, Init)> {
             },
         ),
         ("replies", Init::Queue { bound: None }),
+        (
+            "array",
+            Init::PackedArray {
+                item_bytes: 2,
+                packed: Blob::from(vec![1, 0, 2, 0, 3, 0]),
+            },
+        ),
     ]
 }
 
@@ -198,11 +207,25 @@ fn data() -> impl Strategy<Value = Step> {
         1 => Op::Get(Wait::Never),
         _ => Op::Len,
     });
+    // Items of two bytes, sometimes of one or three (refused), on an array of three.
+    let item = |n: u8, size: usize| Blob::from(vec![n; size]);
+    let array =
+        (0u8..4, 0u64..5, 0u64..5, 1usize..4, 0u8..6).prop_map(move |(v, i, j, size, pick)| {
+            match pick {
+                0 => Op::ArrayGet(i),
+                1 => Op::ArraySet(i, item(v, if v == 0 { size } else { 2 })),
+                2 => Op::ArrayGetRange(i, j),
+                3 => Op::ArraySetRange(i, (0..j % 3).map(|k| item(v + k as u8, 2)).collect()),
+                4 => Op::ArraySetRange(i, vec![item(v, 2), item(v, size)]),
+                _ => Op::ArrayLen,
+            }
+        });
     prop_oneof![
         on(object::VALUE, value),
         on(object::MAP, map),
         on(object::LIST, list),
         on(object::QUEUE, queue),
+        on(object::ARRAY, array),
     ]
 }
 
@@ -402,11 +425,11 @@ impl<'a> Run<'a> {
             },
         };
         assert_eq!(clients[1].backend().call(join).unwrap(), Answer::Done);
-        let local = [object::U64, object::I8, object::U16]
+        let local = [object::U64, object::I8, object::U16, object::ARRAY]
             .into_iter()
-            .filter_map(|atomic| {
-                let word = clients[0].locate(&names[atomic]).expect("locate");
-                word.map(|word| (atomic, word))
+            .filter_map(|shared| {
+                let word = clients[0].locate(&names[shared]).expect("locate");
+                word.map(|word| (shared, word))
             })
             .collect();
         Run {

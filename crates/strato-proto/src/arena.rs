@@ -1,5 +1,5 @@
 //! The shared-memory arena of two-tier state (docs/two-tier.md): the words where a state
-//! server keeps its atomics, mapped by the server and by clients on its machine, so that a
+//! server keeps its atomics and arrays of fixed-size items, mapped by the server and by clients on its machine, so that a
 //! local client runs an atomic's operation with the CPU's own instruction on the one copy
 //! every participant uses.
 //!
@@ -7,6 +7,8 @@
 //! [`Scalar`] flavour and a deleted flag) and the value's bits. The server creates it and
 //! hands its descriptor to local clients after their `Hello`; remote clients' operations
 //! are run by the server on the same word, with the same function, [`apply_to_word`].
+//! An array takes a run of slots ([`array_slots`], [`Arena::init_array`]): a header, a
+//! sequence word that makes each read and write of it happen at one instant, and its items.
 //!
 //! ```
 //! use strato_proto::arena::{Arena, Slot};
@@ -29,6 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::{apply_atomic, Answer, Op, Scalar};
+
+mod array;
+pub use array::{array_slots, ARRAY_TAG};
 
 /// Bytes per slot: a header word and a value word.
 pub const SLOT_BYTES: usize = 16;
@@ -169,9 +174,13 @@ impl Arena {
         }
     }
 
-    /// Runs an atomic's operation on `slot`; `None` if the slot is deleted, is not of the
-    /// flavour `slot` says, or `op` is not an atomic's (the caller asks the server).
+    /// Runs an atomic's operation on `slot`, or an array's on an array's slot
+    /// ([`ARRAY_TAG`]); `None` if the slot is deleted, is not of the flavour `slot` says,
+    /// or `op` is not its object's (the caller asks the server).
     pub fn apply(&self, slot: Slot, op: &Op) -> Option<Answer> {
+        if slot.tag == ARRAY_TAG {
+            return array::apply(self, slot, op);
+        }
         let (header, word) = self.words(slot)?;
         if header.load(Ordering::SeqCst) != u64::from(slot.tag) {
             return None;

@@ -19,6 +19,7 @@
 
 mod address;
 pub mod arena;
+pub mod array;
 mod atomic;
 mod frame;
 pub mod heap;
@@ -40,7 +41,7 @@ pub use message::*;
 pub use task::{TaskGrant, TaskOutcome, TaskReport, TaskSpec};
 
 /// The protocol version this build speaks; the handshake refuses any other.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The magic bytes that open every [`Hello`], so that a stray client of another protocol is
 /// told apart from a strato client of another version.

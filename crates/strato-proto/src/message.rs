@@ -331,6 +331,17 @@ pub enum Init {
         /// The identity (content hash) of the binary whose workers may take its tasks.
         binary: String,
     },
+    /// A fixed-length array (the [`Kind::Array`] kind) of items of `item_bytes` bytes
+    /// each, given packed: `packed.len()` is a multiple of `item_bytes`, and every item
+    /// written later must have that size (Python's `multiprocessing.Array`). A state
+    /// server keeps one in its shared-memory arena when there is room, where clients on
+    /// its machine read and write it themselves ([`crate::arena`]).
+    PackedArray {
+        /// The size of each item, at least 1.
+        item_bytes: u32,
+        /// The items, one after the other.
+        packed: Blob,
+    },
 }
 
 /// The kind of an object, as named in errors.
@@ -375,12 +386,32 @@ pub enum Kind {
 }
 
 impl Init {
+    /// Why this cannot make an object (an array's items that are not whole), if so: every
+    /// backend refuses such an `Open` with [`ErrorKind::BadValue`], whether or not the object
+    /// exists.
+    ///
+    /// ```
+    /// use strato_proto::Init;
+    /// let ok = Init::PackedArray { item_bytes: 4, packed: vec![0; 8].into() };
+    /// assert!(ok.check().is_ok());
+    /// let torn = Init::PackedArray { item_bytes: 4, packed: vec![0; 6].into() };
+    /// assert!(torn.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Init::PackedArray { item_bytes, packed } => {
+                crate::array::item_count(*item_bytes, packed.len()).map(drop)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The kind of object this creates.
     pub fn kind(&self) -> Kind {
         match self {
             Init::Atomic(_) => Kind::Atomic,
             Init::Value(_) => Kind::Value,
-            Init::Array(_) => Kind::Array,
+            Init::Array(_) | Init::PackedArray { .. } => Kind::Array,
             Init::Map => Kind::Map,
             Init::List => Kind::List,
             Init::Mutex(_) => Kind::Mutex,

@@ -33,7 +33,7 @@ fn init(kind: &str, arg: Option<i64>, value: Option<&[u8]>) -> PyResult<Init> {
         "int" => Init::Atomic(Scalar::I64(arg.unwrap_or(0))),
         "float" => Init::Atomic(Scalar::F64(0.0)),
         "value" => Init::Value(Blob::from(value.unwrap_or_default().to_vec())),
-        "array" => Init::Array(array_items(arg, value)?),
+        "array" => packed_array(arg, value)?,
         "list" => Init::List,
         "map" => Init::Map,
         other => {
@@ -44,15 +44,16 @@ fn init(kind: &str, arg: Option<i64>, value: Option<&[u8]>) -> PyResult<Init> {
     })
 }
 
-/// The items of an array made from `packed` bytes, `size` bytes each.
-fn array_items(size: Option<i64>, packed: Option<&[u8]>) -> PyResult<Vec<Blob>> {
-    let packed = packed.unwrap_or_default();
-    match usize::try_from(size.unwrap_or(0)) {
-        Ok(size) if size > 0 && packed.len().is_multiple_of(size) => Ok(packed
-            .chunks(size)
-            .map(|item| Blob::from(item.to_vec()))
-            .collect()),
-        _ => Err(PyValueError::new_err(
+/// An array of `packed` items of `size` bytes each (kept in the state server's
+/// shared-memory arena when there is room: local processes then read and write it directly).
+fn packed_array(size: Option<i64>, packed: Option<&[u8]>) -> PyResult<Init> {
+    let packed = Blob::from(packed.unwrap_or_default().to_vec());
+    // A negative or huge size is refused as 0 is.
+    let item_bytes = u32::try_from(size.unwrap_or(0)).unwrap_or(0);
+    let init = Init::PackedArray { item_bytes, packed };
+    match init.check() {
+        Ok(()) => Ok(init),
+        Err(_) => Err(PyValueError::new_err(
             "an array is made from packed bytes and a positive item size that divides them",
         )),
     }
@@ -401,20 +402,44 @@ impl Object {
         self.0.op(py, op).map(drop)
     }
 
-    /// The items from `start` up to (not including) `end`, read at one instant.
-    fn array_get_range(&self, py: Python<'_>, start: u64, end: u64) -> PyResult<Vec<Py<PyBytes>>> {
+    /// The items from `start` up to (not including) `end`, read at one instant, packed
+    /// into one bytes object.
+    fn array_get_range(&self, py: Python<'_>, start: u64, end: u64) -> PyResult<Py<PyBytes>> {
         match self.0.op(py, Op::ArrayGetRange(start, end))? {
-            Answer::Blobs(items) => Ok(items
-                .iter()
-                .map(|item| PyBytes::new(py, item).unbind())
-                .collect()),
+            Answer::Blobs(items) => {
+                let size = items.iter().map(|item| item.len()).sum();
+                let packed = PyBytes::new_with(py, size, |out| {
+                    let mut at = 0;
+                    for item in &items {
+                        out[at..at + item.len()].copy_from_slice(item);
+                        at += item.len();
+                    }
+                    Ok(())
+                })?;
+                Ok(packed.unbind())
+            }
             other => Err(unexpected(other)),
         }
     }
 
-    /// Replaces the items from `start` on with `items`, at one instant.
-    fn array_set_range(&self, py: Python<'_>, start: u64, items: Vec<Vec<u8>>) -> PyResult<()> {
-        let items = items.into_iter().map(Blob::from).collect();
+    /// Replaces the items from `start` on with the `item_bytes`-byte items `packed`, at one
+    /// instant.
+    fn array_set_range(
+        &self,
+        py: Python<'_>,
+        start: u64,
+        packed: &[u8],
+        item_bytes: usize,
+    ) -> PyResult<()> {
+        if item_bytes == 0 || !packed.len().is_multiple_of(item_bytes) {
+            return Err(PyValueError::new_err(
+                "packed items must be whole items of a positive size",
+            ));
+        }
+        let items = packed
+            .chunks(item_bytes)
+            .map(|item| Blob::from(item.to_vec()))
+            .collect();
         self.0.op(py, Op::ArraySetRange(start, items)).map(drop)
     }
 }

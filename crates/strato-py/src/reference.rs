@@ -13,8 +13,8 @@ pub(crate) struct Reference {
     client: Client,
     name: String,
     role: Role,
-    /// An atomic's word in the state server's arena, located at its first atomic operation
-    /// when this process is on the server's machine (two-tier state).
+    /// An atomic's word or an array's items in the state server's arena, located at the
+    /// first such operation when this process is on the server's machine (two-tier state).
     local: OnceLock<Option<LocalWord>>,
 }
 
@@ -47,15 +47,24 @@ impl Reference {
         }
     }
 
-    /// Runs an atomic's operation on the object's word in shared memory, if this process
-    /// has it; `None` when the engine must answer (not an atomic's operation, a remote
-    /// process, a deleted object).
+    /// Runs an atomic's or an array's operation on the object's words in shared memory, if
+    /// this process has them; `None` when the engine must answer (another operation, a
+    /// remote process, a deleted object).
     fn local_answer(&self, py: Python<'_>, op: &Op) -> Option<PyResult<Answer>> {
-        let atomic = matches!(
+        let local = matches!(
             op,
-            Op::Load | Op::Store(_) | Op::Swap(_) | Op::Fetch(..) | Op::CompareExchange { .. }
+            Op::Load
+                | Op::Store(_)
+                | Op::Swap(_)
+                | Op::Fetch(..)
+                | Op::CompareExchange { .. }
+                | Op::ArrayLen
+                | Op::ArrayGet(_)
+                | Op::ArraySet(..)
+                | Op::ArrayGetRange(..)
+                | Op::ArraySetRange(..)
         );
-        if !atomic {
+        if !local {
             return None;
         }
         let word = self

@@ -41,7 +41,15 @@ fn init_args(init: &Init, native: bool) -> Vec<Vec<u8>> {
         Init::Atomic(value) => scalar_args(*value),
         Init::Mutex(b) => vec![bytes(b), text(u8::from(native))],
         Init::Value(b) | Init::RwLock(b) | Init::ReentrantLock(b) => vec![bytes(b)],
-        Init::Array(items) => items.iter().map(bytes).collect(),
+        Init::Array(items) => std::iter::once(Vec::new())
+            .chain(items.iter().map(bytes))
+            .collect(),
+        Init::PackedArray { item_bytes, packed } => {
+            let size = (*item_bytes as usize).max(1);
+            std::iter::once(text(item_bytes))
+                .chain(packed.chunks(size).map(<[u8]>::to_vec))
+                .collect()
+        }
         Init::Semaphore { permits, bound: b } => vec![text(permits), bound(*b)],
         Init::Barrier(n) | Init::Latch(n) => vec![text(n)],
         Init::Channel { bound: b } | Init::Queue { bound: b } => vec![bound(*b)],
@@ -66,6 +74,9 @@ impl Shared {
     ) -> Result<Answer, Failure> {
         if let Init::Custom { type_name, .. } = &init {
             return Ok(unsupported(&format!("`{name}` is a {type_name}")));
+        }
+        if let Err(why) = init.check() {
+            return Ok(Shared::refuse(ErrorKind::BadValue, why));
         }
         let mut args = vec![
             text(format!("{:?}", init.kind())),

@@ -1,14 +1,17 @@
 //! The server's side of the shared-memory arena (docs/two-tier.md): which slot each atomic
-//! has, and when a slot may be given to another object.
+//! has, which run of slots each array of fixed-size items has, and when a slot may be given
+//! to another object.
 //!
-//! A slot goes back to the free list only when its object is gone **and** no live
+//! Atomics take single slots, arrays runs of them; both are cut from the range's unused
+//! end, and each goes back to a free list of its own (single slots, or runs, reused first
+//! fit; runs are not merged). A slot goes back to the free list only when its object is gone **and** no live
 //! connection located it: a local client keeps operating on the words it located without
 //! asking the server, so those words must not become another object's while it may.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use strato_proto::arena::{Arena, Slot};
+use strato_proto::arena::{array_slots, Arena, Slot};
 use strato_proto::Scalar;
 
 use crate::table::ConnId;
@@ -24,6 +27,10 @@ pub(crate) struct Slots {
     /// Of each slot of the range used so far, from `first`.
     uses: Vec<SlotUse>,
     free: Vec<u32>,
+    /// The length of each array's run, by its first slot.
+    runs: HashMap<u32, u32>,
+    /// Runs free again: (first slot, length).
+    free_runs: Vec<(u32, u32)>,
     located: HashMap<ConnId, Vec<u32>>,
 }
 
@@ -51,6 +58,8 @@ impl Slots {
             end: end.max(first),
             uses: Vec::new(),
             free: Vec::new(),
+            runs: HashMap::new(),
+            free_runs: Vec::new(),
             located: HashMap::new(),
         }
     }
@@ -60,11 +69,7 @@ impl Slots {
     pub fn allocate(&mut self, value: Scalar) -> Option<SharedAtomic> {
         let index = match self.free.pop() {
             Some(index) => index,
-            None if self.first as usize + self.uses.len() < self.end as usize => {
-                self.uses.push(SlotUse::default());
-                self.first + (self.uses.len() - 1) as u32
-            }
-            None => return None,
+            None => self.cut(1)?,
         };
         self.uses[(index - self.first) as usize].live = true;
         let slot = Slot {
@@ -73,6 +78,53 @@ impl Slots {
         };
         self.arena.init(slot, value);
         Some(SharedAtomic { slot })
+    }
+
+    /// A run of slots holding the array of `packed` items of `item_bytes` bytes each, or
+    /// `None` when no run of its length is free (it then lives in the server's heap).
+    pub fn allocate_array(&mut self, item_bytes: u32, packed: &[u8]) -> Option<SharedArray> {
+        let len = strato_proto::array::item_count(item_bytes, packed.len()).ok()?;
+        let length = array_slots(len, item_bytes)?;
+        let first = self.take_run(length)?;
+        let Some(slot) = self.arena.init_array(first, item_bytes, packed) else {
+            self.free_runs.push((first, length));
+            return None;
+        };
+        self.runs.insert(first, length);
+        self.uses[(first - self.first) as usize].live = true;
+        Some(SharedArray { slot })
+    }
+
+    /// A free run of `length` slots: the first free run long enough (its rest stays
+    /// free), else one cut from the unused end.
+    fn take_run(&mut self, length: u32) -> Option<u32> {
+        let Some(at) = self.free_runs.iter().position(|&(_, l)| l >= length) else {
+            return self.cut(length);
+        };
+        let (first, free_length) = self.free_runs.swap_remove(at);
+        if free_length > length {
+            self.free_runs.push((first + length, free_length - length));
+        }
+        Some(first)
+    }
+
+    /// `length` slots from the range's unused end, if it has them.
+    fn cut(&mut self, length: u32) -> Option<u32> {
+        let first = self.first as u64 + self.uses.len() as u64;
+        if first + u64::from(length) > u64::from(self.end) {
+            return None;
+        }
+        let uses = self.uses.len() + length as usize;
+        self.uses.resize(uses, SlotUse::default());
+        Some(first as u32)
+    }
+
+    /// Slot `index`, no longer used by an object or a locator, goes back to its free list.
+    fn free_slot(&mut self, index: u32) {
+        match self.runs.remove(&index) {
+            Some(length) => self.free_runs.push((index, length)),
+            None => self.free.push(index),
+        }
     }
 
     /// The arena, where shared atomics' operations run.
@@ -89,7 +141,7 @@ impl Slots {
         };
         use_.live = false;
         if use_.locators == 0 {
-            self.free.push(slot.index);
+            self.free_slot(slot.index);
         }
     }
 
@@ -109,7 +161,7 @@ impl Slots {
             };
             use_.locators -= 1;
             if use_.locators == 0 && !use_.live {
-                self.free.push(index);
+                self.free_slot(index);
             }
         }
     }
@@ -123,7 +175,8 @@ impl Slots {
     /// How many slots hold an object or are kept by a locator.
     #[cfg(test)]
     pub fn in_use(&self) -> usize {
-        self.uses.len() - self.free.len()
+        let free_in_runs: u32 = self.free_runs.iter().map(|&(_, length)| length).sum();
+        self.uses.len() - self.free.len() - free_in_runs as usize
     }
 }
 
@@ -144,6 +197,19 @@ impl SharedAtomic {
     /// `None` if `op` is not an atomic's.
     pub fn apply(&self, arena: &Arena, op: &strato_proto::Op) -> Option<strato_proto::Answer> {
         arena.apply(self.slot, op)
+    }
+}
+
+/// An array of fixed-size items whose items are in a run of the arena's slots.
+#[derive(Debug)]
+pub(crate) struct SharedArray {
+    slot: Slot,
+}
+
+impl SharedArray {
+    /// Its first slot, as a local client is told.
+    pub fn slot(&self) -> Slot {
+        self.slot
     }
 }
 
@@ -212,5 +278,40 @@ mod tests {
         assert_eq!(slots.in_use(), 1);
         slots.forget(2);
         assert_eq!(slots.in_use(), 0);
+    }
+
+    #[test]
+    fn arrays_take_runs_that_are_reused_once_free() {
+        let mut slots = slots(16);
+        let a = slots.allocate_array(8, &[7; 64]).unwrap().slot(); // 1 + 4 slots
+        let atomic = slots.allocate(Scalar::U64(1)).unwrap().slot();
+        assert_eq!((a.index, atomic.index), (0, 5));
+        assert_eq!(slots.in_use(), 6);
+        slots.locate(3, a);
+        slots.retire(a);
+        assert_eq!(slots.in_use(), 6, "kept while located");
+        slots.forget(3);
+        assert_eq!(slots.in_use(), 1);
+        let b = slots.allocate_array(1, &[1; 16]).unwrap().slot(); // 1 + 1 slots
+        assert_eq!(b.index, 0, "first fit in the freed run");
+        let c = slots.allocate_array(8, &[0; 24]).unwrap().slot(); // 1 + 2 slots
+        assert_eq!(c.index, 2, "the rest of the run");
+        assert_eq!(slots.in_use(), 6);
+        let single = slots.allocate(Scalar::U64(0)).unwrap().slot();
+        assert_eq!(single.index, 6, "atomics do not take runs' slots");
+        assert!(
+            slots.allocate_array(8, &[0; 144]).is_none(),
+            "10 slots: 9 are left"
+        );
+        assert!(slots.allocate_array(8, &[0; 128]).is_some(), "9 slots fit");
+    }
+
+    #[test]
+    fn an_array_in_a_run_answers_from_the_arena() {
+        let mut slots = slots(8);
+        let shared = slots.allocate_array(2, &[1, 0, 2, 0]).unwrap();
+        let get = strato_proto::Op::ArrayGet(1);
+        let answer = slots.arena().apply(shared.slot(), &get);
+        assert_eq!(answer, Some(strato_proto::Answer::Blob(vec![2, 0].into())));
     }
 }

@@ -22,7 +22,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::catalog::{Catalog, Id};
 use crate::objects::{
-    error, Applied, AtomicCell, Ctx, CustomFactory, Delivery, Object, PipeSockets, RoleCounts, Step,
+    error, Applied, Array, AtomicCell, Ctx, CustomFactory, Delivery, Object, PipeSockets,
+    RoleCounts, Step,
 };
 use crate::refs::Refs;
 use crate::slots::Slots;
@@ -386,6 +387,9 @@ impl State {
         persistent: bool,
         role: Role,
     ) -> Answer {
+        if let Err(why) = init.check() {
+            return error(ErrorKind::BadValue, why);
+        }
         if !self.objects.contains(&name) {
             let object = match Object::create(init.clone(), self.factory.0.as_deref()) {
                 Ok(object) => self.place_in_arena(object),
@@ -420,23 +424,33 @@ impl State {
         Answer::Done
     }
 
-    /// Moves a new atomic's value into the arena, if there is one with room.
+    /// Moves a new atomic's value, or a new array of fixed-size items, into the arena, if
+    /// there is one with room.
     fn place_in_arena(&mut self, object: Object) -> Object {
         match (object, self.slots.as_mut()) {
             (Object::Atomic(AtomicCell::Heap(value)), Some(slots)) => match slots.allocate(value) {
                 Some(shared) => Object::Atomic(AtomicCell::Shared(shared)),
                 None => Object::Atomic(AtomicCell::Heap(value)),
             },
+            (Object::Array(array), Some(slots)) => {
+                let shared = array
+                    .packed_items()
+                    .and_then(|(size, packed)| slots.allocate_array(size, &packed));
+                match shared {
+                    Some(shared) => Object::Array(Box::new(Array::Shared(shared))),
+                    None => Object::Array(array),
+                }
+            }
             (object, _) => object,
         }
     }
 
-    /// Answers where an atomic's value is in the arena, and keeps that slot out of reuse
-    /// while `conn` lives.
+    /// Answers where an atomic's value or an array's items are in the arena, and keeps
+    /// that slot out of reuse while `conn` lives.
     fn locate(&mut self, conn: ConnId, name: &str) -> Answer {
-        let slot = match self.objects.get(name).map(|e| &e.object) {
-            Some(Object::Atomic(AtomicCell::Shared(shared))) => shared.slot(),
-            Some(_) => {
+        let slot = match self.objects.get(name).map(|e| e.object.arena_slot()) {
+            Some(Some(slot)) => slot,
+            Some(None) => {
                 let why = format!("object `{name}` has no place in the shared-memory arena");
                 return error(ErrorKind::Unsupported, why);
             }
@@ -482,10 +496,8 @@ impl State {
         let Some(entry) = self.objects.remove(name) else {
             return false;
         };
-        if let (Object::Atomic(AtomicCell::Shared(shared)), Some(slots)) =
-            (&entry.object, self.slots.as_mut())
-        {
-            slots.retire(shared.slot());
+        if let (Some(slot), Some(slots)) = (entry.object.arena_slot(), self.slots.as_mut()) {
+            slots.retire(slot);
         }
         if let Object::Pipe(pipe) = &entry.object {
             pipe.close();

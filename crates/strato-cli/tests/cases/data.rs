@@ -270,3 +270,164 @@ pub fn map_merge_once_applies_a_token_once(connect: Connect) {
     counts.merge([("x".into(), 1)], Merge::Add).unwrap();
     assert_eq!(counts.get(&"x".into()), Some(8));
 }
+
+/// One process's handle on an array of fixed-size items, as the Python front has it: its
+/// operations run on the arena's words when this connection located them (a client on the
+/// server's Unix socket), else go to the backend as calls.
+struct PackedHandle {
+    client: strato::Client,
+    name: String,
+    local: Option<strato::LocalWord>,
+}
+
+impl PackedHandle {
+    fn open(client: strato::Client, name: &str, items: &[u32]) -> PackedHandle {
+        let open = strato_proto::Call::Open {
+            name: name.into(),
+            init: packed_init(items),
+            persistent: false,
+            role: strato_proto::Role::Handle,
+        };
+        assert_eq!(client.call(open).unwrap(), strato_proto::Answer::Done);
+        let local = client.locate(name).unwrap();
+        PackedHandle {
+            client,
+            name: name.into(),
+            local,
+        }
+    }
+
+    fn op(&self, op: strato_proto::Op) -> Result<strato_proto::Answer, strato::Error> {
+        if let Some(answer) = self.local.as_ref().and_then(|word| word.apply(&op)) {
+            return answer;
+        }
+        let call = strato_proto::Call::Op {
+            name: self.name.clone(),
+            op,
+        };
+        self.client.call(call)
+    }
+
+    fn items(&self, start: u64, end: u64) -> Vec<u32> {
+        match self.op(strato_proto::Op::ArrayGetRange(start, end)) {
+            Ok(strato_proto::Answer::Blobs(items)) => items.iter().map(u32_of).collect(),
+            other => panic!("a range: {other:?}"),
+        }
+    }
+}
+
+fn packed_init(items: &[u32]) -> strato_proto::Init {
+    strato_proto::Init::PackedArray {
+        item_bytes: 4,
+        packed: items
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect::<Vec<u8>>()
+            .into(),
+    }
+}
+
+fn item4(v: u32) -> strato_proto::Blob {
+    v.to_ne_bytes().to_vec().into()
+}
+
+fn u32_of(blob: &strato_proto::Blob) -> u32 {
+    u32::from_ne_bytes(blob.as_slice().try_into().expect("a 4-byte item"))
+}
+
+fn error_kind(answer: Result<strato_proto::Answer, strato::Error>) -> strato_proto::ErrorKind {
+    match answer {
+        Err(strato::Error::Server { kind, .. }) | Ok(strato_proto::Answer::Error { kind, .. }) => {
+            kind
+        }
+        other => panic!("an error answer: {other:?}"),
+    }
+}
+
+/// An array of fixed-size items (Python's `multiprocessing.Array`): items and ranges read
+/// and written by two connections (on `mixed_tiers`, one in the arena and one over TCP),
+/// each range at one instant; bad indices, sizes and initial items refused alike
+/// everywhere; a deleted array answered by the backend, and a new one reached.
+pub fn packed_array(connect: Connect) {
+    use strato_proto::{Answer, ErrorKind, Op};
+    let key = name("packed");
+    let a = PackedHandle::open(connect(), &key, &[1, 2, 3, 4]);
+    let b = PackedHandle::open(connect(), &key, &[9, 9]);
+    assert_eq!(
+        b.op(Op::ArrayLen).unwrap(),
+        Answer::Count(4),
+        "the first open made it"
+    );
+    assert_eq!(a.op(Op::ArraySet(1, item4(20))).unwrap(), Answer::Done);
+    assert_eq!(b.op(Op::ArrayGet(1)).unwrap(), Answer::Blob(item4(20)));
+    let set = Op::ArraySetRange(2, vec![item4(30), item4(40)]);
+    assert_eq!(b.op(set).unwrap(), Answer::Done);
+    assert_eq!(a.items(0, 4), vec![1, 20, 30, 40]);
+    assert_eq!(a.items(4, 4), Vec::<u32>::new());
+
+    assert_eq!(error_kind(a.op(Op::ArrayGet(4))), ErrorKind::OutOfBounds);
+    assert_eq!(
+        error_kind(b.op(Op::ArrayGetRange(3, 5))),
+        ErrorKind::OutOfBounds
+    );
+    let past = Op::ArraySetRange(3, vec![item4(0), item4(0)]);
+    assert_eq!(error_kind(a.op(past)), ErrorKind::OutOfBounds);
+    let short = Op::ArraySet(0, vec![1, 2].into());
+    assert_eq!(error_kind(b.op(short)), ErrorKind::BadValue);
+    let one_short = Op::ArraySetRange(0, vec![item4(7), vec![1].into()]);
+    assert_eq!(error_kind(a.op(one_short)), ErrorKind::BadValue);
+    assert_eq!(
+        b.items(0, 4),
+        vec![1, 20, 30, 40],
+        "refused writes change nothing"
+    );
+    for target in [key.clone(), name("packed-new")] {
+        let torn = strato_proto::Call::Open {
+            name: target,
+            init: strato_proto::Init::PackedArray {
+                item_bytes: 4,
+                packed: vec![0; 6].into(),
+            },
+            persistent: false,
+            role: strato_proto::Role::Handle,
+        };
+        assert_eq!(error_kind(a.client.call(torn)), ErrorKind::BadValue);
+    }
+
+    // Whole-range writers on both connections, readers checking that no range is torn.
+    let writers: Vec<_> = [(a.client.clone(), 1u32), (b.client.clone(), 2)]
+        .into_iter()
+        .map(|(client, w)| {
+            let handle = PackedHandle::open(client, &key, &[0; 4]);
+            super::background(move || {
+                for round in 0..150 {
+                    let all = vec![item4(w * 1_000 + round); 4];
+                    assert_eq!(handle.op(Op::ArraySetRange(0, all)).unwrap(), Answer::Done);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..150 {
+        for reader in [&a, &b] {
+            let items = reader.items(0, 4);
+            assert!(
+                items.iter().all(|&v| v == items[0]),
+                "a torn range: {items:?}"
+            );
+        }
+    }
+    for writer in &writers {
+        super::finished(writer, "writer");
+    }
+
+    a.client
+        .call(strato_proto::Call::Delete { name: key.clone() })
+        .unwrap();
+    assert_eq!(error_kind(b.op(Op::ArrayLen)), ErrorKind::NotFound);
+    let _again = PackedHandle::open(connect(), &key, &[5, 6]);
+    assert_eq!(
+        a.items(0, 2),
+        vec![5, 6],
+        "the old handle reaches the new array"
+    );
+}

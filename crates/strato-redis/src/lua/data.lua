@@ -11,9 +11,19 @@ end
 
 INIT.Atomic = function() set('f', arg(5), 'v', arg(6)) end
 INIT.Value = function() set('x', arg(5), 'ver', 0) end
+-- The first argument is the size every item must have ('' for serde items of any size).
 INIT.Array = function()
-  for i = 5, nargs() do redis.call('RPUSH', L, arg(i)) end
+  if arg(5) ~= '' then set('w', arg(5)) end
+  for i = 6, nargs() do redis.call('RPUSH', L, arg(i)) end
   wrote(L)
+end
+
+-- An error if `item` is not of the size an array of fixed-size items holds.
+local function wrong_size(item)
+  local w = meta('w')
+  if w and #item ~= tonumber(w) then
+    return err('BadValue', 'an item of ' .. #item .. ' bytes in an array of ' .. w .. '-byte items')
+  end
 end
 INIT.Map = function() set('ver', 0) end
 INIT.List = function() end
@@ -107,6 +117,8 @@ KINDS.aset = ',Array,List,'
 OPS.aset = function()
   local i, e = element(arg(1))
   if e then return e end
+  local bad = wrong_size(arg(2))
+  if bad then return bad end
   redis.call('LSET', L, i, arg(2))
   return enc('D')
 end
@@ -124,6 +136,10 @@ OPS.asetrange = function()
   local s, len = tonumber(arg(1)), redis.call('LLEN', L)
   local e = s + nargs() - 1
   if e > len then return bad_range(arg(1), e, len) end
+  for i = 2, nargs() do
+    local bad = wrong_size(arg(i))
+    if bad then return bad end
+  end
   for i = 2, nargs() do redis.call('LSET', L, s + i - 2, arg(i)) end
   return enc('D')
 end

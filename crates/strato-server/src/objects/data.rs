@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use strato_proto::arena::Arena;
 use strato_proto::{Answer, Blob, ErrorKind, Kind, MergeOp, Op};
 
 use super::{error, wrong_op, Step};
+use crate::slots::SharedArray;
 
 /// A serde value with a version that changes on every write.
 #[derive(Debug)]
@@ -45,10 +47,7 @@ impl ValueCell {
 }
 
 fn out_of_bounds(index: u64, len: usize) -> Answer {
-    error(
-        ErrorKind::OutOfBounds,
-        format!("index {index} out of bounds for length {len}"),
-    )
+    strato_proto::array::out_of_bounds(index, len as u64)
 }
 
 fn slot(items: &mut [Blob], index: u64) -> Result<&mut Blob, Answer> {
@@ -60,52 +59,124 @@ fn slot(items: &mut [Blob], index: u64) -> Result<&mut Blob, Answer> {
 }
 
 fn range(len: usize, start: u64, end: u64) -> Result<std::ops::Range<usize>, Answer> {
-    let (start, end) = (start as usize, end as usize);
-    if start > end || end > len {
-        return Err(error(
-            ErrorKind::OutOfBounds,
-            format!("range {start}..{end} out of bounds for length {len}"),
-        ));
-    }
-    Ok(start..end)
+    let r = strato_proto::array::check_range(start, end, len as u64)?;
+    Ok(r.start as usize..r.end as usize)
 }
 
-/// A fixed-length array of serde values.
+/// A fixed-length array: of serde values (`Init::Array`), or of items of one size
+/// (`Init::PackedArray`), which are kept in the shared-memory arena when it has room.
 #[derive(Debug)]
-pub(crate) struct Array {
-    items: Vec<Blob>,
+pub(crate) enum Array {
+    /// In the server's heap; `item_bytes` is the size every item must have, if fixed.
+    Heap {
+        items: Vec<Blob>,
+        item_bytes: Option<u32>,
+    },
+    /// In the arena, where local clients read and write it too.
+    Shared(SharedArray),
 }
 
 impl Array {
     pub fn new(items: Vec<Blob>) -> Self {
-        Array { items }
+        Array::Heap {
+            items,
+            item_bytes: None,
+        }
     }
 
-    pub fn apply(&mut self, op: &Op) -> Step {
-        Step::Done(self.answer(op).unwrap_or_else(|e| e))
-    }
-
-    fn answer(&mut self, op: &Op) -> Result<Answer, Answer> {
-        Ok(match op {
-            Op::ArrayLen => Answer::Count(self.items.len() as u64),
-            Op::ArrayGet(i) => Answer::Blob(slot(&mut self.items, *i)?.clone()),
-            Op::ArraySet(i, value) => {
-                *slot(&mut self.items, *i)? = value.clone();
-                Answer::Done
-            }
-            Op::ArrayGetRange(start, end) => {
-                let r = range(self.items.len(), *start, *end)?;
-                Answer::Blobs(self.items[r].to_vec())
-            }
-            Op::ArraySetRange(start, values) => {
-                let end = *start + values.len() as u64;
-                let r = range(self.items.len(), *start, end)?;
-                self.items[r].clone_from_slice(values);
-                Answer::Done
-            }
-            other => return Err(wrong_op_answer(Kind::Array, other)),
+    /// An array of the `item_bytes`-byte items `packed`; an error answer if they are not
+    /// whole items.
+    pub fn packed(item_bytes: u32, packed: &[u8]) -> Result<Self, Answer> {
+        strato_proto::array::item_count(item_bytes, packed.len())
+            .map_err(|why| error(ErrorKind::BadValue, why))?;
+        let items = packed
+            .chunks(item_bytes as usize)
+            .map(|item| Blob::from(item.to_vec()))
+            .collect();
+        Ok(Array::Heap {
+            items,
+            item_bytes: Some(item_bytes),
         })
     }
+
+    /// The item size and the packed items of a heap array of fixed-size items, to move it
+    /// into the arena.
+    pub fn packed_items(&self) -> Option<(u32, Vec<u8>)> {
+        match self {
+            Array::Heap {
+                items,
+                item_bytes: Some(size),
+            } => Some((
+                *size,
+                items.iter().flat_map(|item| item.iter().copied()).collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Its place in the arena, if it has one.
+    pub fn shared(&self) -> Option<&SharedArray> {
+        match self {
+            Array::Shared(shared) => Some(shared),
+            Array::Heap { .. } => None,
+        }
+    }
+
+    pub fn apply(&mut self, op: &Op, arena: Option<&Arena>) -> Step {
+        let answer = match self {
+            Array::Heap { items, item_bytes } => {
+                heap_answer(items, *item_bytes, op).unwrap_or_else(|e| e)
+            }
+            Array::Shared(shared) => match arena {
+                Some(arena) => match arena.apply(shared.slot(), op) {
+                    Some(answer) => answer,
+                    None => return wrong_op(Kind::Array, op),
+                },
+                None => {
+                    let why = "an array in the arena, on a server without one";
+                    error(ErrorKind::Unsupported, why)
+                }
+            },
+        };
+        Step::Done(answer)
+    }
+}
+
+/// Whether `item` may be an item of an array whose items are `item_bytes` long, if fixed.
+fn check_size(item: &Blob, item_bytes: Option<u32>) -> Result<(), Answer> {
+    match item_bytes {
+        Some(size) if item.len() != size as usize => {
+            Err(strato_proto::array::wrong_item_size(item.len(), size))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn heap_answer(items: &mut [Blob], item_bytes: Option<u32>, op: &Op) -> Result<Answer, Answer> {
+    Ok(match op {
+        Op::ArrayLen => Answer::Count(items.len() as u64),
+        Op::ArrayGet(i) => Answer::Blob(slot(items, *i)?.clone()),
+        Op::ArraySet(i, value) => {
+            let place = slot(items, *i)?;
+            check_size(value, item_bytes)?;
+            *place = value.clone();
+            Answer::Done
+        }
+        Op::ArrayGetRange(start, end) => {
+            let r = range(items.len(), *start, *end)?;
+            Answer::Blobs(items[r].to_vec())
+        }
+        Op::ArraySetRange(start, values) => {
+            let end = start.saturating_add(values.len() as u64);
+            let r = range(items.len(), *start, end)?;
+            values
+                .iter()
+                .try_for_each(|value| check_size(value, item_bytes))?;
+            items[r].clone_from_slice(values);
+            Answer::Done
+        }
+        other => return Err(wrong_op_answer(Kind::Array, other)),
+    })
 }
 
 fn wrong_op_answer(kind: Kind, op: &Op) -> Answer {

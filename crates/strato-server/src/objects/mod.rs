@@ -96,6 +96,9 @@ impl Object {
                 }
             });
         }
+        if let Init::PackedArray { item_bytes, packed } = &init {
+            return Ok(Object::Array(Box::new(Array::packed(*item_bytes, packed)?)));
+        }
         let Init::Custom {
             type_name,
             binary,
@@ -140,7 +143,9 @@ impl Object {
             Init::Channel { bound } => Object::Channel(Box::new(Channel::new(bound))),
             Init::Queue { bound } => Object::Queue(Box::new(Queue::new(bound))),
             Init::TaskBoard { binary } => Object::TaskBoard(Box::new(TaskBoard::new(binary))),
-            Init::Custom { .. } | Init::Pipe => unreachable!("made by `create`"),
+            Init::Custom { .. } | Init::Pipe | Init::PackedArray { .. } => {
+                unreachable!("made by `create`")
+            }
         }
     }
 
@@ -180,6 +185,15 @@ impl Object {
         }
     }
 
+    /// Its place in the shared-memory arena, if it has one.
+    pub fn arena_slot(&self) -> Option<strato_proto::arena::Slot> {
+        match self {
+            Object::Atomic(AtomicCell::Shared(shared)) => Some(shared.slot()),
+            Object::Array(array) => array.shared().map(|shared| shared.slot()),
+            _ => None,
+        }
+    }
+
     /// Whether an `Open` with `init` may attach to this object.
     pub fn matches(&self, init: &Init) -> bool {
         match (self, init) {
@@ -214,7 +228,7 @@ impl Object {
         match self {
             Object::Atomic(v) => v.apply(op, ctx.arena),
             Object::Value(v) => v.apply(op),
-            Object::Array(v) => v.apply(op),
+            Object::Array(v) => v.apply(op, ctx.arena),
             Object::Map(v) => v.apply(op),
             Object::List(v) => v.apply(op),
             Object::Mutex(v) => v.apply(op, ctx),

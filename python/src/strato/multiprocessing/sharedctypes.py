@@ -175,6 +175,17 @@ class RawArray(Handle):
     def _unpack(self, item):
         return struct.unpack(self._format(), item)[0]
 
+    def _itemsize(self):
+        return struct.calcsize(self._format())
+
+    def _pack_all(self, values):
+        if self._code == "c":
+            return b"".join(self._pack(v) for v in values)
+        return struct.pack(f"={len(values)}{self._code}", *values)
+
+    def _unpack_all(self, packed, count):
+        return list(struct.unpack(f"={count}{self._code}", packed))
+
     def _join(self, values):
         return b"".join(values) if self._code == "c" else values
 
@@ -195,7 +206,7 @@ class RawArray(Handle):
             if start >= stop if step > 0 else start <= stop:
                 return self._join([])
             low, high = (start, stop) if step > 0 else (stop + 1, start + 1)
-            values = [self._unpack(v) for v in self._obj.array_get_range(low, high)]
+            values = self._unpack_all(self._obj.array_get_range(low, high), high - low)
             return self._join(values[start - low :: step] if step > 0 else values[::step])
         return self._unpack(self._obj.array_get(self._index(i)))
 
@@ -209,12 +220,12 @@ class RawArray(Handle):
             raise ValueError("Can only assign sequence of same size")
         if not indices:
             return
-        packed = [self._pack(v) for v in values]
         if indices.step == 1:
-            self._obj.array_set_range(indices.start, packed)
+            packed = self._pack_all(values)
+            self._obj.array_set_range(indices.start, packed, self._itemsize())
         else:
-            for index, item in zip(indices, packed):
-                self._obj.array_set(index, item)
+            for index, value in zip(indices, values):
+                self._obj.array_set(index, self._pack(value))
 
     def __iter__(self):
         return iter(self[:])
