@@ -25,13 +25,19 @@ impl Stream {
                 Stream::Tcp(stream)
             }
             Address::Tls(hostport) => Stream::Tls(TlsStream::connect(hostport, options)?),
-            Address::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
-            Address::Abstract(name) => Stream::Unix(connect_abstract(name)?),
+            Address::Unix(path) => Stream::unix(UnixStream::connect(path)?),
+            Address::Abstract(name) => Stream::unix(connect_abstract(name)?),
             Address::Redis(url) => {
                 let why = format!("{url} is Redis, not a strato state server");
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
             }
         })
+    }
+
+    /// A Unix socket, with room to send a large frame in one write.
+    fn unix(stream: UnixStream) -> Stream {
+        strato_proto::pipe::room_for_large_messages(&stream);
+        Stream::Unix(stream)
     }
 
     pub fn try_clone(&self) -> io::Result<Stream> {

@@ -3,7 +3,7 @@
 //! whole process's limit on open descriptors.)
 
 use strato_client::Client;
-use strato_proto::{Address, Answer, ByteBuf, Call, Init, Op, Role, Wait};
+use strato_proto::{Address, Answer, Blob, Call, Init, Op, Role, Wait};
 
 /// The number the next descriptor opened would get: the lowest free one.
 fn lowest_free_descriptor() -> usize {
@@ -56,8 +56,8 @@ fn a_pipe_made_without_free_descriptors_goes_through_the_server() {
         assert_eq!(answer.unwrap(), Answer::Done);
     }
     assert!(client.attach("p", Role::Sender).unwrap().is_none());
-    let send = Op::Send(ByteBuf::from(b"via the server".to_vec()), Wait::Forever);
+    let send = Op::Send(Blob::from(b"via the server".to_vec()), Wait::Forever);
     assert_eq!(call(&client, "p", send), Answer::Done);
     let got = call(&client, "p", Op::Recv(Wait::Forever));
-    assert_eq!(got, Answer::Blob(ByteBuf::from(b"via the server".to_vec())));
+    assert_eq!(got, Answer::Blob(Blob::from(b"via the server".to_vec())));
 }

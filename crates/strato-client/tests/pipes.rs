@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use strato_client::{Client, LocalPipe};
 use strato_proto::{
-    encode_frame, Address, Answer, ByteBuf, Call, Hello, Init, Op, Request, Role, Wait, MAGIC,
+    encode_frame, Address, Answer, Blob, Call, Hello, Init, Op, Request, Role, Wait, MAGIC,
     PROTOCOL_VERSION,
 };
 
@@ -83,7 +83,7 @@ fn messages() -> Vec<Vec<u8>> {
 }
 
 fn blob(bytes: &[u8]) -> Answer {
-    Answer::Blob(ByteBuf::from(bytes.to_vec()))
+    Answer::Blob(Blob::from(bytes.to_vec()))
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_remote_sender_and_a_local_receiver_share_one_stream_in_order() {
         let (sent, remote) = (sent.clone(), t.remote.clone());
         std::thread::spawn(move || {
             for m in sent {
-                let send = Op::Send(ByteBuf::from(m), Wait::Forever);
+                let send = Op::Send(Blob::from(m), Wait::Forever);
                 assert_eq!(op(&remote, "p", send), Answer::Done);
             }
         })
@@ -176,7 +176,7 @@ fn a_send_with_no_receiver_left_is_disconnected_for_both_tiers() {
     let tx = attached(&t.local, "p", Role::Sender);
     release(&t.local, "p", Role::Receiver);
     assert_eq!(tx.send(b"lost").unwrap(), Answer::Disconnected);
-    let send = Op::Send(ByteBuf::from(b"lost".to_vec()), Wait::Forever);
+    let send = Op::Send(Blob::from(b"lost".to_vec()), Wait::Forever);
     assert_eq!(op(&t.remote, "p", send), Answer::Disconnected);
 }
 
@@ -196,7 +196,7 @@ fn receives_that_must_not_wait_or_wait_briefly_say_so_in_both_tiers() {
     let brief = op(&t.remote, "p", Op::Recv(Wait::Micros(20_000)));
     assert_eq!(brief, Answer::TimedOut);
     // A message sent is there at once for a receive that does not wait.
-    let send = Op::Send(ByteBuf::from(b"now".to_vec()), Wait::Forever);
+    let send = Op::Send(Blob::from(b"now".to_vec()), Wait::Forever);
     assert_eq!(op(&t.local, "p", send), Answer::Done);
     assert_eq!(op(&t.remote, "p", Op::Recv(Wait::Never)), blob(b"now"));
     // A pipe does not count its messages.

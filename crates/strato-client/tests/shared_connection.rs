@@ -5,7 +5,7 @@
 use std::sync::{Arc, Barrier};
 
 use strato_client::Client;
-use strato_proto::{Answer, ByteBuf, Call, Init, Op, Role, Wait};
+use strato_proto::{Answer, Blob, Call, Init, Op, Role, Wait};
 
 fn queue(client: &Client, name: &str) {
     let open = Call::Open {
@@ -56,12 +56,12 @@ fn callers_blocked_on_one_connection_get_every_reply_and_pings_go_through() {
     pingers.into_iter().for_each(|p| p.join().unwrap());
     // Each parked caller is answered, in whatever order the items come.
     for (i, name) in names.iter().enumerate().rev() {
-        let item = ByteBuf::from(vec![i as u8]);
+        let item = Blob::from(vec![i as u8]);
         other.call(op(name, Op::Put(item, Wait::Never))).unwrap();
     }
     for (i, getter) in getters.into_iter().enumerate() {
         let answer = getter.join().unwrap();
-        assert_eq!(answer, Answer::Blob(ByteBuf::from(vec![i as u8])));
+        assert_eq!(answer, Answer::Blob(Blob::from(vec![i as u8])));
     }
     assert_eq!(client.call(Call::Ping).unwrap(), Answer::Pong);
 }

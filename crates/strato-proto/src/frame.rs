@@ -205,7 +205,10 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
 /// A streaming frame decoder: feed it bytes as they arrive, take whole payloads out.
 ///
 /// It never allocates for a frame larger than its maximum: the header alone is enough to
-/// refuse it.
+/// refuse it. Small frames are read into one buffer, reused from frame to frame; a frame
+/// of [`SPLIT_AT`] bytes or more that has not arrived whole is read into a buffer of its
+/// own, and its large blobs are decoded as slices of that buffer, not copies
+/// ([`crate::decode_shared`]).
 ///
 /// ```
 /// use strato_proto::FrameDecoder;
@@ -222,6 +225,34 @@ pub struct FrameDecoder {
     start: usize,
     filled: usize,
     max: usize,
+    /// The large frame being read into a buffer of its own, if any.
+    large: Option<LargeFrame>,
+}
+
+/// A large frame's payload as it arrives: `buf[..filled]` of `len` bytes. The buffer
+/// reserves `len` bytes at once (address space, not memory) and grows as bytes arrive.
+#[derive(Debug)]
+struct LargeFrame {
+    buf: Vec<u8>,
+    filled: usize,
+    len: usize,
+}
+
+impl LargeFrame {
+    /// Room for the next read: up to [`MAX_READ`] of the bytes still to come.
+    fn room(&mut self) -> &mut [u8] {
+        let want = (self.len - self.filled).min(MAX_READ);
+        if self.buf.len() < self.filled + want {
+            self.buf.resize(self.filled + want, 0);
+        }
+        &mut self.buf[self.filled..]
+    }
+}
+
+/// A whole payload: in the shared buffer, or in a buffer of its own.
+enum Payload<'a> {
+    Buffered(&'a [u8]),
+    Own(Vec<u8>),
 }
 
 /// The most room [`FrameDecoder::spare`] adds in one go, so that memory grows with the bytes
@@ -236,18 +267,30 @@ impl FrameDecoder {
             start: 0,
             filled: 0,
             max,
+            large: None,
         }
     }
 
     /// Appends received bytes.
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
-        self.commit(bytes.len());
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let room = self.spare(rest.len());
+            let n = room.len().min(rest.len());
+            room[..n].copy_from_slice(&rest[..n]);
+            self.commit(n);
+            rest = &rest[n..];
+        }
     }
 
-    /// A writable tail of at least `min` bytes for a reader to fill; keep what was read with
+    /// A writable tail of at least `min` bytes for a reader to fill (while a large frame
+    /// arrives, the room left in its buffer, which may be less); keep what was read with
     /// [`FrameDecoder::commit`]. The room is reused from read to read.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        self.begin_large_frame();
+        if self.arriving().is_some() {
+            return self.large.as_mut().expect("arriving").room();
+        }
         let want = min.max(self.wanted().min(MAX_READ));
         if self.buf.len() - self.filled < want {
             self.compact();
@@ -260,23 +303,37 @@ impl FrameDecoder {
 
     /// Keeps `count` bytes written at the start of the last [`FrameDecoder::spare`].
     pub fn commit(&mut self, count: usize) {
-        self.filled = (self.filled + count).min(self.buf.len());
+        match self.arriving() {
+            Some(large) => large.filled = (large.filled + count).min(large.buf.len()),
+            None => self.filled = (self.filled + count).min(self.buf.len()),
+        }
+    }
+
+    /// The large frame still arriving, if any (bytes after a whole one go to the shared
+    /// buffer: it is taken first).
+    fn arriving(&mut self) -> Option<&mut LargeFrame> {
+        self.large.as_mut().filter(|large| large.filled < large.len)
     }
 
     /// Bytes received but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.filled - self.start
+        let large = self.large.as_ref().map_or(0, |l| HEADER_LEN + l.filled);
+        self.filled - self.start + large
     }
 
     /// The next complete payload, `Ok(None)` if more bytes are needed, or an error if the
     /// announced length is over the limit (the stream cannot be resynchronised after that).
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        self.take(<[u8]>::to_vec)
+        self.take(|payload| match payload {
+            Payload::Buffered(bytes) => bytes.to_vec(),
+            Payload::Own(bytes) => bytes,
+        })
     }
 
     /// The next complete frame decoded as a `T` straight from the decoder's buffer (no copy
-    /// of the payload first): `Ok(None)` if more bytes are needed. A payload that is not a
-    /// `T` is consumed and reported as [`FrameError::Malformed`].
+    /// of the payload first; a large frame's large blobs share its buffer): `Ok(None)` if
+    /// more bytes are needed. A payload that is not a `T` is consumed and reported as
+    /// [`FrameError::Malformed`].
     ///
     /// ```
     /// use strato_proto::{encode_frame, FrameDecoder};
@@ -288,11 +345,22 @@ impl FrameDecoder {
     /// assert_eq!(decoder.decode_next::<(u32, String)>(), Ok(None));
     /// ```
     pub fn decode_next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
-        self.take(decode::<T>)?.transpose()
+        self.take(|payload| match payload {
+            Payload::Buffered(bytes) => decode::<T>(bytes),
+            Payload::Own(bytes) => crate::decode_shared::<T>(&bytes::Bytes::from(bytes)),
+        })?
+        .transpose()
     }
 
     /// Passes the next complete payload, in place, to `read` and consumes it.
-    fn take<T>(&mut self, read: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, FrameError> {
+    fn take<T>(&mut self, read: impl FnOnce(Payload<'_>) -> T) -> Result<Option<T>, FrameError> {
+        if let Some(large) = &self.large {
+            if large.filled < large.len {
+                return Ok(None);
+            }
+            let large = self.large.take().expect("a large frame");
+            return Ok(Some(read(Payload::Own(large.buf))));
+        }
         let Some(len) = self.announced_len() else {
             return Ok(None);
         };
@@ -306,12 +374,32 @@ impl FrameDecoder {
         if self.filled < begin + len {
             return Ok(None);
         }
-        let value = read(&self.buf[begin..begin + len]);
+        let value = read(Payload::Buffered(&self.buf[begin..begin + len]));
         self.start = begin + len;
         if self.start == self.filled {
             (self.start, self.filled) = (0, 0);
         }
         Ok(Some(value))
+    }
+
+    /// If the next frame is large, allowed and not all here, moves what arrived of it into
+    /// a buffer of its own, where the rest will be read.
+    fn begin_large_frame(&mut self) {
+        if self.large.is_some() {
+            return;
+        }
+        let Some(len) = self.announced_len() else {
+            return;
+        };
+        let begin = self.start + HEADER_LEN;
+        if len < SPLIT_AT || len > self.max || self.filled >= begin + len {
+            return;
+        }
+        let mut buf = Vec::with_capacity(len);
+        buf.extend_from_slice(&self.buf[begin..self.filled]);
+        let filled = buf.len();
+        (self.start, self.filled) = (0, 0);
+        self.large = Some(LargeFrame { buf, filled, len });
     }
 
     fn announced_len(&self) -> Option<usize> {

@@ -21,6 +21,7 @@ mod address;
 pub mod arena;
 pub mod array;
 mod atomic;
+mod blob;
 mod frame;
 pub mod heap;
 mod liveness;
@@ -30,6 +31,7 @@ mod task;
 
 pub use address::{Address, AddressError};
 pub use atomic::apply_atomic;
+pub use blob::{decode_shared, SHARED_BLOB_MIN};
 pub use frame::{
     decode, encode_frame, encode_frame_into, encode_frame_split, FrameDecoder, FrameError,
     SplitFrame, DEFAULT_MAX_FRAME, HEADER_LEN, SPLIT_AT,

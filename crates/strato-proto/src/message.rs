@@ -1,10 +1,7 @@
 //! The messages: handshake, requests (calls on objects) and replies.
 
+pub use crate::blob::Blob;
 use serde::{Deserialize, Serialize};
-pub use serde_bytes::ByteBuf;
-
-/// An opaque serialized value (a user's `T`, encoded by the client).
-pub type Blob = ByteBuf;
 
 /// The first frame from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,6 +49,24 @@ pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     )?)
 }
 
+/// The send buffer asked for on Unix sockets that carry large messages.
+pub const LOCAL_SEND_BUFFER: usize = 2 << 20;
+
+/// Asks for a send buffer of [`LOCAL_SEND_BUFFER`] on a Unix stream socket, as far as the
+/// system allows (`net.core.wmem_max` caps it; nothing changes where that is lower). With
+/// the default (about 200 KiB) a 1 MiB message crosses in five turns, each waking the
+/// reader and then the writer again; with room for it, one write and one read.
+///
+/// ```
+/// let (a, _b) = strato_proto::pipe::socket_pair().unwrap();
+/// strato_proto::pipe::room_for_large_messages(&a);
+/// let size = rustix::net::sockopt::socket_send_buffer_size(&a).unwrap();
+/// assert!(size >= 200 << 10);
+/// ```
+pub fn room_for_large_messages(socket: &impl std::os::fd::AsFd) {
+    let _ = rustix::net::sockopt::set_socket_send_buffer_size(socket, LOCAL_SEND_BUFFER);
+}
+
 /// The header of a message of `len` bytes; an error past 4 GiB.
 pub fn header(len: usize) -> io::Result<[u8; HEADER_LEN]> {
     let len = u32::try_from(len).map_err(|_| {

@@ -7,20 +7,20 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use strato::executor::{ResponseFuture, ReturnWhen};
-use strato_proto::{ByteBuf, Wait};
+use strato_proto::{Blob, Wait};
 
 use crate::{interruptible, wait_in_slices, StratoError};
 
 /// The task every Python task is: a worker process runs `strato._worker.run(payload)`
 /// (cloudpickled function and arguments in, pickled outcome out).
-fn run_python(payload: ByteBuf) -> ByteBuf {
+fn run_python(payload: Blob) -> Blob {
     let ran = Python::attach(|py| -> PyResult<Vec<u8>> {
         let worker = py.import("strato._worker")?;
         let output = worker.call_method1("run", (PyBytes::new(py, &payload),))?;
         output.extract::<Vec<u8>>()
     });
     match ran {
-        Ok(output) => ByteBuf::from(output),
+        Ok(output) => Blob::from(output),
         Err(e) => panic!("strato._worker.run failed: {e}"),
     }
 }
@@ -107,7 +107,7 @@ pub struct Executor(strato::executor::Executor);
 
 /// One task's result to come.
 #[pyclass(module = "strato._native", frozen)]
-pub struct Future(ResponseFuture<ByteBuf>);
+pub struct Future(ResponseFuture<Blob>);
 
 #[pymethods]
 impl Executor {
@@ -135,7 +135,7 @@ impl Executor {
         if let Some(retries) = retries {
             options = options.max_retries(retries);
         }
-        let payload = ByteBuf::from(payload);
+        let payload = Blob::from(payload);
         py.detach(|| self.0.call_async_with(run_python, payload, options))
             .map(Future)
             .map_err(task_error)
@@ -143,7 +143,7 @@ impl Executor {
 
     /// Runs each payload as one task.
     fn map(&self, py: Python<'_>, payloads: Vec<Vec<u8>>) -> PyResult<Vec<Future>> {
-        let items: Vec<ByteBuf> = payloads.into_iter().map(ByteBuf::from).collect();
+        let items: Vec<Blob> = payloads.into_iter().map(Blob::from).collect();
         let futures = py
             .detach(|| self.0.map(run_python, items))
             .map_err(task_error)?;
@@ -170,7 +170,7 @@ impl Executor {
                 )))
             }
         };
-        let futures: Vec<ResponseFuture<ByteBuf>> = futures.iter().map(|f| f.0.clone()).collect();
+        let futures: Vec<ResponseFuture<Blob>> = futures.iter().map(|f| f.0.clone()).collect();
         let done = || futures.iter().map(ResponseFuture::done).collect::<Vec<_>>();
         let satisfied = |flags: &[bool]| match when {
             ReturnWhen::AnyCompleted => flags.is_empty() || flags.iter().any(|d| *d),
@@ -197,7 +197,7 @@ impl Executor {
         futures: Vec<PyRef<'_, Future>>,
         dir: std::path::PathBuf,
     ) -> PyResult<Vec<std::path::PathBuf>> {
-        let futures: Vec<ResponseFuture<ByteBuf>> = futures.iter().map(|f| f.0.clone()).collect();
+        let futures: Vec<ResponseFuture<Blob>> = futures.iter().map(|f| f.0.clone()).collect();
         py.detach(|| self.0.plot(&futures, &dir))
             .map_err(|e| StratoError::new_err(e.to_string()))
     }

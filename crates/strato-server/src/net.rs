@@ -385,6 +385,7 @@ impl Listener {
                     tokio::spawn(serve_tls(shared.clone(), acceptor.clone(), s))
                 }),
                 Socket::Unix(l) => l.accept().await.map(|(s, _)| {
+                    strato_proto::pipe::room_for_large_messages(&s);
                     // A second descriptor of the socket, to send the arena's on.
                     let local = s.as_fd().try_clone_to_owned().ok();
                     tokio::spawn(serve_connection(shared.clone(), s, local))

@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use strato_proto::ByteBuf;
+use strato_proto::Blob;
 
 /// An entry point: decodes its input, runs the user's function, encodes the output (see
 /// [`entry_of`]).
@@ -77,13 +77,13 @@ impl FnRef {
 }
 
 /// The entry point that runs `F` on each item of a chunk (a `Vec<A>`) and encodes each
-/// result separately (a `Vec<ByteBuf>`), so the driver splits a chunk without knowing `R`.
+/// result separately (a `Vec<Blob>`), so the driver splits a chunk without knowing `R`.
 ///
 /// ```
 /// use strato_worker::func::entry_of;
 /// let entry = entry_of(|s: String| s.len());
 /// let output = entry(&postcard::to_stdvec(&vec!["abc".to_string()]).unwrap()).unwrap();
-/// let lengths: Vec<strato_proto::ByteBuf> = postcard::from_bytes(&output).unwrap();
+/// let lengths: Vec<strato_proto::Blob> = postcard::from_bytes(&output).unwrap();
 /// assert_eq!(postcard::from_bytes::<usize>(&lengths[0]).unwrap(), 3);
 /// ```
 pub fn entry_of<F, A, R>(_f: F) -> Entry
@@ -115,7 +115,7 @@ where
     for item in items {
         let output = postcard::to_stdvec(&f(item))
             .map_err(|e| format!("cannot encode the task's result: {e}"))?;
-        outputs.push(ByteBuf::from(output));
+        outputs.push(Blob::from(output));
     }
     postcard::to_stdvec(&outputs).map_err(|e| e.to_string())
 }
@@ -231,7 +231,7 @@ mod tests {
         // SAFETY: made by `FnRef::of` in this very process.
         let resolved = unsafe { FnRef::of(entry).resolve() };
         let input = postcard::to_stdvec(&vec![1u64, 20]).unwrap();
-        let output: Vec<ByteBuf> = postcard::from_bytes(&resolved(&input).unwrap()).unwrap();
+        let output: Vec<Blob> = postcard::from_bytes(&resolved(&input).unwrap()).unwrap();
         let values: Vec<u64> = output
             .iter()
             .map(|b| postcard::from_bytes(b).unwrap())

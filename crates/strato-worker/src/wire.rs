@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use strato_client::{Client, Error};
-use strato_proto::ByteBuf;
+use strato_proto::Blob;
 
 use crate::blob::{self, StoredBlob};
 use crate::func::FnRef;
@@ -39,7 +39,7 @@ pub struct TaskBody {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Payload {
     /// The bytes themselves.
-    Inline(ByteBuf),
+    Inline(Blob),
     /// A blob on the state.
     Blob {
         /// Its name.
@@ -59,7 +59,7 @@ impl Payload {
         name: &str,
     ) -> Result<(Payload, Option<StoredBlob>), Error> {
         if bytes.len() as u64 <= limit {
-            return Ok((Payload::Inline(ByteBuf::from(bytes)), None));
+            return Ok((Payload::Inline(Blob::from(bytes)), None));
         }
         let stored = blob::put(client, name, &bytes)?;
         let payload = Payload::Blob {
@@ -137,7 +137,7 @@ pub struct RunStats {
 /// What a worker reports for a task.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct WorkerResult {
-    /// The encoded results (a `Vec<ByteBuf>`, one per item) or why there are none.
+    /// The encoded results (a `Vec<Blob>`, one per item) or why there are none.
     pub outcome: Result<Payload, Failure>,
     /// The run's measurements.
     pub stats: RunStats,

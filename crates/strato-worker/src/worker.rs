@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use strato_client::{Client, ConnectOptions, Error, ErrorKind};
-use strato_proto::{Answer, ByteBuf, Call, Init, Op, TaskGrant, Wait};
+use strato_proto::{Answer, Blob, Call, Init, Op, TaskGrant, Wait};
 
 use crate::board::ObjectRef;
 use crate::capture;
@@ -709,7 +709,7 @@ impl Loop {
         self.reports.push(Op::TaskFinish {
             id: grant.id,
             attempt: grant.attempt,
-            result: ByteBuf::from(bytes),
+            result: Blob::from(bytes),
         });
     }
 }

@@ -192,9 +192,13 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Blob, Error> {
         .map_err(|e| Error::Codec(e.to_string()))
 }
 
-/// Decodes a user value from the server.
-pub(crate) fn decode<T: DeserializeOwned>(blob: &[u8]) -> Result<T, Error> {
-    postcard::from_bytes(blob).map_err(|e| Error::Codec(e.to_string()))
+/// Decodes a user value from the server; a large byte buffer in it (a [`crate::Bytes`])
+/// shares the blob's memory instead of being copied out of it.
+pub(crate) fn decode<T: DeserializeOwned>(blob: &Blob) -> Result<T, Error> {
+    strato_proto::decode_shared(blob.bytes()).map_err(|e| match e {
+        strato_proto::FrameError::Malformed(why) => Error::Codec(why),
+        other => Error::Codec(other.to_string()),
+    })
 }
 
 /// The error for an answer a call does not expect.

@@ -121,7 +121,7 @@ pub use handle::ObjectName;
 pub use pool::Pool;
 
 pub use strato_client::{Client, ConnectOptions, Error, ErrorKind, LocalPipe, LocalWord};
-/// A byte buffer that serializes in one piece (`serde_bytes::ByteBuf`): send binary payloads
+/// A byte buffer that serializes in one piece (`serde_bytes::Blob`): send binary payloads
 /// as `Queue<Bytes>` or `Pipe<Bytes>` rather than `Vec<u8>`, which serde encodes byte by byte.
 ///
 /// ```
@@ -130,5 +130,5 @@ pub use strato_client::{Client, ConnectOptions, Error, ErrorKind, LocalPipe, Loc
 /// let back: Vec<u8> = payload.into_vec();
 /// assert_eq!(back, [1, 2, 3]);
 /// ```
-pub use strato_proto::ByteBuf as Bytes;
+pub use strato_proto::Blob as Bytes;
 pub use trace::init_tracing;

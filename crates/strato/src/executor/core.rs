@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use smallvec::SmallVec;
 use strato_client::Client;
-use strato_proto::{Answer, ByteBuf, Op, TaskOutcome, TaskReport, TaskSpec, Wait};
+use strato_proto::{Answer, Blob, Op, TaskOutcome, TaskReport, TaskSpec, Wait};
 
 use strato_jobs::TaskRecord;
 
@@ -296,7 +296,7 @@ impl Core {
             id,
             reply_to: self.replies.name().to_string(),
             max_retries: how.max_retries,
-            body: ByteBuf::from(body),
+            body: Blob::from(body),
         })
     }
 
@@ -501,11 +501,11 @@ fn load_items(client: &Client, payload: &Payload, items: usize) -> Result<Vec<Ve
     let bytes = payload
         .adopt(client)
         .map_err(|e| TaskError::Data(format!("cannot load a task's result: {e}")))?;
-    let values: Vec<ByteBuf> = postcard::from_bytes(&bytes)
+    let values: Vec<Blob> = postcard::from_bytes(&bytes)
         .map_err(|e| TaskError::Data(format!("malformed task result: {e}")))?;
     if values.len() != items {
         let message = format!("expected {items} results, the worker sent {}", values.len());
         return Err(TaskError::Data(message));
     }
-    Ok(values.into_iter().map(ByteBuf::into_vec).collect())
+    Ok(values.into_iter().map(Blob::into_vec).collect())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use strato_client::{Client, Error};
-use strato_proto::{Answer, Init, Op, Role, Wait};
+use strato_proto::{Answer, Blob, Init, Op, Role, Wait};
 
 use crate::handle::{decode, default_client, encode, expect, unexpected, within, Handle};
 use crate::ObjectName;
@@ -179,7 +179,7 @@ impl<T: Serialize + DeserializeOwned> Mutex<T> {
     pub(crate) fn guard(
         &self,
         lease: u64,
-        value: &[u8],
+        value: &Blob,
         poisoned: bool,
     ) -> Result<LockResult<MutexGuard<'_, T>>, Error> {
         let guard = MutexGuard {
