@@ -394,7 +394,10 @@ pub fn packed_array(connect: Connect) {
         assert_eq!(error_kind(a.client.call(torn)), ErrorKind::BadValue);
     }
 
-    // Whole-range writers on both connections, readers checking that no range is torn.
+    // Whole-range writers on both connections, readers checking that no range is torn
+    // (from a range of equal items on).
+    let zeros = Op::ArraySetRange(0, vec![item4(0); 4]);
+    assert_eq!(a.op(zeros).unwrap(), Answer::Done);
     let writers: Vec<_> = [(a.client.clone(), 1u32), (b.client.clone(), 2)]
         .into_iter()
         .map(|(client, w)| {
