@@ -171,8 +171,14 @@ impl LocalPipe {
             Wait::Never => Answer::WouldBlock,
             _ => Answer::TimedOut,
         };
+        // A message that comes within a short spin is taken without sleeping (the sender is
+        // often a process on the other core, answering right away).
+        let spin = limit.map_or(strato_proto::pipe::SPIN, |l| {
+            l.min(strato_proto::pipe::SPIN)
+        });
+        let arrived = strato_proto::pipe::spin_until_readable(&*socket, spin);
         // A receive without limit blocks in the read itself; others first wait (poll).
-        if limit.is_some() {
+        if !arrived && limit.is_some() {
             match strato_proto::pipe::readable(&*socket, limit) {
                 Ok(true) => {}
                 Ok(false) => return Ok(empty),

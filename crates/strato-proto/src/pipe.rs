@@ -203,6 +203,32 @@ pub fn readable(socket: impl AsFd, timeout: Option<Duration>) -> io::Result<bool
     Ok(poll(&mut fds, limit.as_ref())? > 0)
 }
 
+/// How long a receiver polls a quiet socket before it sleeps: about what one wake-up of a
+/// sleeping process costs on a small VM, so polling never costs more than twice what
+/// sleeping would, and a reply that comes within it is taken without a wake-up.
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// Polls `socket` until it is readable or `spin` has passed, without sleeping; whether it
+/// became readable.
+///
+/// ```
+/// let (a, b) = strato_proto::pipe::socket_pair().unwrap();
+/// let quiet = std::time::Duration::from_micros(10);
+/// assert!(!strato_proto::pipe::spin_until_readable(&b, quiet));
+/// strato_proto::pipe::send_message(&a, b"x").unwrap();
+/// assert!(strato_proto::pipe::spin_until_readable(&b, quiet));
+/// ```
+pub fn spin_until_readable(socket: impl AsFd, spin: Duration) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        match readable(&socket, Some(Duration::ZERO)) {
+            Ok(true) => return true,
+            Ok(false) if start.elapsed() < spin => std::hint::spin_loop(),
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
