@@ -10,6 +10,7 @@
 //! waiter that finds that process gone (killed between its stores) ends its write for it,
 //! so a dead writer never blocks the array.
 
+use std::ops::Range;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -225,42 +226,47 @@ struct Items<'a> {
 }
 
 impl Items<'_> {
-    /// Copies the bytes from item byte `start` into `out`.
-    fn load(&self, start: usize, out: &mut [u8]) {
+    /// Calls `visit(word, skip, range)` for each arena word covering `len` item bytes
+    /// from item byte `start`: the word, the first of its bytes in the span, and the
+    /// span's bytes (counted from `start`) that lie in it.
+    fn walk(
+        &self,
+        start: usize,
+        len: usize,
+        mut visit: impl FnMut(&AtomicU64, usize, Range<usize>),
+    ) {
         let mut done = 0;
-        while done < out.len() {
+        while done < len {
             let at = self.data + start + done;
             let (word, skip) = (at / 8, at % 8);
             let Some(word) = self.arena.word(word) else {
                 return;
             };
-            let bits = word.load(Ordering::Relaxed).to_ne_bytes();
-            let take = (8 - skip).min(out.len() - done);
-            out[done..done + take].copy_from_slice(&bits[skip..skip + take]);
+            let take = (8 - skip).min(len - done);
+            visit(word, skip, done..done + take);
             done += take;
         }
+    }
+
+    /// Copies the bytes from item byte `start` into `out`.
+    fn load(&self, start: usize, out: &mut [u8]) {
+        self.walk(start, out.len(), |word, skip, span| {
+            let bits = word.load(Ordering::Relaxed).to_ne_bytes();
+            out[span.clone()].copy_from_slice(&bits[skip..skip + span.len()]);
+        });
     }
 
     /// Stores `bytes` at item byte `start`. Only the writer holding the sequence word
     /// stores, so a word partly written keeps its other bytes.
     fn store(&self, start: usize, bytes: &[u8]) {
-        let mut done = 0;
-        while done < bytes.len() {
-            let at = self.data + start + done;
-            let (word, skip) = (at / 8, at % 8);
-            let Some(word) = self.arena.word(word) else {
-                return;
+        self.walk(start, bytes.len(), |word, skip, span| {
+            let mut bits = match span.len() {
+                8 => [0; 8],
+                _ => word.load(Ordering::Relaxed).to_ne_bytes(),
             };
-            let take = (8 - skip).min(bytes.len() - done);
-            let mut bits = if take == 8 {
-                [0; 8]
-            } else {
-                word.load(Ordering::Relaxed).to_ne_bytes()
-            };
-            bits[skip..skip + take].copy_from_slice(&bytes[done..done + take]);
+            bits[skip..skip + span.len()].copy_from_slice(&bytes[span]);
             word.store(u64::from_ne_bytes(bits), Ordering::Relaxed);
-            done += take;
-        }
+        });
     }
 }
 
