@@ -195,6 +195,10 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Blob, Error> {
 /// Decodes a user value from the server; a large byte buffer in it (a [`crate::Bytes`])
 /// shares the blob's memory instead of being copied out of it.
 pub(crate) fn decode<T: DeserializeOwned>(blob: &Blob) -> Result<T, Error> {
+    // A blob too small to hold a shared one is decoded without setting up the sharing.
+    if blob.len() < strato_proto::SHARED_BLOB_MIN {
+        return postcard::from_bytes(blob).map_err(|e| Error::Codec(e.to_string()));
+    }
     strato_proto::decode_shared(blob.bytes()).map_err(|e| match e {
         strato_proto::FrameError::Malformed(why) => Error::Codec(why),
         other => Error::Codec(other.to_string()),
