@@ -2,8 +2,12 @@
 //! same run, printed as a table and written as one flat JSON object of metrics.
 //!
 //! ```text
-//! cargo run --release -p strato-bench -- [--quick] [--json PATH] [--only NAME...]
+//! cargo run --release -p strato-bench -- [--quick] [--json PATH] [--only NAME...] [--rounds N]
 //! ```
+//!
+//! With `--rounds N`, the chosen groups run N times in turn and each metric is reported as the
+//! median of its N values, so that a burst of noise on the machine moves a baseline and the
+//! metric read against it alike.
 
 mod complex;
 mod executor;
@@ -37,6 +41,9 @@ struct Args {
     /// pi, memory, redis_backend, hosts, lambda, python).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
+    /// Run the groups this many times in turn and report each metric's median.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
 }
 
 /// A group of benchmarks: its name and what it runs.
@@ -69,13 +76,18 @@ fn main() -> anyhow::Result<()> {
         .filter(|name| !GROUPS.iter().any(|(group, _)| group == name))
         .collect();
     anyhow::ensure!(unknown.is_empty(), "unknown benchmark groups: {unknown:?}");
-    let mut report = Report::default();
-    for (name, run) in GROUPS {
-        if args.only.is_empty() || args.only.iter().any(|o| o == name) {
-            eprintln!("running {name}…");
-            run(&mut report, args.quick)?;
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        let mut report = Report::default();
+        for (name, run) in GROUPS {
+            if args.only.is_empty() || args.only.iter().any(|o| o == name) {
+                eprintln!("running {name} (round {round} of {})…", args.rounds);
+                run(&mut report, args.quick)?;
+            }
         }
+        rounds.push(report);
     }
+    let report = Report::median_of(rounds);
     report.print();
     if let Some(path) = &args.json {
         report.write_json(path)?;

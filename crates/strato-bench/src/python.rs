@@ -5,7 +5,7 @@
 //! The standard library's figures are the `…_mp` baselines of `shared/BENCHMARKS.md`, beside
 //! which the Rust groups' metrics are read (`map_overhead_us_n1000` against
 //! `map_overhead_us_n1000_mp`, …). strato's Python front is reported as `py_<name>_strato`
-//! beside `py_<name>_mp`. Skipped, with a message, where no Python is found; the strato half
+//! beside `py_<name>_mp`, with their ratio `py_<name>_ratio_mp`. Skipped, with a message, where no Python is found; the strato half
 //! is skipped where the Python found cannot import strato (`scripts/test` builds it into
 //! `target/tools/python`; `STRATO_BENCH_PYTHON` names another Python).
 
@@ -152,7 +152,8 @@ fn value(values: &serde_json::Map<String, serde_json::Value>, name: &str) -> any
 }
 
 /// Measures the `…_mp` baselines (with each Rust metric's ratio to its baseline, when that
-/// group ran), then strato's Python front as `py_<name>_strato` beside `py_<name>_mp`.
+/// group ran), then strato's Python front as `py_<name>_strato` beside `py_<name>_mp`, with
+/// their ratio `py_<name>_ratio_mp`.
 pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let Some(python) = python() else {
         eprintln!("python: skipped (no python3 found; STRATO_BENCH_PYTHON names one)");
@@ -216,11 +217,13 @@ pub fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
             &format!("py_{}_strato", metric.script),
             ours,
             unit,
-            format!(
-                "{}: strato.multiprocessing{build}, {:.2} × multiprocessing",
-                metric.what,
-                ours / baseline
-            ),
+            format!("{}: strato.multiprocessing{build}", metric.what),
+        );
+        report.add(
+            &format!("py_{}_ratio_mp", metric.script),
+            ours / baseline,
+            "×",
+            format!("py_{0}_strato / py_{0}_mp", metric.script),
         );
     }
     Ok(())

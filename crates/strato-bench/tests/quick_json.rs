@@ -98,6 +98,26 @@ fn quick_run_writes_every_metric_as_a_finite_positive_number() {
 }
 
 #[test]
+fn rounds_are_folded_into_each_metrics_median() {
+    let output = Command::new(env!("CARGO_BIN_EXE_strato-bench"))
+        .args(["--quick", "--only", "floor", "--rounds", "2"])
+        .output()
+        .expect("run strato-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let floor = stdout
+        .lines()
+        .find(|line| line.starts_with("floor_rtt_us "))
+        .expect("the folded table shows floor_rtt_us");
+    assert!(floor.contains("[median of 2 rounds: "), "{floor}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_strato-bench"))
+        .args(["--rounds", "0"])
+        .output()
+        .expect("run strato-bench");
+    assert!(!refused.status.success(), "no rounds is refused");
+}
+
+#[test]
 fn unknown_groups_are_refused() {
     let output = Command::new(env!("CARGO_BIN_EXE_strato-bench"))
         .args(["--only", "nonsense"])

@@ -1,7 +1,9 @@
 //! Listening, the handshake, and each connection's read and write loops.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use strato_proto::arena::Arena;
@@ -10,7 +12,7 @@ use strato_proto::{
     HelloReply, Refusal, Request, ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC,
     PROTOCOL_VERSION,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::objects::CustomFactory;
@@ -592,6 +594,53 @@ async fn fill<R: AsyncRead + Unpin>(
     Ok(n)
 }
 
+/// How long a connection whose requests were just handled keeps its thread polling for more
+/// before the thread may sleep (the same as a pipe receiver's, `strato_proto::pipe::SPIN`).
+const SPIN: Duration = Duration::from_micros(50);
+
+/// [`fill`], but for up to [`SPIN`] the task yields and reads again instead of waiting to be
+/// woken. The runtime polls its sockets between turns, so a request that arrives meanwhile,
+/// on this connection or another, is read without waking the server's thread: in a ping-pong
+/// between two clients, each hop then wakes one process instead of two (docs/benchmarks.md,
+/// "The server polls before it sleeps").
+async fn fill_soon<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    decoder: &mut FrameDecoder,
+) -> Result<usize, String> {
+    let until = std::time::Instant::now() + SPIN;
+    loop {
+        if let Some(read) =
+            std::future::poll_fn(|cx| Poll::Ready(try_fill(cx, reader, decoder))).await
+        {
+            return read;
+        }
+        if std::time::Instant::now() >= until {
+            return fill(reader, decoder).await;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One attempt at [`fill`]: `None` if nothing has arrived.
+fn try_fill<R: AsyncRead + Unpin>(
+    cx: &mut Context<'_>,
+    reader: &mut R,
+    decoder: &mut FrameDecoder,
+) -> Option<Result<usize, String>> {
+    let mut buf = ReadBuf::new(decoder.spare(64 << 10));
+    let Poll::Ready(read) = Pin::new(reader).poll_read(cx, &mut buf) else {
+        return None;
+    };
+    let n = buf.filled().len();
+    Some(match read {
+        Ok(()) => {
+            decoder.commit(n);
+            Ok(n)
+        }
+        Err(e) => Err(e.to_string()),
+    })
+}
+
 /// A connection as its requests' handlers see it.
 struct Connection {
     conn: ConnId,
@@ -613,7 +662,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         {
             dispatch(shared, connection, request);
         }
-        if fill(reader, decoder).await? == 0 {
+        if fill_soon(reader, decoder).await? == 0 {
             return match decoder.buffered() {
                 0 => Ok(()),
                 n => Err(format!(
@@ -821,4 +870,30 @@ async fn write_message<W: AsyncWrite + Unpin, T: serde::Serialize>(
     let frame = encode_frame(message).map_err(std::io::Error::other)?;
     writer.write_all(&frame).await?;
     writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fill_soon_reads_what_arrives_during_its_spin_and_after_it() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        client.write_all(b"now").await.unwrap();
+        assert_eq!(fill_soon(&mut server, &mut decoder).await, Ok(3));
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(SPIN * 20).await;
+            client.write_all(b"later").await.unwrap();
+            client
+        });
+        assert_eq!(fill_soon(&mut server, &mut decoder).await, Ok(5));
+        assert_eq!(decoder.buffered(), 8);
+        drop(late.await.unwrap());
+        assert_eq!(
+            fill_soon(&mut server, &mut decoder).await,
+            Ok(0),
+            "end of stream"
+        );
+    }
 }
