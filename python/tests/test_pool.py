@@ -54,6 +54,14 @@ def dies_once(counter):
     return "survived"
 
 
+def _apply_to_ten(f):
+    return f(10)
+
+
+def _call_or_keep(x):
+    return x() if callable(x) else x
+
+
 class PoolTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -79,6 +87,27 @@ class PoolTest(unittest.TestCase):
         offset = 5
         self.assertEqual(self.pool.apply(lambda x: x + offset, (1,)), 6)
         self.assertEqual(self.pool.map(lambda x: -x, [1, 2]), [-1, -2])
+
+    def test_map_items_of_every_kind_travel_as_they_would_alone(self):
+        # Plain items (numbers, strings, tuples of them) go through the standard pickler,
+        # anything else through cloudpickle; both after the map's shared, pickled function.
+        plain = [1, 2.5, "three", b"four", None, True, (5, "six"), [7, [8]]]
+        self.assertEqual(self.pool.map(repr, plain, chunksize=3), [repr(x) for x in plain])
+        offsets = [lambda x, k=k: x + k for k in range(4)]
+        self.assertEqual(self.pool.map(_apply_to_ten, offsets), [10, 11, 12, 13])
+        mixed = [3, (lambda: 4), "x"]
+        self.assertEqual(self.pool.map(_call_or_keep, mixed, chunksize=2), [3, 4, "x"])
+        self.assertEqual(self.pool.starmap(add, [(1, 2), ("a", "b")], chunksize=1), [3, "ab"])
+
+    def test_an_unpicklable_function_fails_the_map_or_its_imap_result(self):
+        import threading
+
+        lock = threading.Lock()
+        with self.assertRaises(TypeError):
+            self.pool.map(lambda x: lock, range(3))
+        results = self.pool.imap(lambda x: lock, range(3))
+        with self.assertRaises(TypeError):
+            next(results)
 
     def test_a_task_exception_is_raised_by_get_with_the_remote_traceback(self):
         result = self.pool.apply_async(fails, (3,))

@@ -3,7 +3,9 @@
 Local compute starts them with the driver's environment (its ``sys.path`` in ``PYTHONPATH``,
 its working directory); a worker host starts them with its ``--python`` in a directory
 holding the driver's main script. Each takes tasks from the executor's task board. A task is a
-cloudpickled ``(function, args, kwargs)``; its outcome goes back pickled: ``(True, value)``
+cloudpickled ``(setup, function, args, kwargs)``, or, for a pool's map, the pickled
+``(setup, function, leading args)`` the map's tasks share, then the rest of the arguments
+(``_pickle.task_payload``); its outcome goes back pickled: ``(True, value)``
 or ``(False, exception, traceback text)``.
 """
 
@@ -38,7 +40,7 @@ def run(payload):
 
 
 def _call(payload):
-    setup, func, args, kwargs = _pickle.loads(payload)
+    setup, func, args, kwargs = _pickle.load_task(payload)
     if setup is None:
         return func(*args, **kwargs)
     pool, initializer, initargs, max_tasks = setup

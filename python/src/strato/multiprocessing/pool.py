@@ -247,6 +247,10 @@ class Pool:
     def _payload(self, func, args=(), kwargs=None):
         return _pickle.dumps((self._setup, func, tuple(args), dict(kwargs or {})))
 
+    def _prefix(self, star, func):
+        """What every task of one map shares: ``star(func, chunk)`` with this pool's setup."""
+        return _pickle.task_prefix(self._setup, star, (func,))
+
     def _remember(self, futures):
         self._pending.extend(futures)
         if len(self._pending) > 2 * self._pruned_at + 1024:
@@ -279,7 +283,8 @@ class Pool:
             chunksize, extra = divmod(len(items), self._processes * 4)
             chunksize += bool(extra)
         chunksize = max(1, chunksize)
-        payloads = [self._payload(star, (func, chunk)) for chunk in _chunks(items, chunksize)]
+        prefix = self._prefix(star, func)
+        payloads = [_pickle.task_payload(prefix, (chunk,)) for chunk in _chunks(items, chunksize)]
         futures = self._remember(self._executor.map(payloads))
         flatten = lambda values: [x for chunk in values for x in chunk]  # noqa: E731
         return MapResult(futures, flatten, callback, error_callback,
@@ -305,8 +310,9 @@ class Pool:
         self._check_running()
         payloads, error = [], None
         try:
+            prefix = self._prefix(_mapstar, func)
             for chunk in _chunks(iterable, max(1, chunksize)):
-                payloads.append(self._payload(_mapstar, (func, chunk)))
+                payloads.append(_pickle.task_payload(prefix, (chunk,)))
         except Exception as e:  # noqa: BLE001 - raised in its place among the results
             error = e
         futures = self._remember(self._executor.map(payloads))
