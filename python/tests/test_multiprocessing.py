@@ -245,6 +245,23 @@ class InterfaceTest(unittest.TestCase):
             child.stdout.close()
         self.assertLess(time.monotonic() - sent, 10.0, "the workers outlived the driver")
 
+    def test_a_wait_after_an_interrupted_one_does_not_wait_behind_it(self):
+        # A barrier wait runs on a helper thread kept from wait to wait; the one Ctrl-C
+        # left still waits there, so the next wait must get a helper of its own.
+        code = (
+            "import signal, threading\n"
+            "from strato import _native\n"
+            "stuck = _native.Object.open('barrier', 'test.helper.stuck', 2)\n"
+            "alone = _native.Object.open('barrier', 'test.helper.alone', 1)\n"
+            "threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,)).start()\n"
+            "try:\n"
+            "    stuck.barrier_wait(None)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted', flush=True)\n"
+            "print(alone.barrier_wait(None), alone.barrier_wait(None), flush=True)\n"
+        )
+        self.assertEqual(run_child(code).split(), ["interrupted", "True", "True"])
+
     def test_ctrl_c_interrupts_a_blocked_get_join_or_wait_at_once(self):
         self.interrupted("args[0].get()", mp.Queue())
         self.interrupted("args[0].wait()", mp.Event())

@@ -18,7 +18,7 @@
 //! Every call that can block releases the GIL. A call that waits without a limit waits in
 //! slices of 100 ms and checks for signals between them, so Ctrl-C interrupts a blocked
 //! `get` or `acquire` within a fraction of a second; barrier waits, where a timeout would
-//! break the barrier, wait in one piece.
+//! break the barrier, wait in one piece on a helper thread (see `helper`).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use strato_proto::{Answer, Wait};
 
 mod channel;
 mod executor;
+mod helper;
 mod object;
 mod reference;
 mod storage;
@@ -103,21 +104,16 @@ fn wait_in_slices<T>(
     }
 }
 
-/// Runs `work` (a call that may wait long, in one piece) on a thread of its own and waits
-/// for it without the GIL in slices, checking signals between them, so Ctrl-C interrupts
-/// the wait: the error is raised here while `work` goes on, unheard, until it ends.
+/// Runs `work` (a call that may wait long, in one piece) on this Python thread's helper
+/// thread and waits for it without the GIL in slices, checking signals between them, so
+/// Ctrl-C interrupts the wait: the error is raised here while `work` goes on, unheard, until
+/// it ends.
 fn interruptible<T: Send + 'static>(
     py: Python<'_>,
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> PyResult<T> {
-    let (sender, done) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let _ = sender.send(work());
-        })
-        .map_err(|e| StratoError::new_err(format!("cannot start a thread: {e}")))?;
+    let done = helper::run(name, work)?;
     // Held while waiting without the GIL, which needs it shareable.
     let done = std::sync::Mutex::new(done);
     let came = wait_in_slices(py, true, None, |wait| {
