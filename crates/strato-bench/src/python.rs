@@ -5,9 +5,10 @@
 //! The standard library's figures are the `…_mp` baselines of `shared/BENCHMARKS.md`, beside
 //! which the Rust groups' metrics are read (`map_overhead_us_n1000` against
 //! `map_overhead_us_n1000_mp`, …). strato's Python front is reported as `py_<name>_strato`
-//! beside `py_<name>_mp`, with their ratio `py_<name>_ratio_mp`. Skipped, with a message, where no Python is found; the strato half
-//! is skipped where the Python found cannot import strato (`scripts/test` builds it into
-//! `target/tools/python`; `STRATO_BENCH_PYTHON` names another Python).
+//! beside `py_<name>_mp`, with their ratio `py_<name>_ratio_mp`. Skipped, with a message,
+//! where no Python is found; the strato half is skipped where the Python found cannot import
+//! strato (`scripts/test` builds it into `target/tools/python`; `STRATO_BENCH_PYTHON` names
+//! another Python).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use strato_proto::arena::Arena;
+use strato_proto::pipe::SPIN;
 use strato_proto::{
     decode, encode_frame, encode_frame_into, encode_frame_split, Address, FrameDecoder, Hello,
     HelloReply, Refusal, Request, ServerMessage, Welcome, DEFAULT_MAX_FRAME, MAGIC,
@@ -594,15 +595,12 @@ async fn fill<R: AsyncRead + Unpin>(
     Ok(n)
 }
 
-/// How long a connection whose requests were just handled keeps its thread polling for more
-/// before the thread may sleep (the same as a pipe receiver's, `strato_proto::pipe::SPIN`).
-const SPIN: Duration = Duration::from_micros(50);
-
-/// [`fill`], but for up to [`SPIN`] the task yields and reads again instead of waiting to be
-/// woken. The runtime polls its sockets between turns, so a request that arrives meanwhile,
-/// on this connection or another, is read without waking the server's thread: in a ping-pong
-/// between two clients, each hop then wakes one process instead of two (docs/benchmarks.md,
-/// "The server polls before it sleeps").
+/// [`fill`], but for up to [`SPIN`] (a pipe receiver's spin, about one wake-up's cost) the
+/// task yields and reads again instead of waiting to be woken. The runtime polls its sockets
+/// between turns, so a request that arrives meanwhile, on this connection or another, is read
+/// without waking the server's thread: in a ping-pong between two clients, each hop then
+/// wakes one process instead of two (docs/benchmarks.md, "The server polls before it
+/// sleeps").
 async fn fill_soon<R: AsyncRead + Unpin>(
     reader: &mut R,
     decoder: &mut FrameDecoder,

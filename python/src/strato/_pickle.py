@@ -78,6 +78,8 @@ def loads(data):
 _SPLIT = b"\x01"
 #: How the prefix's length follows ``_SPLIT``.
 _LENGTH = struct.Struct("<I")
+#: Where the pickled prefix starts.
+_HEAD = len(_SPLIT) + _LENGTH.size
 #: The types the standard pickler writes as ``dumps`` would, only faster (no Python-level
 #: hook per object).
 _PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})
@@ -115,8 +117,8 @@ def load_task(payload):
     ``task_payload``."""
     if payload[:1] != _SPLIT:
         return loads(payload)
-    end = 5 + _LENGTH.unpack_from(payload, 1)[0]
-    setup, func, leading = loads(payload[5:end])
+    end = _HEAD + _LENGTH.unpack_from(payload, len(_SPLIT))[0]
+    setup, func, leading = loads(payload[_HEAD:end])
     return setup, func, leading + loads(payload[end:]), {}
 
 
